@@ -1,0 +1,299 @@
+//! Effective access of a caller on a table (DESIGN §3 rules 1–3, 7, 8, 12):
+//! which columns exist for the caller, which rows it sees, which cells are
+//! masked, and the trail of policies that decided it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::authorize::{Authorizer, PrincipalCtx, Target};
+use crate::catalog::Catalog;
+use crate::compile::{Compiled, PolicySource};
+use crate::error::{Error, Result};
+use crate::model::{AccountId, Caller, ColumnMask, Format, LocationUri, Permission, TableName};
+
+/// Rows of a table a caller may see.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RowPredicate {
+    /// Every row.
+    All,
+    /// Rows where any of these predicates (rule 4 language, attributes
+    /// already substituted) is true.
+    AnyOf(Vec<String>),
+}
+
+/// One visible column.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnAccess {
+    /// Column name.
+    pub name: String,
+    /// Arrow data type.
+    pub data_type: String,
+    /// Whether it is a partition column.
+    pub partition: bool,
+    /// The mask applied to its values, if any.
+    pub mask: Option<ColumnMask>,
+    /// Rows in which the cell is visible, if fewer than the visible rows;
+    /// elsewhere the cell is NULL.
+    pub cells: Option<RowPredicate>,
+    /// Policies that made it visible.
+    pub reasons: Vec<String>,
+}
+
+/// One line of the decision trail.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrailEntry {
+    /// Cedar policy id.
+    pub policy: String,
+    /// `permit` or `forbid`.
+    pub effect: String,
+    /// Human description of where it came from.
+    pub source: String,
+    /// What it decided (e.g. `columns id, region`).
+    pub decided: String,
+}
+
+/// What a caller may read of one table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableAccess {
+    /// Owning account.
+    pub account: AccountId,
+    /// Table name.
+    pub table: TableName,
+    /// Files location.
+    pub location: LocationUri,
+    /// File format.
+    pub format: Format,
+    /// Partition keys in key order.
+    pub partition_keys: Vec<String>,
+    /// Visible columns in table order.
+    pub columns: Vec<ColumnAccess>,
+    /// Visible rows.
+    pub rows: RowPredicate,
+    /// The policies that decided.
+    pub trail: Vec<TrailEntry>,
+}
+
+impl TableAccess {
+    /// Whether the caller sees every row and column unmasked.
+    pub fn is_full(&self, total_columns: usize) -> bool {
+        self.rows == RowPredicate::All
+            && self.columns.len() == total_columns
+            && self
+                .columns
+                .iter()
+                .all(|c| c.mask.is_none() && c.cells.is_none())
+    }
+}
+
+/// A human description of a compiled policy's origin.
+pub fn describe_source(cat: &Catalog, compiled: &Compiled, policy: &str) -> String {
+    match compiled.get(policy).map(|p| &p.source) {
+        Some(PolicySource::Grant(id)) | Some(PolicySource::GrantOption(id)) => {
+            match cat.grants.get(id) {
+                Some(g) => format!(
+                    "grant {id}: {} on {} to {}{}",
+                    g.permissions
+                        .iter()
+                        .map(|p| p.as_str())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    g.resource,
+                    g.principal,
+                    match &g.origin {
+                        crate::model::GrantOrigin::Creator => " (creator)".to_string(),
+                        crate::model::GrantOrigin::Explicit { by } => format!(" (by {by})"),
+                    }
+                ),
+                None => format!("grant {id}"),
+            }
+        }
+        Some(PolicySource::Admin { account, principal }) => {
+            format!("{principal} is a data lake admin of {account}")
+        }
+        Some(PolicySource::File { path, index, .. }) => {
+            format!("policy #{index} in {path}")
+        }
+        None => policy.to_string(),
+    }
+}
+
+/// The "not found" error, worded identically for missing and hidden tables.
+pub fn table_not_found(name: &TableName) -> Error {
+    Error::invalid(format!(
+        "table `{name}` was not found; check the name with `lakegate permissions list` \
+         or ask a data lake admin for access"
+    ))
+}
+
+/// Whether the caller may see that the table exists (DESCRIBE, explicit or
+/// implied by any other permission on the table, its columns or filters).
+pub fn can_describe_table(
+    cat: &Catalog,
+    authz: &Authorizer<'_>,
+    p: &PrincipalCtx,
+    account: &AccountId,
+    name: &TableName,
+) -> Result<bool> {
+    let target = Target::Table(account.clone(), name.clone());
+    for perm in [
+        Permission::Select,
+        Permission::Describe,
+        Permission::Insert,
+        Permission::Delete,
+        Permission::Alter,
+        Permission::Drop,
+    ] {
+        if authz.decide(p, perm.as_str(), &target)?.allowed {
+            return Ok(true);
+        }
+    }
+    if let Some(t) = cat.table(account, name) {
+        for c in &t.columns {
+            let d = authz.decide(
+                p,
+                Permission::Select.as_str(),
+                &Target::Column(account.clone(), name.clone(), c.name.clone()),
+            )?;
+            if d.allowed {
+                return Ok(true);
+            }
+        }
+    }
+    for ((a, tn, f), _) in cat.filters.iter() {
+        if a == account && tn == name {
+            let target = Target::DataFilter(a.clone(), tn.clone(), f.clone());
+            for perm in [Permission::Select, Permission::Describe] {
+                if authz.decide(p, perm.as_str(), &target)?.allowed {
+                    return Ok(true);
+                }
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// Computes the caller's effective access on a table.
+pub fn effective_access(
+    cat: &Catalog,
+    compiled: &Compiled,
+    caller: &Caller,
+    account: &AccountId,
+    name: &TableName,
+) -> Result<TableAccess> {
+    let authz = Authorizer::new(cat, compiled);
+    let p = PrincipalCtx::new(caller)?;
+    let Some(table) = cat.table(account, name) else {
+        return Err(table_not_found(name));
+    };
+    let mut trail = Vec::new();
+    let forbids = authz.forbidding(
+        &p,
+        Permission::Select.as_str(),
+        &Target::Table(account.clone(), name.clone()),
+    )?;
+    let mut columns = Vec::new();
+    if forbids.is_empty() {
+        for c in &table.columns {
+            let d = authz.decide(
+                &p,
+                Permission::Select.as_str(),
+                &Target::Column(account.clone(), name.clone(), c.name.clone()),
+            )?;
+            if !d.allowed {
+                for r in &d.reasons {
+                    trail.push(TrailEntry {
+                        policy: r.clone(),
+                        effect: "forbid".into(),
+                        source: describe_source(cat, compiled, r),
+                        decided: format!("column {} hidden", c.name),
+                    });
+                }
+                continue;
+            }
+            let mask = choose_mask(cat, compiled, &d.reasons, &c.name);
+            columns.push(ColumnAccess {
+                name: c.name.clone(),
+                data_type: c.data_type.clone(),
+                partition: c.partition,
+                mask,
+                cells: None,
+                reasons: d.reasons,
+            });
+        }
+    }
+    if columns.is_empty() {
+        if !can_describe_table(cat, &authz, &p, account, name)? {
+            return Err(table_not_found(name));
+        }
+        let why = if forbids.is_empty() {
+            "no grant gives it any column".to_string()
+        } else {
+            format!(
+                "forbidden by {}",
+                forbids
+                    .iter()
+                    .map(|f| describe_source(cat, compiled, f))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        };
+        return Err(Error::denied(format!(
+            "SELECT on table `{name}` is denied for `{}`: {why}; ask a data lake admin to grant SELECT",
+            caller.principal
+        )));
+    }
+    // Summarise the permits per policy for the trail.
+    let mut by_policy: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for c in &columns {
+        for r in &c.reasons {
+            by_policy.entry(r.clone()).or_default().push(c.name.clone());
+        }
+    }
+    for (policy, cols) in by_policy {
+        trail.push(TrailEntry {
+            source: describe_source(cat, compiled, &policy),
+            policy,
+            effect: "permit".into(),
+            decided: format!("columns {}", cols.join(", ")),
+        });
+    }
+    Ok(TableAccess {
+        account: account.clone(),
+        table: name.clone(),
+        location: table.location.clone(),
+        format: table.format,
+        partition_keys: table.partition_keys.clone(),
+        columns,
+        rows: RowPredicate::All,
+        trail,
+    })
+}
+
+/// The most revealing form among the grants that show a column: any
+/// determining policy without a mask on it shows it in the clear.
+fn choose_mask(
+    cat: &Catalog,
+    compiled: &Compiled,
+    reasons: &[String],
+    column: &str,
+) -> Option<ColumnMask> {
+    let mut best: Option<ColumnMask> = None;
+    for r in reasons {
+        let mask = match compiled.get(r).map(|p| &p.source) {
+            Some(PolicySource::Grant(id)) => cat.grants.get(id).and_then(|g| g.masks.get(column)),
+            _ => None,
+        };
+        match mask {
+            None => return None,
+            Some(m) => {
+                if best
+                    .as_ref()
+                    .is_none_or(|b| m.revealing_rank() > b.revealing_rank())
+                {
+                    best = Some(m.clone());
+                }
+            }
+        }
+    }
+    best
+}

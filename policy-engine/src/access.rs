@@ -136,8 +136,8 @@ pub fn can_describe_table(
 ) -> Result<bool> {
     let target = Target::Table(account.clone(), name.clone());
     for perm in [
-        Permission::Select,
         Permission::Describe,
+        Permission::Select,
         Permission::Insert,
         Permission::Delete,
         Permission::Alter,

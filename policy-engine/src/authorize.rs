@@ -139,7 +139,10 @@ impl PrincipalCtx {
         let acct = uid(&t.account, account.as_str());
         let mut keys = vec![
             "*".to_string(),
-            compile::uid_text(compile::principal_type(*kind), &caller.principal.to_string()),
+            compile::uid_text(
+                compile::principal_type(*kind),
+                &caller.principal.to_string(),
+            ),
         ];
         let mut parents = vec![acct.clone()];
         let mut entities = vec![entity(acct.clone(), &[], &Tags::new())?];
@@ -315,11 +318,7 @@ impl<'a> Authorizer<'a> {
         )
         .map_err(|e| Error::internal(format!("cannot build request: {e}")))?;
         let resp = self.cedar.is_authorized(&req, slice, &entities);
-        let errors: Vec<String> = resp
-            .diagnostics()
-            .errors()
-            .map(|e| e.to_string())
-            .collect();
+        let errors: Vec<String> = resp.diagnostics().errors().map(|e| e.to_string()).collect();
         let reasons: Vec<String> = resp
             .diagnostics()
             .reason()
@@ -336,7 +335,12 @@ impl<'a> Authorizer<'a> {
     /// The `forbid` policies that cover `action` on `target` for the caller,
     /// regardless of permits; empty if none. An evaluation error counts as
     /// forbidding (its message is returned in place of a policy id).
-    pub fn forbidding(&self, p: &PrincipalCtx, action: &str, target: &Target) -> Result<Vec<String>> {
+    pub fn forbidding(
+        &self,
+        p: &PrincipalCtx,
+        action: &str,
+        target: &Target,
+    ) -> Result<Vec<String>> {
         let r = resource_ctx(self.cat, target)?;
         let slice = self.compiled.slice(&p.keys, &r.keys)?;
         let mut probe = PolicySet::new();
@@ -363,7 +367,11 @@ impl<'a> Authorizer<'a> {
             return Ok(Vec::new());
         }
         let mut out = d.reasons;
-        out.extend(d.errors.into_iter().map(|e| format!("evaluation error: {e}")));
+        out.extend(
+            d.errors
+                .into_iter()
+                .map(|e| format!("evaluation error: {e}")),
+        );
         Ok(out)
     }
 }

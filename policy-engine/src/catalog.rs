@@ -143,13 +143,21 @@ impl Change {
             Change::DeleteAdmin { account, principal } => {
                 (Kind::Admin, format!("{account}|{principal}"), None)
             }
-            Change::PutDatabase(d) => (Kind::Database, format!("{}|{}", d.account, d.name), body(d)?),
+            Change::PutDatabase(d) => (
+                Kind::Database,
+                format!("{}|{}", d.account, d.name),
+                body(d)?,
+            ),
             Change::DeleteDatabase { account, name } => {
                 (Kind::Database, format!("{account}|{name}"), None)
             }
             Change::PutTable(t) => (Kind::Table, format!("{}|{}", t.account, t.name), body(t)?),
-            Change::DeleteTable { account, name } => (Kind::Table, format!("{account}|{name}"), None),
-            Change::PutLocation(l) => (Kind::Location, format!("{}|{}", l.account, l.uri), body(l)?),
+            Change::DeleteTable { account, name } => {
+                (Kind::Table, format!("{account}|{name}"), None)
+            }
+            Change::PutLocation(l) => {
+                (Kind::Location, format!("{}|{}", l.account, l.uri), body(l)?)
+            }
             Change::DeleteLocation { account, uri } => {
                 (Kind::Location, format!("{account}|{uri}"), None)
             }
@@ -252,7 +260,8 @@ impl Catalog {
                 self.locations.remove(&(account.clone(), uri.clone()));
             }
             Change::PutTag(t) => {
-                self.tags.insert((t.account.clone(), t.key.clone()), t.clone());
+                self.tags
+                    .insert((t.account.clone(), t.key.clone()), t.clone());
             }
             Change::DeleteTag { account, key } => {
                 self.tags.remove(&(account.clone(), key.clone()));
@@ -327,8 +336,9 @@ impl Catalog {
             Kind::Filter => Change::PutFilter(serde_json::from_str(body).map_err(bad)?),
             Kind::Grant => Change::PutGrant(serde_json::from_str(body).map_err(bad)?),
             Kind::Policies => {
-                let account = AccountId::parse(key)
-                    .map_err(|e| Error::StoreUnavailable(format!("stored policies `{key}`: {e}")))?;
+                let account = AccountId::parse(key).map_err(|e| {
+                    Error::StoreUnavailable(format!("stored policies `{key}`: {e}"))
+                })?;
                 Change::SetPolicies {
                     account,
                     files: serde_json::from_str(body).map_err(bad)?,

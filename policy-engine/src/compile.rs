@@ -259,9 +259,8 @@ impl Compiled {
         let mut set = PolicySet::new();
         for i in idx {
             if let Some(p) = self.policies.get(i) {
-                set.add(p.policy.clone()).map_err(|e| {
-                    Error::internal(format!("cannot assemble policy slice: {e}"))
-                })?;
+                set.add(p.policy.clone())
+                    .map_err(|e| Error::internal(format!("cannot assemble policy slice: {e}")))?;
             }
         }
         Ok(set)
@@ -376,7 +375,9 @@ fn resource_part(g: &Grant, for_grant_option: bool) -> ResourcePart {
                 format!("resource == {t} || ")
             };
             let when = match columns {
-                ColumnSelection::All => format!("resource == {t} || resource is {NAMESPACE}::Column && resource in {t}"),
+                ColumnSelection::All => {
+                    format!("resource == {t} || resource is {NAMESPACE}::Column && resource in {t}")
+                }
                 ColumnSelection::Include(cols) => {
                     format!("{table_clause}resource in [{}]", list(cols))
                 }
@@ -466,6 +467,21 @@ pub fn compile_grant(g: &Grant) -> Result<Vec<CompiledPolicy>> {
         };
         if perms.is_empty() {
             continue;
+        }
+        // Any permission on a catalog object implies DESCRIBE of it (as in
+        // Lake Formation); a forbid on SELECT then still leaves it visible.
+        let mut perms = perms;
+        if !grant_option
+            && matches!(
+                g.resource,
+                Resource::Catalog
+                    | Resource::Database { .. }
+                    | Resource::Table { .. }
+                    | Resource::TableWithColumns { .. }
+                    | Resource::DataFilter { .. }
+            )
+        {
+            perms.insert(Permission::Describe);
         }
         let actions = perms
             .iter()

@@ -744,9 +744,12 @@ impl Governance {
                     },
                     (true, false) => Resource::TableWithColumns {
                         table: t.name.clone(),
-                        columns: ColumnSelection::Exclude(
-                            self.check_visible_columns(snap, caller, t, exclude_columns)?,
-                        ),
+                        columns: ColumnSelection::Exclude(self.check_visible_columns(
+                            snap,
+                            caller,
+                            t,
+                            exclude_columns,
+                        )?),
                     },
                     (false, false) => {
                         return Err(Error::invalid(
@@ -880,15 +883,17 @@ impl Governance {
             // DESCRIBE-only callers must still name columns correctly, but may
             // only grant what they hold (checked separately), so validate
             // against the full schema without listing it.
-            return Ok(t.check_columns(names).map_err(|_| {
-                Error::invalid(format!(
-                    "a column in `{}` is not in table `{}`",
-                    names.join(","),
-                    t.name
-                ))
-            })?
-            .into_iter()
-            .collect());
+            return Ok(t
+                .check_columns(names)
+                .map_err(|_| {
+                    Error::invalid(format!(
+                        "a column in `{}` is not in table `{}`",
+                        names.join(","),
+                        t.name
+                    ))
+                })?
+                .into_iter()
+                .collect());
         } else {
             shown
         };
@@ -906,7 +911,12 @@ impl Governance {
         caller: &Caller,
         req: &GrantRequest,
         revoke: bool,
-    ) -> Result<(Principal, Resource, BTreeSet<Permission>, BTreeSet<Permission>)> {
+    ) -> Result<(
+        Principal,
+        Resource,
+        BTreeSet<Permission>,
+        BTreeSet<Permission>,
+    )> {
         let principal = Principal::parse(&req.principal)?;
         let acct = caller.account();
         if principal.kind().is_none() || principal.account() != acct {
@@ -929,7 +939,11 @@ impl Governance {
                 return Err(Error::invalid(format!(
                     "{p} cannot be granted on a {}; valid permissions are: {}",
                     resource.kind_name(),
-                    valid.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
+                    valid
+                        .iter()
+                        .map(|p| p.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )));
             }
         }
@@ -1076,11 +1090,9 @@ impl Governance {
             // at least as tightly by the new expression.
             rt == resource_type
                 && compile::expand(&g.grantable, &g.resource).is_superset(perms)
-                && held.iter().all(|(k, hv)| {
-                    expression
-                        .get(k)
-                        .is_some_and(|nv| nv.is_subset(hv))
-                })
+                && held
+                    .iter()
+                    .all(|(k, hv)| expression.get(k).is_some_and(|nv| nv.is_subset(hv)))
         })
     }
 
@@ -1091,7 +1103,9 @@ impl Governance {
             let (principal, resource, perms, grantable) = self.prepare(snap, caller, req, false)?;
             let mut masks = BTreeMap::new();
             for (col, kind) in &req.masks {
-                let Some(t) = resource.table().and_then(|t| snap.catalog.table(caller.account(), t))
+                let Some(t) = resource
+                    .table()
+                    .and_then(|t| snap.catalog.table(caller.account(), t))
                 else {
                     return Err(Error::invalid(
                         "--mask applies only to table grants; name a --table",
@@ -1211,16 +1225,25 @@ impl Governance {
                 let rm_go = &rm | &expand_all(&grantable_only, &g.resource);
                 let mut n = g.clone();
                 // Revoking a concrete permission out of ALL leaves the rest.
-                if n.permissions.contains(&Permission::All) && !rm.contains(&Permission::All) && !rm.is_empty() {
+                if n.permissions.contains(&Permission::All)
+                    && !rm.contains(&Permission::All)
+                    && !rm.is_empty()
+                {
                     n.permissions.remove(&Permission::All);
-                    n.permissions.extend(compile::expand(&[Permission::All].into(), &g.resource));
+                    n.permissions
+                        .extend(compile::expand(&[Permission::All].into(), &g.resource));
                 }
-                if n.grantable.contains(&Permission::All) && !rm_go.contains(&Permission::All) && !rm_go.is_empty() {
+                if n.grantable.contains(&Permission::All)
+                    && !rm_go.contains(&Permission::All)
+                    && !rm_go.is_empty()
+                {
                     n.grantable.remove(&Permission::All);
-                    n.grantable.extend(compile::expand(&[Permission::All].into(), &g.resource));
+                    n.grantable
+                        .extend(compile::expand(&[Permission::All].into(), &g.resource));
                 }
                 n.permissions.retain(|p| !rm.contains(p));
-                n.grantable.retain(|p| !rm_go.contains(p) && n.permissions.contains(p));
+                n.grantable
+                    .retain(|p| !rm_go.contains(p) && n.permissions.contains(p));
                 n
             };
             let id = grant_id(&acct, &principal, &resource);
@@ -1274,7 +1297,13 @@ impl Governance {
                 Resource::TableWithColumns { table, columns } => {
                     let mut touched = false;
                     let cid = id.clone();
-                    let tid = grant_id(&acct, &principal, &Resource::Table { table: table.clone() });
+                    let tid = grant_id(
+                        &acct,
+                        &principal,
+                        &Resource::Table {
+                            table: table.clone(),
+                        },
+                    );
                     let table_select = snap
                         .catalog
                         .grants
@@ -1293,11 +1322,17 @@ impl Governance {
                             let mut n = tg.clone();
                             if n.permissions.contains(&Permission::All) {
                                 n.permissions.remove(&Permission::All);
-                                n.permissions.extend(compile::expand(&[Permission::All].into(), &tg.resource));
+                                n.permissions.extend(compile::expand(
+                                    &[Permission::All].into(),
+                                    &tg.resource,
+                                ));
                             }
                             if n.grantable.contains(&Permission::All) {
                                 n.grantable.remove(&Permission::All);
-                                n.grantable.extend(compile::expand(&[Permission::All].into(), &tg.resource));
+                                n.grantable.extend(compile::expand(
+                                    &[Permission::All].into(),
+                                    &tg.resource,
+                                ));
                             }
                             n.permissions.remove(&Permission::Select);
                             n.grantable.remove(&Permission::Select);
@@ -1340,7 +1375,13 @@ impl Governance {
                                 table: table.clone(),
                                 columns: left,
                             };
-                            if matches!(n.resource, Resource::TableWithColumns { columns: ColumnSelection::Exclude(_), .. }) {
+                            if matches!(
+                                n.resource,
+                                Resource::TableWithColumns {
+                                    columns: ColumnSelection::Exclude(_),
+                                    ..
+                                }
+                            ) {
                                 n.grantable.clear();
                             }
                             put(n, &mut changes, &mut out);
@@ -1431,7 +1472,8 @@ impl Governance {
                     continue;
                 }
             }
-            let by_me = matches!(&g.origin, GrantOrigin::Explicit { by } if by == &caller.principal);
+            let by_me =
+                matches!(&g.origin, GrantOrigin::Explicit { by } if by == &caller.principal);
             if !admin && !mine.contains(&&g.principal) && !by_me {
                 continue;
             }

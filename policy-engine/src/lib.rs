@@ -51,6 +51,6 @@ pub mod tags;
 pub use access::{ColumnAccess, RowPredicate, TableAccess};
 pub use authorize::{Decision, Target};
 pub use error::{Error, Result};
-pub use governance::{GrantRequest, Governance, NewTable, PermissionFilter, ResourceSpec};
+pub use governance::{Governance, GrantRequest, NewTable, PermissionFilter, ResourceSpec};
 pub use model::{Caller, ColumnMask, Grant, Permission, Principal, Resource};
 pub use store::{MemStore, SqliteStore, Store};

@@ -114,7 +114,9 @@ impl Principal {
             return Err(bad());
         }
         let Some((acct, rest)) = s.split_once(':') else {
-            return AccountId::parse(s).map(Principal::Account).map_err(|_| bad());
+            return AccountId::parse(s)
+                .map(Principal::Account)
+                .map_err(|_| bad());
         };
         let account = AccountId::parse(acct).map_err(|_| bad())?;
         let (kind, name) = rest.split_once('/').ok_or_else(bad)?;

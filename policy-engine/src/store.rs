@@ -28,16 +28,14 @@ pub trait Store: Send + Sync {
 }
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[
-    "CREATE TABLE meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);
+const MIGRATIONS: &[&str] = &["CREATE TABLE meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);
      INSERT INTO meta (k, v) VALUES ('version', 0);
      CREATE TABLE objects (
         kind TEXT NOT NULL,
         key  TEXT NOT NULL,
         body TEXT NOT NULL,
         PRIMARY KEY (kind, key)
-     ) WITHOUT ROWID;",
-];
+     ) WITHOUT ROWID;"];
 
 /// The embedded default store: one SQLite file in WAL mode.
 pub struct SqliteStore {
@@ -76,7 +74,11 @@ impl SqliteStore {
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(have) {
             let tx = conn.transaction()?;
             tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", i64::try_from(i + 1).unwrap_or(i64::MAX))?;
+            tx.pragma_update(
+                None,
+                "user_version",
+                i64::try_from(i + 1).unwrap_or(i64::MAX),
+            )?;
             tx.commit()?;
         }
         Ok(Self {
@@ -156,7 +158,10 @@ impl Store for SqliteStore {
         let next = now + 1;
         let next_i = i64::try_from(next)
             .map_err(|_| Error::StoreUnavailable("store version overflow".into()))?;
-        tx.execute("UPDATE meta SET v = ?1 WHERE k = 'version'", params![next_i])?;
+        tx.execute(
+            "UPDATE meta SET v = ?1 WHERE k = 'version'",
+            params![next_i],
+        )?;
         tx.commit()?;
         Ok(next)
     }

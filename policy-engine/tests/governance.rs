@@ -1,0 +1,832 @@
+//! The grant algebra through the policy engine's public API: include and
+//! exclude lists, union, grant-option narrowing, revoke, admin and creator
+//! rights, deny by default, and Cedar evaluation errors denying.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use policy_engine::catalog::Change;
+use policy_engine::model::{AccountId, Column, Format, PolicyFile, TableName};
+use policy_engine::{
+    Caller, Error, Governance, GrantRequest, MemStore, NewTable, PermissionFilter, Principal,
+    ResourceSpec, SqliteStore, Store,
+};
+
+const ACCT: &str = "111111111111";
+
+fn caller(p: &str) -> Caller {
+    Caller::new(Principal::parse(p).unwrap())
+}
+fn admin() -> Caller {
+    caller("111111111111:user/admin")
+}
+fn alice() -> Caller {
+    caller("111111111111:user/alice")
+}
+fn bob() -> Caller {
+    caller("111111111111:user/bob")
+}
+
+fn col(name: &str, ty: &str) -> Column {
+    Column {
+        name: name.into(),
+        data_type: ty.into(),
+        partition: false,
+    }
+}
+
+fn orders_spec() -> NewTable {
+    NewTable {
+        name: "sales.orders".into(),
+        location: "file:///data/sales/orders/".into(),
+        format: Format::Parquet,
+        columns: vec![
+            col("id", "Int64"),
+            col("region", "Utf8"),
+            col("amount", "Float64"),
+            col("email", "Utf8"),
+        ],
+        partition_keys: vec![],
+    }
+}
+
+fn setup_with(store: Arc<dyn Store>) -> Governance {
+    let g = Governance::new(store).unwrap();
+    g.bootstrap(
+        &AccountId::parse(ACCT).unwrap(),
+        &[Principal::parse("111111111111:user/admin").unwrap()],
+    )
+    .unwrap();
+    g.register_location(&admin(), "file:///data/").unwrap();
+    g.create_database(&admin(), "sales", Some("file:///data/sales/"))
+        .unwrap();
+    g.create_table(&admin(), &orders_spec()).unwrap();
+    g
+}
+
+fn setup() -> Governance {
+    setup_with(Arc::new(MemStore::new()))
+}
+
+fn table_grant(principal: &str, perms: &str, table: &str) -> GrantRequest {
+    GrantRequest {
+        principal: principal.into(),
+        permissions: perms.split(',').map(String::from).collect(),
+        grantable: vec![],
+        resource: ResourceSpec::Table {
+            name: table.into(),
+            columns: vec![],
+            exclude_columns: vec![],
+        },
+        masks: vec![],
+    }
+}
+
+fn columns_grant(principal: &str, table: &str, cols: &[&str], exclude: bool) -> GrantRequest {
+    let list: Vec<String> = cols.iter().map(|c| c.to_string()).collect();
+    GrantRequest {
+        principal: principal.into(),
+        permissions: vec!["SELECT".into()],
+        grantable: vec![],
+        resource: ResourceSpec::Table {
+            name: table.into(),
+            columns: if exclude { vec![] } else { list.clone() },
+            exclude_columns: if exclude { list } else { vec![] },
+        },
+        masks: vec![],
+    }
+}
+
+fn orders() -> TableName {
+    TableName::parse("sales.orders").unwrap()
+}
+
+fn visible(g: &Governance, c: &Caller) -> Result<Vec<String>, Error> {
+    g.effective_access(c, &orders())
+        .map(|a| a.columns.into_iter().map(|c| c.name).collect())
+}
+
+#[test]
+fn deny_by_default_reports_not_found() {
+    let g = setup();
+    let err = visible(&g, &alice()).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
+    // Exactly the message of a table that does not exist.
+    let missing = g
+        .effective_access(&alice(), &TableName::parse("sales.nope").unwrap())
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err.to_string().replace("sales.orders", "X"),
+        missing.replace("sales.nope", "X")
+    );
+}
+
+#[test]
+fn table_level_select_shows_every_column_in_table_order() {
+    let g = setup();
+    g.grant(
+        &admin(),
+        &table_grant("111111111111:user/alice", "SELECT", "sales.orders"),
+    )
+    .unwrap();
+    assert_eq!(
+        visible(&g, &alice()).unwrap(),
+        ["id", "region", "amount", "email"]
+    );
+}
+
+#[test]
+fn include_list_shows_only_those_columns_in_table_order() {
+    let g = setup();
+    g.grant(
+        &admin(),
+        &columns_grant(
+            "111111111111:user/alice",
+            "sales.orders",
+            &["email", "id"],
+            false,
+        ),
+    )
+    .unwrap();
+    assert_eq!(visible(&g, &alice()).unwrap(), ["id", "email"]);
+}
+
+#[test]
+fn exclude_list_hides_those_columns() {
+    let g = setup();
+    g.grant(
+        &admin(),
+        &columns_grant("111111111111:user/alice", "sales.orders", &["email"], true),
+    )
+    .unwrap();
+    assert_eq!(visible(&g, &alice()).unwrap(), ["id", "region", "amount"]);
+}
+
+#[test]
+fn grants_to_groups_union_with_the_users_own() {
+    let g = setup();
+    g.grant(
+        &admin(),
+        &columns_grant("111111111111:user/alice", "sales.orders", &["id"], false),
+    )
+    .unwrap();
+    g.grant(
+        &admin(),
+        &columns_grant(
+            "111111111111:group/analysts",
+            "sales.orders",
+            &["amount"],
+            false,
+        ),
+    )
+    .unwrap();
+    let mut a = alice();
+    assert_eq!(visible(&g, &a).unwrap(), ["id"]);
+    a.groups
+        .push(Principal::parse("111111111111:group/analysts").unwrap());
+    assert_eq!(visible(&g, &a).unwrap(), ["id", "amount"]);
+}
+
+#[test]
+fn column_grants_merge_and_exclude_merges_with_include() {
+    let g = setup();
+    let p = "111111111111:user/alice";
+    g.grant(&admin(), &columns_grant(p, "sales.orders", &["id"], false))
+        .unwrap();
+    g.grant(
+        &admin(),
+        &columns_grant(p, "sales.orders", &["region"], false),
+    )
+    .unwrap();
+    assert_eq!(visible(&g, &alice()).unwrap(), ["id", "region"]);
+    // all-but(email, region) ∪ {region} = all-but(email)
+    g.grant(
+        &admin(),
+        &columns_grant(p, "sales.orders", &["email", "region"], true),
+    )
+    .unwrap();
+    assert_eq!(visible(&g, &alice()).unwrap(), ["id", "region", "amount"]);
+}
+
+#[test]
+fn grant_option_narrowing() {
+    let g = setup();
+    let mut req = columns_grant(
+        "111111111111:user/alice",
+        "sales.orders",
+        &["id", "region"],
+        false,
+    );
+    req.grantable = vec!["SELECT".into()];
+    g.grant(&admin(), &req).unwrap();
+
+    // A subset of the grantable columns may be re-granted.
+    g.grant(
+        &alice(),
+        &columns_grant("111111111111:user/bob", "sales.orders", &["id"], false),
+    )
+    .unwrap();
+    assert_eq!(visible(&g, &bob()).unwrap(), ["id"]);
+
+    // A column outside the grant may not: for alice it does not exist.
+    let err = g
+        .grant(
+            &alice(),
+            &columns_grant(
+                "111111111111:user/bob",
+                "sales.orders",
+                &["id", "amount"],
+                false,
+            ),
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
+    assert!(err.to_string().contains("columns are: id, region"), "{err}");
+
+    // Nor may the whole table.
+    let err = g
+        .grant(
+            &alice(),
+            &table_grant("111111111111:user/bob", "SELECT", "sales.orders"),
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::PermissionDenied(_)), "{err:?}");
+    assert_eq!(visible(&g, &bob()).unwrap(), ["id"], "nothing half-applied");
+}
+
+#[test]
+fn without_grant_option_a_holder_cannot_regrant() {
+    let g = setup();
+    g.grant(
+        &admin(),
+        &table_grant("111111111111:user/alice", "SELECT", "sales.orders"),
+    )
+    .unwrap();
+    let err = g
+        .grant(
+            &alice(),
+            &table_grant("111111111111:user/bob", "SELECT", "sales.orders"),
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::PermissionDenied(_)), "{err:?}");
+}
+
+#[test]
+fn grantable_exclude_list_is_refused() {
+    let g = setup();
+    let mut req = columns_grant("111111111111:user/alice", "sales.orders", &["email"], true);
+    req.grantable = vec!["SELECT".into()];
+    let err = g.grant(&admin(), &req).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
+    assert!(err.to_string().contains("exclude"), "{err}");
+    assert!(visible(&g, &alice()).is_err(), "nothing was granted");
+}
+
+#[test]
+fn revoke_table_select_removes_column_grants_too() {
+    let g = setup();
+    let p = "111111111111:user/alice";
+    g.grant(&admin(), &table_grant(p, "SELECT,DESCRIBE", "sales.orders"))
+        .unwrap();
+    g.grant(&admin(), &columns_grant(p, "sales.orders", &["id"], false))
+        .unwrap();
+    g.revoke(&admin(), &table_grant(p, "SELECT", "sales.orders"))
+        .unwrap();
+    // DESCRIBE remains, so the table is visible but not selectable.
+    let err = visible(&g, &alice()).unwrap_err();
+    assert!(matches!(err, Error::PermissionDenied(_)), "{err:?}");
+    let entries = g
+        .list_permissions(
+            &admin(),
+            &PermissionFilter {
+                principal: Some(p.into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0].permissions, ["DESCRIBE"]);
+}
+
+#[test]
+fn revoke_columns_from_table_level_select_leaves_the_rest() {
+    let g = setup();
+    let p = "111111111111:user/alice";
+    g.grant(&admin(), &table_grant(p, "SELECT", "sales.orders"))
+        .unwrap();
+    g.revoke(
+        &admin(),
+        &columns_grant(p, "sales.orders", &["email"], false),
+    )
+    .unwrap();
+    assert_eq!(visible(&g, &alice()).unwrap(), ["id", "region", "amount"]);
+}
+
+#[test]
+fn revoke_columns_from_include_list() {
+    let g = setup();
+    let p = "111111111111:user/alice";
+    g.grant(
+        &admin(),
+        &columns_grant(p, "sales.orders", &["id", "region", "email"], false),
+    )
+    .unwrap();
+    g.revoke(
+        &admin(),
+        &columns_grant(p, "sales.orders", &["region"], false),
+    )
+    .unwrap();
+    assert_eq!(visible(&g, &alice()).unwrap(), ["id", "email"]);
+    g.revoke(
+        &admin(),
+        &columns_grant(p, "sales.orders", &["id", "email"], false),
+    )
+    .unwrap();
+    assert!(visible(&g, &alice()).is_err());
+}
+
+#[test]
+fn revoking_what_is_not_held_is_an_error_and_changes_nothing() {
+    let g = setup();
+    let err = g
+        .revoke(
+            &admin(),
+            &table_grant("111111111111:user/alice", "SELECT", "sales.orders"),
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::FailedPrecondition(_)), "{err:?}");
+}
+
+#[test]
+fn non_admin_cannot_grant_or_register_locations() {
+    let g = setup();
+    let err = g
+        .grant(
+            &alice(),
+            &table_grant("111111111111:user/alice", "SELECT", "sales.orders"),
+        )
+        .unwrap_err();
+    // alice cannot even see the table, so it is "not found".
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
+    g.grant(
+        &admin(),
+        &table_grant("111111111111:user/alice", "DESCRIBE", "sales.orders"),
+    )
+    .unwrap();
+    let err = g
+        .grant(
+            &alice(),
+            &table_grant("111111111111:user/bob", "SELECT", "sales.orders"),
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::PermissionDenied(_)), "{err:?}");
+    let err = g.register_location(&alice(), "file:///other/").unwrap_err();
+    assert!(matches!(err, Error::PermissionDenied(_)), "{err:?}");
+}
+
+#[test]
+fn admin_sees_everything_and_is_listed() {
+    let g = setup();
+    assert_eq!(
+        visible(&g, &admin()).unwrap(),
+        ["id", "region", "amount", "email"]
+    );
+    let entries = g
+        .list_permissions(&admin(), &PermissionFilter::default())
+        .unwrap();
+    assert!(entries.iter().any(|e| e.origin == "admin"), "{entries:?}");
+}
+
+#[test]
+fn admin_group_members_are_admins() {
+    let store = Arc::new(MemStore::new());
+    let g = Governance::new(store).unwrap();
+    g.bootstrap(
+        &AccountId::parse(ACCT).unwrap(),
+        &[Principal::parse("111111111111:group/admins").unwrap()],
+    )
+    .unwrap();
+    let mut carol = caller("111111111111:user/carol");
+    assert!(g.register_location(&carol, "file:///data/").is_err());
+    carol
+        .groups
+        .push(Principal::parse("111111111111:group/admins").unwrap());
+    g.register_location(&carol, "file:///data/").unwrap();
+}
+
+#[test]
+fn creator_rights_are_listed_and_revocable() {
+    let g = setup();
+    let bob_id = "111111111111:user/bob";
+    g.grant(
+        &admin(),
+        &GrantRequest {
+            principal: bob_id.into(),
+            permissions: vec!["CREATE_DATABASE".into()],
+            grantable: vec![],
+            resource: ResourceSpec::Catalog,
+            masks: vec![],
+        },
+    )
+    .unwrap();
+    g.grant(
+        &admin(),
+        &GrantRequest {
+            principal: bob_id.into(),
+            permissions: vec!["DATA_LOCATION_ACCESS".into()],
+            grantable: vec![],
+            resource: ResourceSpec::Location {
+                uri: "file:///data/".into(),
+            },
+            masks: vec![],
+        },
+    )
+    .unwrap();
+    g.create_database(&bob(), "hr", None).unwrap();
+    g.create_table(
+        &bob(),
+        &NewTable {
+            name: "hr.people".into(),
+            location: "file:///data/hr/people/".into(),
+            ..orders_spec()
+        },
+    )
+    .unwrap();
+    let entries = g
+        .list_permissions(
+            &bob(),
+            &PermissionFilter {
+                principal: Some(bob_id.into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let creator: Vec<_> = entries.iter().filter(|e| e.origin == "creator").collect();
+    assert_eq!(creator.len(), 2, "{entries:?}");
+    // The table creator may grant onwards.
+    g.grant(
+        &bob(),
+        &table_grant("111111111111:user/carol", "SELECT", "hr.people"),
+    )
+    .unwrap();
+    // Revoking the creator's rights takes them away.
+    g.revoke(&admin(), &table_grant(bob_id, "ALL", "hr.people"))
+        .unwrap();
+    let err = g
+        .effective_access(&bob(), &TableName::parse("hr.people").unwrap())
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
+}
+
+#[test]
+fn cedar_evaluation_error_denies_instead_of_skipping_the_policy() {
+    let store: Arc<dyn Store> = Arc::new(MemStore::new());
+    let g = setup_with(store.clone());
+    g.grant(
+        &admin(),
+        &table_grant("111111111111:user/alice", "SELECT", "sales.orders"),
+    )
+    .unwrap();
+    assert!(visible(&g, &alice()).is_ok());
+    // A forbid that errors for callers without the `clearance` attribute.
+    // Cedar would skip it and allow; lakegate must deny.
+    let v = store.version().unwrap();
+    store
+        .commit(
+            v,
+            &[Change::SetPolicies {
+                account: AccountId::parse(ACCT).unwrap(),
+                files: vec![PolicyFile {
+                    path: "low.cedar".into(),
+                    source: r#"forbid (principal, action == Lakegate::Action::"SELECT", resource)
+                               when { principal.getTag("clearance") == "low" };"#
+                        .into(),
+                }],
+            }],
+        )
+        .unwrap();
+    let err = visible(&g, &alice()).unwrap_err();
+    assert!(matches!(err, Error::PermissionDenied(_)), "{err:?}");
+    // With the attribute present and not "low", the forbid evaluates to false.
+    let mut a = alice();
+    a.attrs.insert("clearance".into(), "high".into());
+    assert_eq!(visible(&g, &a).unwrap().len(), 4);
+    a.attrs.insert("clearance".into(), "low".into());
+    assert!(visible(&g, &a).is_err());
+}
+
+#[test]
+fn invalid_permission_for_resource_type_is_refused() {
+    let g = setup();
+    let err = g
+        .grant(
+            &admin(),
+            &GrantRequest {
+                principal: "111111111111:user/alice".into(),
+                permissions: vec!["INSERT".into()],
+                grantable: vec![],
+                resource: ResourceSpec::Database {
+                    name: "sales".into(),
+                },
+                masks: vec![],
+            },
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("INSERT cannot be granted on a database"),
+        "{err}"
+    );
+    let err = g
+        .grant(
+            &admin(),
+            &GrantRequest {
+                principal: "111111111111:user/alice".into(),
+                permissions: vec!["SELECT".into()],
+                grantable: vec![],
+                resource: ResourceSpec::Location {
+                    uri: "file:///data/".into(),
+                },
+                masks: vec![],
+            },
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("SELECT cannot be granted on a data location"),
+        "{err}"
+    );
+}
+
+#[test]
+fn malformed_principals_are_refused() {
+    let g = setup();
+    for bad in [
+        "alice",
+        "111111111111:alice",
+        "111111111111:user/",
+        "111111111111:dog/rex",
+        "abc:user/x",
+        "111111111111:user/a b",
+        "",
+    ] {
+        let err = g
+            .grant(&admin(), &table_grant(bad, "SELECT", "sales.orders"))
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument(_)), "{bad}: {err:?}");
+        assert!(
+            err.to_string().contains("is not a principal"),
+            "{bad}: {err}"
+        );
+    }
+}
+
+#[test]
+fn unknown_names_list_the_valid_ones() {
+    let g = setup();
+    let err = g
+        .grant(
+            &admin(),
+            &columns_grant("111111111111:user/alice", "sales.orders", &["ssn"], false),
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("columns are: id, region, amount, email"),
+        "{err}"
+    );
+    let err = g
+        .grant(
+            &admin(),
+            &GrantRequest {
+                resource: ResourceSpec::Database {
+                    name: "nope".into(),
+                },
+                ..table_grant("111111111111:user/alice", "DESCRIBE", "x.y")
+            },
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("databases you can see: sales"),
+        "{err}"
+    );
+}
+
+#[test]
+fn table_locations_must_be_registered_and_accessible() {
+    let g = setup();
+    let outside = NewTable {
+        name: "sales.elsewhere".into(),
+        location: "file:///tmp/elsewhere/".into(),
+        ..orders_spec()
+    };
+    let err = g.create_table(&admin(), &outside).unwrap_err();
+    assert!(
+        err.to_string().contains("not inside any registered"),
+        "{err}"
+    );
+
+    // bob may create tables in sales but has no DATA_LOCATION_ACCESS.
+    g.grant(
+        &admin(),
+        &GrantRequest {
+            principal: "111111111111:user/bob".into(),
+            permissions: vec!["CREATE_TABLE".into()],
+            grantable: vec![],
+            resource: ResourceSpec::Database {
+                name: "sales".into(),
+            },
+            masks: vec![],
+        },
+    )
+    .unwrap();
+    // Inside the database's location: allowed without DATA_LOCATION_ACCESS.
+    g.create_table(
+        &bob(),
+        &NewTable {
+            name: "sales.inside".into(),
+            location: "file:///data/sales/inside/".into(),
+            ..orders_spec()
+        },
+    )
+    .unwrap();
+    // Registered, but outside the database's location: needs it.
+    let err = g
+        .create_table(
+            &bob(),
+            &NewTable {
+                name: "sales.outside".into(),
+                location: "file:///data/other/".into(),
+                ..orders_spec()
+            },
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::PermissionDenied(_)), "{err:?}");
+    assert!(err.to_string().contains("DATA_LOCATION_ACCESS"), "{err}");
+}
+
+#[test]
+fn duplicate_and_non_identifier_names_are_refused() {
+    let g = setup();
+    let err = g.create_database(&admin(), "sales", None).unwrap_err();
+    assert!(matches!(err, Error::AlreadyExists(_)), "{err:?}");
+    let err = g.create_table(&admin(), &orders_spec()).unwrap_err();
+    assert!(matches!(err, Error::AlreadyExists(_)), "{err:?}");
+    for bad in ["1abc", "a-b", "a b", "", "x;drop", &"a".repeat(200)] {
+        let err = g.create_database(&admin(), bad, None).unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument(_)), "{bad}: {err:?}");
+    }
+    let mut dup = orders_spec();
+    dup.name = "sales.dup".into();
+    dup.columns.push(col("ID", "Int64"));
+    let err = g.create_table(&admin(), &dup).unwrap_err();
+    assert!(err.to_string().contains("appears twice"), "{err}");
+    assert_eq!(g.list_databases(&admin()).unwrap().len(), 1);
+}
+
+#[test]
+fn describe_only_is_permission_denied_not_not_found() {
+    let g = setup();
+    g.grant(
+        &admin(),
+        &table_grant("111111111111:user/alice", "DESCRIBE", "sales.orders"),
+    )
+    .unwrap();
+    let err = visible(&g, &alice()).unwrap_err();
+    assert!(matches!(err, Error::PermissionDenied(_)), "{err:?}");
+    assert!(err.to_string().contains("SELECT"), "{err}");
+}
+
+#[test]
+fn revocation_is_seen_by_another_node_sharing_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lakegate.db");
+    let node1 = setup_with(Arc::new(SqliteStore::open(&path).unwrap()));
+    let node2 = Governance::new(Arc::new(SqliteStore::open(&path).unwrap())).unwrap();
+    let p = "111111111111:user/alice";
+    node1
+        .grant(&admin(), &table_grant(p, "SELECT", "sales.orders"))
+        .unwrap();
+    assert_eq!(visible(&node2, &alice()).unwrap().len(), 4);
+    node1
+        .revoke(&admin(), &table_grant(p, "SELECT", "sales.orders"))
+        .unwrap();
+    assert!(visible(&node2, &alice()).is_err());
+}
+
+struct BrokenStore;
+impl Store for BrokenStore {
+    fn version(&self) -> policy_engine::Result<u64> {
+        Err(Error::StoreUnavailable("disk on fire".into()))
+    }
+    fn load(&self) -> policy_engine::Result<policy_engine::catalog::Catalog> {
+        Err(Error::StoreUnavailable("disk on fire".into()))
+    }
+    fn commit(&self, _: u64, _: &[Change]) -> policy_engine::Result<u64> {
+        Err(Error::StoreUnavailable("disk on fire".into()))
+    }
+}
+
+#[test]
+fn an_unreadable_store_denies() {
+    assert!(Governance::new(Arc::new(BrokenStore)).is_err());
+    // A store that breaks after start: requests are denied, never allowed.
+    struct FlakyStore {
+        inner: MemStore,
+        broken: std::sync::atomic::AtomicBool,
+    }
+    impl Store for FlakyStore {
+        fn version(&self) -> policy_engine::Result<u64> {
+            if self.broken.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(Error::StoreUnavailable("gone".into()));
+            }
+            self.inner.version()
+        }
+        fn load(&self) -> policy_engine::Result<policy_engine::catalog::Catalog> {
+            self.inner.load()
+        }
+        fn commit(&self, v: u64, c: &[Change]) -> policy_engine::Result<u64> {
+            self.inner.commit(v, c)
+        }
+    }
+    let store = Arc::new(FlakyStore {
+        inner: MemStore::new(),
+        broken: false.into(),
+    });
+    let g = setup_with(store.clone());
+    g.grant(
+        &admin(),
+        &table_grant("111111111111:user/alice", "SELECT", "sales.orders"),
+    )
+    .unwrap();
+    assert!(visible(&g, &alice()).is_ok());
+    store
+        .broken
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let err = visible(&g, &alice()).unwrap_err();
+    assert!(matches!(err, Error::StoreUnavailable(_)), "{err:?}");
+}
+
+#[test]
+fn decisions_stay_correct_with_many_unrelated_grants() {
+    let g = setup();
+    for i in 0..300 {
+        g.grant(
+            &admin(),
+            &columns_grant(
+                &format!("111111111111:user/u{i}"),
+                "sales.orders",
+                &["id"],
+                false,
+            ),
+        )
+        .unwrap();
+    }
+    assert!(visible(&g, &alice()).is_err());
+    assert_eq!(
+        visible(&g, &caller("111111111111:user/u7")).unwrap(),
+        ["id"]
+    );
+}
+
+#[test]
+fn masks_are_kept_and_the_most_revealing_wins() {
+    let g = setup();
+    let mut req = columns_grant(
+        "111111111111:user/alice",
+        "sales.orders",
+        &["id", "email"],
+        false,
+    );
+    req.masks = vec![("email".into(), "last4".into())];
+    g.grant(&admin(), &req).unwrap();
+    let a = g.effective_access(&alice(), &orders()).unwrap();
+    let email = a.columns.iter().find(|c| c.name == "email").unwrap();
+    assert_eq!(email.mask, Some(policy_engine::ColumnMask::Last4));
+    // A group grant showing email in the clear wins.
+    g.grant(
+        &admin(),
+        &columns_grant(
+            "111111111111:group/support",
+            "sales.orders",
+            &["email"],
+            false,
+        ),
+    )
+    .unwrap();
+    let mut a2 = alice();
+    a2.groups
+        .push(Principal::parse("111111111111:group/support").unwrap());
+    let a = g.effective_access(&a2, &orders()).unwrap();
+    let email = a.columns.iter().find(|c| c.name == "email").unwrap();
+    assert_eq!(email.mask, None);
+    let _ = BTreeMap::<String, String>::new();
+}

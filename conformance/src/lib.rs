@@ -1,1 +1,379 @@
-//! placeholder
+//! # conformance
+//!
+//! lakegate's scenario corpus: YAML cases under `conformance/cases/<topic>/`,
+//! each a catalog, a sequence of steps (grants, revokes, access checks,
+//! queries) and the expected outcome of each step. One case format, several
+//! targets:
+//!
+//! ```text
+//!  cases/*.yaml ──parse──▶ Case ──▶ LibraryTarget   (policy-engine API, in process)
+//!                                └─▶ proxy targets  (Flight SQL clients; query steps)
+//! ```
+//!
+//! We keep the corpus as data rather than Rust because the same scenario must
+//! hold through every interface (library, CLI, Flight SQL), and because a
+//! reviewer should be able to read a rule's cases without reading code.
+//!
+//! A step with `query:` is skipped by the library target (it has no engine)
+//! and run by the Flight SQL targets.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow, bail};
+use policy_engine::model::{AccountId, Column, Format, TableName};
+use policy_engine::{
+    Caller, Error, Governance, GrantRequest, MemStore, NewTable, Principal, ResourceSpec,
+};
+use serde::Deserialize;
+
+/// One scenario file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    /// What the case shows.
+    pub description: String,
+    /// The catalog to build before the steps run.
+    pub catalog: CatalogSpec,
+    /// Steps, in order.
+    pub steps: Vec<Step>,
+    /// Set by the loader: the file it came from.
+    #[serde(skip)]
+    pub path: PathBuf,
+}
+
+/// The catalog of a case.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogSpec {
+    /// Account id.
+    pub account: String,
+    /// Data lake admins.
+    pub admins: Vec<String>,
+    /// Registered locations.
+    #[serde(default)]
+    pub locations: Vec<String>,
+    /// Databases.
+    #[serde(default)]
+    pub databases: Vec<DatabaseSpec>,
+    /// Tables.
+    #[serde(default)]
+    pub tables: Vec<TableSpec>,
+}
+
+/// A database of a case.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSpec {
+    /// Name.
+    pub name: String,
+    /// Optional location.
+    pub location: Option<String>,
+}
+
+/// A table of a case, with its data for query steps.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableSpec {
+    /// `DB.TABLE`.
+    pub name: String,
+    /// Location (defaults to `file:///conformance/DB/TABLE/`).
+    pub location: Option<String>,
+    /// Columns as `name: ArrowType`, in order.
+    pub columns: Vec<BTreeMap<String, String>>,
+    /// Rows for query targets (JSON values in column order).
+    #[serde(default)]
+    pub rows: Vec<Vec<serde_json::Value>>,
+}
+
+/// A principal acting in a step.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct As {
+    /// Principal id (default: the first admin).
+    pub principal: Option<String>,
+    /// Groups.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Attributes.
+    #[serde(default)]
+    pub attrs: BTreeMap<String, String>,
+}
+
+/// A grant or revoke in a step.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantSpec {
+    /// Grantee.
+    pub principal: String,
+    /// Permissions.
+    pub permissions: Vec<String>,
+    /// Grantable permissions.
+    #[serde(default)]
+    pub grantable: Vec<String>,
+    /// `--catalog`
+    #[serde(default)]
+    pub catalog: bool,
+    /// `--database`
+    pub database: Option<String>,
+    /// `--table`
+    pub table: Option<String>,
+    /// `--columns`
+    #[serde(default)]
+    pub columns: Vec<String>,
+    /// `--exclude-columns`
+    #[serde(default)]
+    pub exclude_columns: Vec<String>,
+    /// `--location`
+    pub location: Option<String>,
+    /// `--mask COL=KIND`
+    #[serde(default)]
+    pub masks: BTreeMap<String, String>,
+}
+
+/// Expected error of a step.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WantError {
+    /// `invalid_argument`, `permission_denied`, `already_exists`, `failed_precondition`.
+    pub kind: String,
+    /// Substring the message must contain.
+    #[serde(default)]
+    pub contains: Option<String>,
+}
+
+/// One step of a case.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// Who acts.
+    #[serde(default, rename = "as")]
+    pub who: As,
+    /// Grant this.
+    pub grant: Option<GrantSpec>,
+    /// Revoke this.
+    pub revoke: Option<GrantSpec>,
+    /// Check effective access on this `DB.TABLE`.
+    pub access: Option<String>,
+    /// Run this SQL (query targets only).
+    pub query: Option<String>,
+    /// Expected visible columns, in order (access steps).
+    pub want_columns: Option<Vec<String>>,
+    /// Expected masks, column → kind (access steps).
+    pub want_masks: Option<BTreeMap<String, String>>,
+    /// Expected rows (query steps), JSON values.
+    pub want_rows: Option<Vec<Vec<serde_json::Value>>>,
+    /// Expected error.
+    pub want_error: Option<WantError>,
+}
+
+/// Loads every case under `dir`, sorted by path.
+pub fn load_cases(dir: &Path) -> Result<Vec<Case>> {
+    let mut files = Vec::new();
+    collect(dir, &mut files)?;
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let text =
+                std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
+            let mut c: Case =
+                serde_yaml::from_str(&text).with_context(|| format!("parsing {}", p.display()))?;
+            c.path = p;
+            Ok(c)
+        })
+        .collect()
+}
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    for e in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let p = e?.path();
+        if p.is_dir() {
+            collect(&p, out)?;
+        } else if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// The error kind name of a policy-engine error, as cases spell it.
+pub fn error_kind(e: &Error) -> &'static str {
+    match e {
+        Error::InvalidArgument(_) => "invalid_argument",
+        Error::AlreadyExists(_) => "already_exists",
+        Error::PermissionDenied(_) => "permission_denied",
+        Error::FailedPrecondition(_) => "failed_precondition",
+        Error::Conflict => "aborted",
+        Error::StoreUnavailable(_) => "unavailable",
+        Error::Internal(_) => "internal",
+    }
+}
+
+impl Case {
+    /// The caller for a step (default: the first admin).
+    pub fn caller(&self, who: &As) -> Result<Caller> {
+        let id = match &who.principal {
+            Some(p) => p.clone(),
+            None => self
+                .catalog
+                .admins
+                .first()
+                .cloned()
+                .ok_or_else(|| anyhow!("case has no admin"))?,
+        };
+        let mut c = Caller::new(Principal::parse(&id)?);
+        for g in &who.groups {
+            c.groups.push(Principal::parse(g)?);
+        }
+        c.attrs = who.attrs.clone();
+        Ok(c)
+    }
+
+    /// The location of a table spec.
+    pub fn table_location(t: &TableSpec) -> String {
+        t.location
+            .clone()
+            .unwrap_or_else(|| format!("file:///conformance/{}/", t.name.replace('.', "/")))
+    }
+}
+
+impl GrantSpec {
+    /// The request this spec describes.
+    pub fn request(&self) -> Result<GrantRequest> {
+        let resource = match (self.catalog, &self.database, &self.table, &self.location) {
+            (true, None, None, None) => ResourceSpec::Catalog,
+            (false, Some(d), None, None) => ResourceSpec::Database { name: d.clone() },
+            (false, None, Some(t), None) => ResourceSpec::Table {
+                name: t.clone(),
+                columns: self.columns.clone(),
+                exclude_columns: self.exclude_columns.clone(),
+            },
+            (false, None, None, Some(l)) => ResourceSpec::Location { uri: l.clone() },
+            _ => bail!("a grant names exactly one of catalog, database, table, location"),
+        };
+        Ok(GrantRequest {
+            principal: self.principal.clone(),
+            permissions: self.permissions.clone(),
+            grantable: self.grantable.clone(),
+            resource,
+            masks: self
+                .masks
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        })
+    }
+}
+
+/// Runs cases against the policy-engine API in process.
+pub struct LibraryTarget;
+
+impl LibraryTarget {
+    /// Builds the case's catalog in a fresh in-memory store.
+    pub fn build(case: &Case) -> Result<Governance> {
+        let g = Governance::new(Arc::new(MemStore::new()))?;
+        let account = AccountId::parse(&case.catalog.account)?;
+        let admins = case
+            .catalog
+            .admins
+            .iter()
+            .map(|a| Principal::parse(a))
+            .collect::<Result<Vec<_>, _>>()?;
+        g.bootstrap(&account, &admins)?;
+        let admin = case.caller(&As::default())?;
+        let mut locations = case.catalog.locations.clone();
+        if locations.is_empty() {
+            locations.push("file:///conformance/".into());
+        }
+        for l in &locations {
+            g.register_location(&admin, l)?;
+        }
+        for d in &case.catalog.databases {
+            g.create_database(&admin, &d.name, d.location.as_deref())?;
+        }
+        for t in &case.catalog.tables {
+            let mut columns = Vec::new();
+            for c in &t.columns {
+                for (name, ty) in c {
+                    columns.push(Column {
+                        name: name.clone(),
+                        data_type: ty.clone(),
+                        partition: false,
+                    });
+                }
+            }
+            g.create_table(
+                &admin,
+                &NewTable {
+                    name: t.name.clone(),
+                    location: Case::table_location(t),
+                    format: Format::Parquet,
+                    columns,
+                    partition_keys: vec![],
+                },
+            )?;
+        }
+        Ok(g)
+    }
+
+    /// Runs every step that does not need a query engine.
+    pub fn run(case: &Case) -> Result<()> {
+        let g = Self::build(case)?;
+        for (i, step) in case.steps.iter().enumerate() {
+            let ctx = || format!("{} step {}", case.path.display(), i + 1);
+            let caller = case.caller(&step.who).with_context(ctx)?;
+            let outcome: Result<Option<policy_engine::TableAccess>, Error> =
+                if let Some(gs) = &step.grant {
+                    g.grant(&caller, &gs.request().with_context(ctx)?)
+                        .map(|_| None)
+                } else if let Some(gs) = &step.revoke {
+                    g.revoke(&caller, &gs.request().with_context(ctx)?)
+                        .map(|_| None)
+                } else if let Some(t) = &step.access {
+                    let tn = TableName::parse(t).with_context(ctx)?;
+                    g.effective_access(&caller, &tn).map(Some)
+                } else if step.query.is_some() {
+                    continue;
+                } else {
+                    bail!("{}: a step needs grant, revoke, access or query", ctx());
+                };
+            match (&step.want_error, outcome) {
+                (Some(w), Err(e)) => {
+                    if error_kind(&e) != w.kind {
+                        bail!("{}: want {} error, got {e:?}", ctx(), w.kind);
+                    }
+                    if let Some(s) = &w.contains {
+                        if !e.to_string().contains(s.as_str()) {
+                            bail!("{}: error `{e}` does not contain `{s}`", ctx());
+                        }
+                    }
+                }
+                (Some(w), Ok(_)) => bail!("{}: want {} error, got success", ctx(), w.kind),
+                (None, Err(e)) => bail!("{}: unexpected error {e:?}", ctx()),
+                (None, Ok(access)) => {
+                    if let (Some(want), Some(a)) = (&step.want_columns, &access) {
+                        let got: Vec<&str> = a.columns.iter().map(|c| c.name.as_str()).collect();
+                        if &got != want {
+                            bail!("{}: want columns {want:?}, got {got:?}", ctx());
+                        }
+                    }
+                    if let (Some(want), Some(a)) = (&step.want_masks, &access) {
+                        let got: BTreeMap<String, String> = a
+                            .columns
+                            .iter()
+                            .filter_map(|c| {
+                                c.mask.as_ref().map(|m| (c.name.clone(), m.to_string()))
+                            })
+                            .collect();
+                        if &got != want {
+                            bail!("{}: want masks {want:?}, got {got:?}", ctx());
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1145,7 +1145,10 @@ impl Governance {
                              which cannot carry the grant option; revoke the grant option first",
                         ));
                     }
+                    // A re-grant restates the masks of the columns it names:
+                    // a column named without a mask is now shown in the clear.
                     let mut m = old.masks.clone();
+                    m.retain(|c, _| !new.contains(c));
                     m.extend(masks.clone());
                     Grant {
                         id: id.clone(),
@@ -1161,8 +1164,18 @@ impl Governance {
                     }
                 }
                 (Some(old), _) => {
-                    let mut m = old.masks.clone();
-                    m.extend(masks.clone());
+                    // A table-level re-grant restates every column's mask.
+                    // (Only a re-grant of SELECT does: granting DESCRIBE again
+                    // must never unmask anything.)
+                    let m = if matches!(resource, Resource::Table { .. })
+                        && (perms.contains(&Permission::Select) || perms.contains(&Permission::All))
+                    {
+                        masks.clone()
+                    } else {
+                        let mut m = old.masks.clone();
+                        m.extend(masks.clone());
+                        m
+                    };
                     Grant {
                         permissions: &old.permissions | &perms,
                         grantable: &old.grantable | &grantable,

@@ -830,3 +830,17 @@ fn masks_are_kept_and_the_most_revealing_wins() {
     assert_eq!(email.mask, None);
     let _ = BTreeMap::<String, String>::new();
 }
+
+#[test]
+fn r_regrant_of_describe_never_unmasks() {
+    let g = setup();
+    let p = "111111111111:user/alice";
+    let mut req = table_grant(p, "SELECT", "sales.orders");
+    req.masks = vec![("email".into(), "redact".into())];
+    g.grant(&admin(), &req).unwrap();
+    g.grant(&admin(), &table_grant(p, "DESCRIBE", "sales.orders"))
+        .unwrap();
+    let a = g.effective_access(&alice(), &orders()).unwrap();
+    let email = a.columns.iter().find(|c| c.name == "email").unwrap();
+    assert_eq!(email.mask, Some(policy_engine::ColumnMask::Redact));
+}

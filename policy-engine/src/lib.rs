@@ -45,6 +45,7 @@ pub mod compile;
 pub mod error;
 pub mod governance;
 pub mod model;
+pub mod rewrite;
 pub mod store;
 pub mod tags;
 
@@ -53,4 +54,5 @@ pub use authorize::{Decision, Target};
 pub use error::{Error, Result};
 pub use governance::{Governance, GrantRequest, NewTable, PermissionFilter, ResourceSpec};
 pub use model::{Caller, ColumnMask, Grant, Permission, Principal, Resource};
+pub use rewrite::{Placement, RewriteOptions, Rewritten, RewrittenTable, TableResolver, rewrite};
 pub use store::{MemStore, SqliteStore, Store};

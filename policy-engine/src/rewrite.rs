@@ -1,0 +1,267 @@
+//! The statement classifier and scan rewriter of the Flight SQL proxy
+//! (DESIGN §4 "Fail closed" and "Rewrite").
+//!
+//! ```text
+//!  SQL text ──size, empty──▶ tokens ──nesting estimate──▶ sqlparser (GenericDialect,
+//!                                                       recursion limit = max_depth)
+//!      ──▶ exactly one Statement::Query (everything else is denied with what to do)
+//!      ──walk (CTE scopes, FROM scopes)──▶ every catalog table reference becomes
+//!            (SELECT visible columns FROM physical [WHERE visible rows]) AS alias
+//!      ──Display──▶ Rewritten { sql, tables, statement_hash }
+//! ```
+//!
+//! Key items: [`rewrite`], [`RewriteOptions`], [`Placement`], [`TableResolver`],
+//! [`Rewritten`], [`RewrittenTable`].
+//!
+//! Decisions we made:
+//! - We accept only `Statement::Query`, and inside it only the constructs we
+//!   understand (SELECT, set operations, VALUES, WITH, joins, derived tables,
+//!   LATERAL, UNNEST, subqueries in expressions); anything else is denied,
+//!   because a construct we do not walk could reference a table we did not
+//!   rewrite.
+//! - We walk queries, set operations, selects and FROM items ourselves, and
+//!   use sqlparser's derived `VisitorMut` only inside expressions, because CTE
+//!   visibility (earlier siblings, plus itself under `RECURSIVE`) and which
+//!   FROM items qualify a column depend on an order the generic visitor does
+//!   not give (it visits the projection before FROM). A subquery met inside an
+//!   expression is handed back to our walk with the current scopes, and the
+//!   expression visitor then skips it.
+//! - We estimate nesting on the token stream before parsing, because the
+//!   parser's recursion limit does not bound left-deep operator chains
+//!   (`1+1+…`, `… UNION …`), whose trees would otherwise overflow the stack
+//!   when visited, printed or dropped.
+//! - An unqualified name is a CTE if a CTE of that name is in scope, else a
+//!   table of the default database (or an error); qualified names are never
+//!   CTEs. Names are compared the way DataFusion normalises them: unquoted
+//!   identifiers fold to lower case, quoted ones are exact.
+//! - Each distinct table is resolved once per statement and its derived table
+//!   built once, then cloned for every reference, so a self-join costs one
+//!   access decision.
+//! - The original text is never forwarded: the output is always the
+//!   re-serialised AST, and everything we add (projections, masks,
+//!   predicates) is built as typed AST nodes; predicates and mask expressions
+//!   are parsed as single expressions, checked to contain no subquery or table,
+//!   never spliced as text.
+
+mod derived;
+mod nesting;
+mod statement;
+mod walk;
+
+use std::fmt;
+
+use sha2::{Digest, Sha256};
+use sqlparser::ast::Statement;
+use sqlparser::dialect::GenericDialect;
+use sqlparser::parser::{Parser, ParserError};
+use sqlparser::tokenizer::{TokenWithSpan, Tokenizer};
+
+use crate::access::TableAccess;
+use crate::error::{Error, Result};
+use crate::model::{AccountId, TableName, clip};
+
+/// Default for [`RewriteOptions::max_sql_bytes`]: 256 KiB.
+pub const DEFAULT_MAX_SQL_BYTES: usize = 256 * 1024;
+/// Default for [`RewriteOptions::max_depth`], the parser's recursion limit;
+/// the same as DataFusion's `sql_parser.recursion_limit`.
+pub const DEFAULT_MAX_DEPTH: usize = 50;
+/// Most nesting the rewriter accepts, as estimated from the tokens: operator
+/// chains, set-operation chains and brackets all count. Chosen so that
+/// walking, printing and dropping the deepest accepted tree fits in a 2 MiB
+/// thread stack (tokio's default) in a debug build.
+pub const MAX_NESTING: usize = 2000;
+/// Prefix of the physical table names of [`Placement::Secured`]
+/// (`__lg_t0`, `__lg_t1`, ...). CTE names starting with `__lg_` are refused.
+pub const SECURED_TABLE_PREFIX: &str = "__lg_t";
+/// The scalar UDF the `hash` mask calls: `lakegate_mask_hash(VARCHAR) -> VARCHAR`,
+/// keyed SHA-256 in lower-case hex (DESIGN §3 rule 8). The engine registers it.
+pub const MASK_HASH_UDF: &str = "lakegate_mask_hash";
+
+/// Tells the rewriter what the caller may read of a table.
+pub trait TableResolver {
+    /// Effective access of the caller on `DB.TABLE` of its own account.
+    ///
+    /// Errors: [`Error::InvalidArgument`] for missing or hidden tables (the
+    /// same message for both, DESIGN §3 rule 12); [`Error::PermissionDenied`]
+    /// when the caller may describe the table but not select from it.
+    fn access(&self, table: &TableName) -> Result<TableAccess>;
+}
+
+impl<F> TableResolver for F
+where
+    F: Fn(&TableName) -> Result<TableAccess>,
+{
+    fn access(&self, table: &TableName) -> Result<TableAccess> {
+        self(table)
+    }
+}
+
+/// Where row filters, cell rules and masks are applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// In the SQL itself, for external upstream engines: the derived table is
+    /// `(SELECT <visible columns, masked> FROM "ACCOUNT"."DB"."TABLE" WHERE <rows>) AS alias`.
+    Inline,
+    /// In the embedded engine's scan, below every user expression: the
+    /// derived table is `(SELECT "c1", "c2", ... FROM "__lg_tN") AS alias`,
+    /// and [`Rewritten::tables`] says what each `__lg_tN` must apply.
+    Secured,
+}
+
+/// How to rewrite a statement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RewriteOptions {
+    /// The caller's account: `ACCOUNT.DB.TABLE` must name it.
+    pub account: AccountId,
+    /// Database of unqualified table names; `None` makes them an error.
+    pub default_database: Option<String>,
+    /// Where rows, cells and masks are applied.
+    pub placement: Placement,
+    /// Longest statement accepted, in bytes.
+    pub max_sql_bytes: usize,
+    /// The parser's recursion limit.
+    pub max_depth: usize,
+}
+
+impl RewriteOptions {
+    /// Options for `account` with no default database, [`Placement::Secured`]
+    /// and the default limits.
+    pub fn new(account: AccountId) -> Self {
+        Self {
+            account,
+            default_database: None,
+            placement: Placement::Secured,
+            max_sql_bytes: DEFAULT_MAX_SQL_BYTES,
+            max_depth: DEFAULT_MAX_DEPTH,
+        }
+    }
+}
+
+/// One distinct table the statement reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RewrittenTable {
+    /// The aliases its derived tables carry in the output, in order of first
+    /// use (the table name itself when the query gave no alias). A table
+    /// referenced several times (self-join) has several.
+    pub aliases: Vec<String>,
+    /// The name used in the output SQL for the physical table:
+    /// `"ACCOUNT"."DB"."TABLE"` for [`Placement::Inline`], `__lg_tN` for
+    /// [`Placement::Secured`] (one per distinct table).
+    pub physical: String,
+    /// What the caller may read of it (account and name of the physical
+    /// table, visible columns, rows, masks).
+    pub access: TableAccess,
+}
+
+/// A rewritten statement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rewritten {
+    /// The SQL to run: the re-serialised, rewritten AST.
+    pub sql: String,
+    /// The distinct tables it reads, in order of first reference.
+    pub tables: Vec<RewrittenTable>,
+    /// Lower-case hex SHA-256 of the original text, for the audit log.
+    pub statement_hash: String,
+}
+
+impl fmt::Display for Rewritten {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.sql)
+    }
+}
+
+/// Classifies `sql` and rewrites every catalog table reference into a
+/// derived table that shows only what the caller may see.
+///
+/// Errors: [`Error::InvalidArgument`] for empty, oversize, too deeply nested
+/// or malformed SQL, unqualified or unknown tables; [`Error::PermissionDenied`]
+/// for anything but a single query, for table functions, file paths and
+/// system catalogs, and when the resolver denies SELECT;
+/// [`Error::FailedPrecondition`] when a policy's predicate or mask cannot be
+/// applied. Never panics on input.
+pub fn rewrite(
+    sql: &str,
+    opts: &RewriteOptions,
+    resolver: &dyn TableResolver,
+) -> Result<Rewritten> {
+    if sql.len() > opts.max_sql_bytes {
+        return Err(Error::invalid(format!(
+            "the statement is {} bytes long, more than the limit of {} bytes; shorten it, \
+             e.g. by filtering with a join instead of a long IN list",
+            sql.len(),
+            opts.max_sql_bytes
+        )));
+    }
+    if sql.trim().is_empty() {
+        return Err(empty());
+    }
+    let statement_hash = hex::encode(Sha256::digest(sql.as_bytes()));
+    let dialect = GenericDialect {};
+    let tokens = tokenize(&dialect, sql).map_err(|e| syntax(sql, &e))?;
+    nesting::check(&tokens, MAX_NESTING)?;
+    let mut parser = Parser::new(&dialect)
+        .with_recursion_limit(opts.max_depth)
+        .with_tokens_with_locations(tokens);
+    let mut statements = parser
+        .parse_statements()
+        .map_err(|e| parse_error(sql, e, opts.max_depth))?;
+    if statements.len() > 1 {
+        return Err(Error::denied(format!(
+            "multi-statement batches are not allowed ({} statements in `{}`); send one query \
+             per request",
+            statements.len(),
+            clip(sql)
+        )));
+    }
+    let Some(statement) = statements.pop() else {
+        return Err(empty());
+    };
+    let Statement::Query(mut query) = statement else {
+        return Err(statement::deny(&statement));
+    };
+    let mut walker = walk::Walker::new(opts, resolver);
+    walker.walk_query(&mut query)?;
+    let sql = Statement::Query(query).to_string();
+    Ok(Rewritten {
+        sql,
+        tables: walker.into_tables(),
+        statement_hash,
+    })
+}
+
+fn empty() -> Error {
+    Error::invalid("the statement is empty; send one SELECT query")
+}
+
+/// Tokenizes like `Parser::try_with_sql` does.
+pub(crate) fn tokenize(
+    dialect: &GenericDialect,
+    text: &str,
+) -> std::result::Result<Vec<TokenWithSpan>, String> {
+    Tokenizer::new(dialect, text)
+        .with_unescape(true)
+        .tokenize_with_location()
+        .map_err(|e| e.to_string())
+}
+
+fn syntax(sql: &str, detail: &str) -> Error {
+    Error::invalid(format!(
+        "`{}` is not valid SQL: {detail}; fix the syntax and retry",
+        clip(sql)
+    ))
+}
+
+fn parse_error(sql: &str, e: ParserError, max_depth: usize) -> Error {
+    match e {
+        ParserError::RecursionLimitExceeded => too_deep(max_depth),
+        ParserError::TokenizerError(m) | ParserError::ParserError(m) => syntax(sql, &m),
+    }
+}
+
+/// The error for statements nested deeper than the limits.
+pub(crate) fn too_deep(limit: usize) -> Error {
+    Error::invalid(format!(
+        "the statement is nested too deeply (more than {limit} levels); simplify it, e.g. by \
+         moving subqueries into a WITH clause or long OR chains into an IN list"
+    ))
+}

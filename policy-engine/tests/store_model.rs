@@ -37,8 +37,14 @@ fn principal(i: u8) -> Principal {
 }
 
 fn change() -> impl Strategy<Value = Change> {
-    (0u8..16, any::<u8>(), any::<u8>(), any::<u8>(), any::<bool>()).prop_map(
-        |(op, a, b, c, flag)| match op {
+    (
+        0u8..16,
+        any::<u8>(),
+        any::<u8>(),
+        any::<u8>(),
+        any::<bool>(),
+    )
+        .prop_map(|(op, a, b, c, flag)| match op {
             0 => Change::PutAdmin {
                 account: acct(a),
                 principal: principal(b),
@@ -181,8 +187,7 @@ fn change() -> impl Strategy<Value = Change> {
                 }
             }
             _ => unreachable!(),
-        },
-    )
+        })
 }
 
 proptest! {

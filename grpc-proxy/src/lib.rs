@@ -1,1 +1,62 @@
-//! placeholder
+//! # grpc-proxy
+//!
+//! lakegate's network front door: one gRPC port that authenticates every
+//! caller and serves the governance admin API (and, later, the Flight SQL
+//! proxy) over the policy engine.
+//!
+//! ```text
+//!  lakegate CLI ──gRPC, authorization: Bearer JWT──▶ ┌───────────── grpc-proxy ─────────────┐
+//!  (Flight SQL clients, later) ─────────────────────▶ │ server::routes  (one tonic port)     │
+//!                                                     │   auth::Authenticator ─▶ Caller      │
+//!                                                     │   governance::GovernanceService      │
+//!                                                     │     spawn_blocking ─▶ policy-engine  │
+//!                                                     │     CreateTable ─▶ engine::infer     │
+//!                                                     │   status::from_error (errors→Status) │
+//!                                                     └──────────────┬───────────────────────┘
+//!                                                                    ▼
+//!                                        policy_engine::Governance over SqliteStore
+//!                                        (DATA_DIR/lakegate.db; key in DATA_DIR/signing.key)
+//! ```
+//!
+//! Key types: [`server::ServerConfig`], [`server::AppState`] (the shared
+//! `Arc<policy_engine::Governance>` and [`auth::Authenticator`]),
+//! [`server::routes`] (every service on the port), [`governance::GovernanceService`],
+//! [`auth::mint_token`] / [`auth::verify`], [`status::from_error`], and the
+//! generated wire types in [`proto`].
+//!
+//! Decisions we made:
+//! - We authenticate inside each RPC handler (first line, returning the
+//!   [`policy_engine::Caller`]) rather than in a layer that stashes an
+//!   optional caller in request extensions, because a handler that forgot to
+//!   look could otherwise run unauthenticated; here a handler cannot get a
+//!   caller without verifying the token.
+//! - We map policy-engine errors to gRPC statuses in exactly one function
+//!   ([`status::from_error`]) with an exhaustive match, because a new error
+//!   kind must be given a status code deliberately, and internal details must
+//!   go to the log, never to the client.
+//! - We run policy-engine calls on tokio's blocking pool, because they do
+//!   SQLite I/O and must not stall the async workers that serve other calls.
+//! - For `CreateTable` we check the caller's rights before inferring the
+//!   schema, because inference reads files: a denied caller must not be able
+//!   to make the server read (or time) a location.
+//! - We sign development tokens with HS256 and a 32-byte key created once in
+//!   the data directory (mode 0600), because `lakegate token` must work
+//!   offline against the same directory; production deployments would verify
+//!   an identity provider's tokens instead (DESIGN §5).
+//! - We generate the protobuf code at build time with a vendored `protoc`
+//!   (`protoc-bin-vendored`), because the build must not need a system
+//!   `protoc`.
+//! - We print `lakegate listening on ADDR` only after the port is bound, with
+//!   the bound address, because scripts and tests start the server on port 0
+//!   and read the line to learn where to connect.
+
+pub mod auth;
+mod convert;
+pub mod error;
+pub mod governance;
+pub mod proto;
+pub mod server;
+pub mod status;
+
+pub use error::{Error, Result};
+pub use server::{AppState, ServerConfig, routes, serve};

@@ -1,0 +1,518 @@
+//! Authentication: development bearer tokens (HS256 JWTs) signed with the
+//! data directory's key, turned into a [`policy_engine::Caller`].
+//!
+//! A token carries `sub` (the principal: a user or role), `groups`
+//! (`ACCOUNT:group/NAME`, all in the principal's account), `attrs` (string
+//! map, used by row filters as `${principal.attrs.KEY}`) and `exp`. Anything
+//! else about the token that does not check out is UNAUTHENTICATED: there is
+//! no anonymous caller and no default principal.
+
+use std::collections::BTreeMap;
+use std::io::{ErrorKind, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use policy_engine::model::PrincipalKind;
+use policy_engine::{Caller, Principal};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use tonic::Status;
+use tonic::metadata::MetadataMap;
+
+use crate::error::{Error, clip};
+
+/// The signing key's file name inside the data directory.
+pub const SIGNING_KEY_FILE: &str = "signing.key";
+/// Length of the signing key in bytes.
+pub const KEY_LEN: usize = 32;
+/// Largest token (and `authorization` header value) we look at.
+pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+/// Most groups a token may carry.
+pub const MAX_GROUPS: usize = 256;
+/// Most attributes a token may carry.
+pub const MAX_ATTRS: usize = 256;
+/// Longest attribute key.
+pub const MAX_ATTR_KEY_LEN: usize = 128;
+
+/// How to get a token; appended to every UNAUTHENTICATED message.
+pub const HOW_TO_GET_A_TOKEN: &str = "mint one with `lakegate token --data-dir DIR --principal \
+     ACCOUNT:user/NAME` (DIR is the server's data directory) and pass it with --token or \
+     LAKEGATE_TOKEN";
+
+/// Why a token was refused. Messages are lower case and name the problem;
+/// [`Authenticator::authenticate`] adds how to get a good token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No `authorization` metadata.
+    #[error("no bearer token was sent")]
+    Missing,
+    /// The header is not `Bearer TOKEN`, or appears twice.
+    #[error("the authorization header is malformed ({0}); send `authorization: Bearer TOKEN`")]
+    MalformedHeader(&'static str),
+    /// The token is larger than [`MAX_TOKEN_BYTES`].
+    #[error("the token is {0} bytes; at most {MAX_TOKEN_BYTES} are accepted")]
+    TooLarge(usize),
+    /// The token's signature does not match this server's key.
+    #[error(
+        "the token's signature is not valid for this server (was it minted with another data directory's key?)"
+    )]
+    BadSignature,
+    /// The token has expired.
+    #[error("the token has expired")]
+    Expired,
+    /// The token is not a well-formed HS256 JWT with the claims we need.
+    #[error("the token is malformed ({0})")]
+    Malformed(String),
+    /// `sub` is not a user or role.
+    #[error(
+        "the token's subject `{0}` is not a user or role (`ACCOUNT:user/NAME` or `ACCOUNT:role/NAME`); groups and accounts cannot authenticate"
+    )]
+    BadSubject(String),
+    /// A group is not a group of the subject's account.
+    #[error(
+        "`{group}` is not a group of account `{account}`; a token's groups must be `{account}:group/NAME`"
+    )]
+    BadGroup {
+        /// The offending entry.
+        group: String,
+        /// The subject's account.
+        account: String,
+    },
+    /// An attribute key is not an identifier, or there are too many.
+    #[error(
+        "attribute `{0}` is not valid; attribute keys are letters, digits and `_` (at most {MAX_ATTR_KEY_LEN}), at most {MAX_ATTRS} attributes"
+    )]
+    BadAttr(String),
+    /// Too many groups.
+    #[error("the token names {0} groups; at most {MAX_GROUPS} are accepted")]
+    TooManyGroups(usize),
+    /// The time-to-live is zero or does not fit.
+    #[error("the token lifetime must be between 1 second and 10 years")]
+    BadTtl,
+    /// Signing failed (a bug).
+    #[error("could not sign the token: {0}")]
+    Sign(String),
+}
+
+/// The claims of a lakegate token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    #[serde(default)]
+    groups: Vec<String>,
+    #[serde(default)]
+    attrs: BTreeMap<String, String>,
+    exp: u64,
+    #[serde(default)]
+    iat: u64,
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn check_subject(p: &Principal) -> Result<(), AuthError> {
+    match p.kind() {
+        Some(PrincipalKind::User) | Some(PrincipalKind::Role) => Ok(()),
+        Some(PrincipalKind::Group) | None => Err(AuthError::BadSubject(clip(&p.to_string()))),
+    }
+}
+
+fn check_groups(principal: &Principal, groups: &[Principal]) -> Result<(), AuthError> {
+    if groups.len() > MAX_GROUPS {
+        return Err(AuthError::TooManyGroups(groups.len()));
+    }
+    for g in groups {
+        if !g.is_group() || g.account() != principal.account() {
+            return Err(AuthError::BadGroup {
+                group: clip(&g.to_string()),
+                account: principal.account().to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn check_attrs(attrs: &BTreeMap<String, String>) -> Result<(), AuthError> {
+    if attrs.len() > MAX_ATTRS {
+        return Err(AuthError::BadAttr(format!("({} attributes)", attrs.len())));
+    }
+    for k in attrs.keys() {
+        let ok = !k.is_empty()
+            && k.len() <= MAX_ATTR_KEY_LEN
+            && k.chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ok {
+            return Err(AuthError::BadAttr(clip(k)));
+        }
+    }
+    Ok(())
+}
+
+/// Mints an HS256 token for `principal` (a user or role) with `groups`
+/// (groups of the principal's account) and `attrs`, valid for `ttl`.
+pub fn mint_token(
+    key: &[u8],
+    principal: &Principal,
+    groups: &[Principal],
+    attrs: &BTreeMap<String, String>,
+    ttl: Duration,
+) -> Result<String, AuthError> {
+    check_subject(principal)?;
+    check_groups(principal, groups)?;
+    check_attrs(attrs)?;
+    const TEN_YEARS: u64 = 10 * 366 * 24 * 3600;
+    if ttl.as_secs() == 0 || ttl.as_secs() > TEN_YEARS {
+        return Err(AuthError::BadTtl);
+    }
+    let iat = now_secs();
+    let claims = Claims {
+        sub: principal.to_string(),
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+        attrs: attrs.clone(),
+        exp: iat.saturating_add(ttl.as_secs()),
+        iat,
+    };
+    let token = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(key),
+    )
+    .map_err(|e| AuthError::Sign(e.to_string()))?;
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(AuthError::TooLarge(token.len()));
+    }
+    Ok(token)
+}
+
+/// Verifies a token against `key` and returns the caller it names.
+pub fn verify(key: &[u8], token: &str) -> Result<Caller, AuthError> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(AuthError::TooLarge(token.len()));
+    }
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.leeway = 0;
+    validation.validate_exp = true;
+    validation.set_required_spec_claims(&["exp", "sub"]);
+    let data = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(key), &validation)
+        .map_err(|e| {
+        use jsonwebtoken::errors::ErrorKind as K;
+        match e.kind() {
+            K::InvalidSignature => AuthError::BadSignature,
+            K::ExpiredSignature => AuthError::Expired,
+            K::InvalidAlgorithm => AuthError::Malformed("only HS256 tokens are accepted".into()),
+            _ => AuthError::Malformed(e.to_string()),
+        }
+    })?;
+    let c = data.claims;
+    let principal = Principal::parse(&c.sub).map_err(|_| AuthError::BadSubject(clip(&c.sub)))?;
+    check_subject(&principal)?;
+    if c.groups.len() > MAX_GROUPS {
+        return Err(AuthError::TooManyGroups(c.groups.len()));
+    }
+    let mut groups = Vec::with_capacity(c.groups.len());
+    for g in &c.groups {
+        let p = Principal::parse(g).map_err(|_| AuthError::BadGroup {
+            group: clip(g),
+            account: principal.account().to_string(),
+        })?;
+        if !groups.contains(&p) {
+            groups.push(p);
+        }
+    }
+    check_groups(&principal, &groups)?;
+    check_attrs(&c.attrs)?;
+    Ok(Caller {
+        principal,
+        groups,
+        attrs: c.attrs,
+    })
+}
+
+/// Extracts the bearer token from gRPC metadata.
+pub fn bearer_token(metadata: &MetadataMap) -> Result<&str, AuthError> {
+    let mut all = metadata.get_all("authorization").iter();
+    let Some(value) = all.next() else {
+        return Err(AuthError::Missing);
+    };
+    if all.next().is_some() {
+        return Err(AuthError::MalformedHeader("it appears more than once"));
+    }
+    if value.len() > MAX_TOKEN_BYTES + "Bearer ".len() {
+        return Err(AuthError::TooLarge(value.len()));
+    }
+    let text = value
+        .to_str()
+        .map_err(|_| AuthError::MalformedHeader("it is not ASCII"))?;
+    let (scheme, token) = text
+        .split_once(' ')
+        .ok_or(AuthError::MalformedHeader("no `Bearer ` prefix"))?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(AuthError::MalformedHeader("the scheme is not `Bearer`"));
+    }
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(AuthError::Missing);
+    }
+    Ok(token)
+}
+
+/// Verifies the bearer tokens of incoming requests. Shared by every service
+/// on the port (governance now, Flight SQL later).
+#[derive(Clone)]
+pub struct Authenticator {
+    key: Vec<u8>,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Authenticator { key: <redacted> }")
+    }
+}
+
+impl Authenticator {
+    /// An authenticator for tokens signed with `key`.
+    pub fn new(key: Vec<u8>) -> Self {
+        Self { key }
+    }
+
+    /// The caller a request's `authorization: Bearer TOKEN` metadata names,
+    /// or UNAUTHENTICATED saying what is wrong and how to get a token.
+    pub fn authenticate(&self, metadata: &MetadataMap) -> Result<Caller, Status> {
+        bearer_token(metadata)
+            .and_then(|t| verify(&self.key, t))
+            .map_err(|e| {
+                tracing::debug!(error = %e, "request refused: unauthenticated");
+                Status::unauthenticated(format!("{e}; {HOW_TO_GET_A_TOKEN}"))
+            })
+    }
+}
+
+/// The path of the signing key in `data_dir`.
+pub fn key_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(SIGNING_KEY_FILE)
+}
+
+fn read_key(path: &Path) -> Result<Vec<u8>, Error> {
+    let mut f = std::fs::File::open(path).map_err(|e| Error::Key {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let mut key = Vec::with_capacity(KEY_LEN);
+    (&mut f)
+        .take(KEY_LEN as u64 + 1)
+        .read_to_end(&mut key)
+        .map_err(|e| Error::Key {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    if key.len() != KEY_LEN {
+        return Err(Error::Key {
+            path: path.to_path_buf(),
+            message: format!(
+                "it holds {} bytes, not {KEY_LEN}; remove it to create a new key (tokens \
+                 minted with the old key stop working)",
+                if key.len() > KEY_LEN {
+                    "more than 32".to_string()
+                } else {
+                    key.len().to_string()
+                }
+            ),
+        });
+    }
+    Ok(key)
+}
+
+/// Reads the signing key of `data_dir` (for `lakegate token`).
+pub fn load_key(data_dir: &Path) -> Result<Vec<u8>, Error> {
+    let path = key_path(data_dir);
+    match std::fs::metadata(&path) {
+        Err(e) if e.kind() == ErrorKind::NotFound => Err(Error::Key {
+            path: path.clone(),
+            message: format!(
+                "there is no signing key; start the server once with `lakegate serve \
+                 --data-dir {}` to create it, or pass the --data-dir the server uses",
+                data_dir.display()
+            ),
+        }),
+        _ => read_key(&path),
+    }
+}
+
+/// Reads the signing key of `data_dir`, creating it (32 random bytes, mode
+/// 0600) if there is none (for `lakegate serve`).
+pub fn load_or_create_key(data_dir: &Path) -> Result<Vec<u8>, Error> {
+    let path = key_path(data_dir);
+    let mut key = vec![0u8; KEY_LEN];
+    rand::rng().fill_bytes(&mut key);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    match opts.open(&path) {
+        Ok(mut f) => {
+            f.write_all(&key)
+                .and_then(|()| f.sync_all())
+                .map_err(|e| Error::Key {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?;
+            tracing::info!(path = %path.display(), "created a new signing key");
+            Ok(key)
+        }
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => read_key(&path),
+        Err(e) => Err(Error::Key {
+            path,
+            message: e.to_string(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )]
+    use super::*;
+
+    fn p(s: &str) -> Principal {
+        Principal::parse(s).unwrap()
+    }
+
+    const KEY: &[u8] = &[7u8; 32];
+
+    #[test]
+    fn round_trip() {
+        let mut attrs = BTreeMap::new();
+        attrs.insert("region".to_string(), "EU".to_string());
+        let t = mint_token(
+            KEY,
+            &p("111111111111:user/alice"),
+            &[p("111111111111:group/analysts")],
+            &attrs,
+            Duration::from_secs(60),
+        )
+        .unwrap();
+        let c = verify(KEY, &t).unwrap();
+        assert_eq!(c.principal, p("111111111111:user/alice"));
+        assert_eq!(c.groups, vec![p("111111111111:group/analysts")]);
+        assert_eq!(c.attrs, attrs);
+    }
+
+    #[test]
+    fn refuses_bad_tokens() {
+        let none = BTreeMap::new();
+        let ttl = Duration::from_secs(60);
+        assert!(matches!(
+            mint_token(KEY, &p("111111111111:group/g"), &[], &none, ttl),
+            Err(AuthError::BadSubject(_))
+        ));
+        assert!(matches!(
+            mint_token(KEY, &p("111111111111"), &[], &none, ttl),
+            Err(AuthError::BadSubject(_))
+        ));
+        assert!(matches!(
+            mint_token(
+                KEY,
+                &p("111111111111:user/a"),
+                &[p("222222222222:group/g")],
+                &none,
+                ttl
+            ),
+            Err(AuthError::BadGroup { .. })
+        ));
+        assert!(matches!(
+            mint_token(
+                KEY,
+                &p("111111111111:user/a"),
+                &[p("111111111111:user/b")],
+                &none,
+                ttl
+            ),
+            Err(AuthError::BadGroup { .. })
+        ));
+        let t = mint_token(KEY, &p("111111111111:user/a"), &[], &none, ttl).unwrap();
+        assert_eq!(verify(&[8u8; 32], &t), Err(AuthError::BadSignature));
+        assert!(matches!(verify(KEY, "x.y.z"), Err(AuthError::Malformed(_))));
+        assert!(matches!(
+            verify(KEY, &"a".repeat(MAX_TOKEN_BYTES + 1)),
+            Err(AuthError::TooLarge(_))
+        ));
+        // A hand-made token whose subject is a group, signed with the right key.
+        let forged = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &Claims {
+                sub: "111111111111:group/admins".into(),
+                groups: vec![],
+                attrs: BTreeMap::new(),
+                exp: now_secs() + 60,
+                iat: 0,
+            },
+            &EncodingKey::from_secret(KEY),
+        )
+        .unwrap();
+        assert!(matches!(
+            verify(KEY, &forged),
+            Err(AuthError::BadSubject(_))
+        ));
+        let expired = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &Claims {
+                sub: "111111111111:user/a".into(),
+                groups: vec![],
+                attrs: BTreeMap::new(),
+                exp: now_secs() - 10,
+                iat: 0,
+            },
+            &EncodingKey::from_secret(KEY),
+        )
+        .unwrap();
+        assert_eq!(verify(KEY, &expired), Err(AuthError::Expired));
+        let other_acct_group = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &Claims {
+                sub: "111111111111:user/a".into(),
+                groups: vec!["222222222222:group/admins".into()],
+                attrs: BTreeMap::new(),
+                exp: now_secs() + 60,
+                iat: 0,
+            },
+            &EncodingKey::from_secret(KEY),
+        )
+        .unwrap();
+        assert!(matches!(
+            verify(KEY, &other_acct_group),
+            Err(AuthError::BadGroup { .. })
+        ));
+    }
+
+    #[test]
+    fn header_parsing() {
+        let mut m = MetadataMap::new();
+        assert_eq!(bearer_token(&m), Err(AuthError::Missing));
+        m.insert("authorization", "Basic abc".parse().unwrap());
+        assert!(matches!(
+            bearer_token(&m),
+            Err(AuthError::MalformedHeader(_))
+        ));
+        m.insert("authorization", "Bearer abc".parse().unwrap());
+        assert_eq!(bearer_token(&m), Ok("abc"));
+        m.append("authorization", "Bearer def".parse().unwrap());
+        assert!(matches!(
+            bearer_token(&m),
+            Err(AuthError::MalformedHeader(_))
+        ));
+    }
+}

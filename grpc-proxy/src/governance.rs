@@ -1,0 +1,341 @@
+//! The governance admin API: the generated `Governance` gRPC service
+//! implemented over [`policy_engine::Governance`].
+//!
+//! Every call is authenticated first (no token, no work), its input is
+//! bounded (strings ≤ 4096 bytes, lists ≤ 4096 entries, requests ≤ 4 MiB),
+//! and the blocking policy-engine call (SQLite) runs on tokio's blocking
+//! pool. Errors become statuses only in [`crate::status`].
+
+use std::sync::Arc;
+
+use policy_engine::governance::NewTable;
+use policy_engine::model::{LocationUri, MAX_TEXT_LEN, ident};
+use policy_engine::{Caller, Error, Governance as PolicyGovernance};
+use tonic::{Request, Response, Status};
+
+use crate::auth::Authenticator;
+use crate::proto::governance_server::{Governance, GovernanceServer};
+use crate::proto::{
+    self, CreateDatabaseRequest, CreateTableRequest, DataLocation, Database, DescribeTableRequest,
+    GrantRequest, GrantResponse, ListDatabasesRequest, ListDatabasesResponse, ListLocationsRequest,
+    ListLocationsResponse, ListPermissionsRequest, ListPermissionsResponse, ListTablesRequest,
+    ListTablesResponse, RegisterLocationRequest, RevokeResponse, Table, WhoAmIRequest,
+    WhoAmIResponse,
+};
+use crate::status;
+
+/// Largest encoded request the service accepts.
+pub const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
+/// Longest string field accepted.
+pub const MAX_STRING_BYTES: usize = MAX_TEXT_LEN;
+/// Most entries in one repeated or map field.
+pub const MAX_LIST_LEN: usize = 4096;
+
+/// The governance service: shared policy engine plus the authenticator.
+#[derive(Clone)]
+pub struct GovernanceService {
+    governance: Arc<PolicyGovernance>,
+    auth: Arc<Authenticator>,
+}
+
+impl GovernanceService {
+    /// A service over `governance`, authenticating with `auth`.
+    pub fn new(governance: Arc<PolicyGovernance>, auth: Arc<Authenticator>) -> Self {
+        Self { governance, auth }
+    }
+
+    /// The tonic server for this service, with the request size limit set.
+    pub fn into_server(self) -> GovernanceServer<Self> {
+        GovernanceServer::new(self).max_decoding_message_size(MAX_REQUEST_BYTES)
+    }
+
+    /// Runs a blocking policy-engine call on the blocking pool.
+    async fn blocking<T, F>(&self, f: F) -> Result<T, Status>
+    where
+        T: Send + 'static,
+        F: FnOnce(&PolicyGovernance) -> policy_engine::Result<T> + Send + 'static,
+    {
+        let g = self.governance.clone();
+        match tokio::task::spawn_blocking(move || f(&g)).await {
+            Ok(r) => r.map_err(status::from_error),
+            Err(e) => Err(status::from_error(Error::internal(format!(
+                "policy-engine task failed: {e}"
+            )))),
+        }
+    }
+
+    fn caller<T>(&self, req: &Request<T>) -> Result<Caller, Status> {
+        self.auth.authenticate(req.metadata())
+    }
+}
+
+/// Bounds one string field.
+fn text(field: &str, s: &str) -> Result<(), Status> {
+    if s.len() > MAX_STRING_BYTES {
+        return Err(status::from_error(Error::invalid(format!(
+            "`{field}` is {} bytes long; at most {MAX_STRING_BYTES} bytes are accepted",
+            s.len()
+        ))));
+    }
+    Ok(())
+}
+
+/// Bounds a list of strings.
+fn texts(field: &str, v: &[String]) -> Result<(), Status> {
+    if v.len() > MAX_LIST_LEN {
+        return Err(status::from_error(Error::invalid(format!(
+            "`{field}` has {} entries; at most {MAX_LIST_LEN} are accepted",
+            v.len()
+        ))));
+    }
+    v.iter().try_for_each(|s| text(field, s))
+}
+
+fn check_resource(r: &proto::ResourceSpec) -> Result<(), Status> {
+    use proto::resource_spec::Kind;
+    match &r.kind {
+        None | Some(Kind::Catalog(_)) => Ok(()),
+        Some(Kind::Database(d)) => text("database", &d.name),
+        Some(Kind::Table(t)) => {
+            text("table", &t.name)?;
+            texts("columns", &t.columns)?;
+            texts("exclude_columns", &t.exclude_columns)
+        }
+        Some(Kind::DataFilter(f)) => text("data_filter", &f.name),
+        Some(Kind::Location(l)) => text("location", &l.uri),
+        Some(Kind::LfTag(t)) => {
+            text("lf_tag", &t.key)?;
+            texts("lf_tag values", &t.values)
+        }
+        Some(Kind::LfTagPolicy(p)) => {
+            text("resource_type", &p.resource_type)?;
+            if p.tags.len() > MAX_LIST_LEN {
+                return Err(status::from_error(Error::invalid(format!(
+                    "`tags` has {} entries; at most {MAX_LIST_LEN} are accepted",
+                    p.tags.len()
+                ))));
+            }
+            p.tags.iter().try_for_each(|t| {
+                text("tag", &t.key)?;
+                texts("tag values", &t.values)
+            })
+        }
+    }
+}
+
+fn check_grant(g: &GrantRequest) -> Result<(), Status> {
+    text("principal", &g.principal)?;
+    texts("permissions", &g.permissions)?;
+    texts("grantable", &g.grantable)?;
+    if let Some(r) = &g.resource {
+        check_resource(r)?;
+    }
+    if g.masks.len() > MAX_LIST_LEN {
+        return Err(status::from_error(Error::invalid(format!(
+            "`masks` has {} entries; at most {MAX_LIST_LEN} are accepted",
+            g.masks.len()
+        ))));
+    }
+    g.masks.iter().try_for_each(|(c, m)| {
+        text("mask column", c)?;
+        text("mask", m)
+    })
+}
+
+#[tonic::async_trait]
+impl Governance for GovernanceService {
+    async fn who_am_i(
+        &self,
+        request: Request<WhoAmIRequest>,
+    ) -> Result<Response<WhoAmIResponse>, Status> {
+        let caller = self.caller(&request)?;
+        let c = caller.clone();
+        let is_admin = self
+            .blocking(move |g| {
+                let snap = g.snapshot()?;
+                Ok(g.is_admin(&snap, &c))
+            })
+            .await?;
+        Ok(Response::new(WhoAmIResponse {
+            principal: caller.principal.to_string(),
+            groups: caller.groups.iter().map(|g| g.to_string()).collect(),
+            account: caller.account().to_string(),
+            attrs: caller.attrs,
+            is_admin,
+        }))
+    }
+
+    async fn create_database(
+        &self,
+        request: Request<CreateDatabaseRequest>,
+    ) -> Result<Response<Database>, Status> {
+        let caller = self.caller(&request)?;
+        let r = request.into_inner();
+        text("name", &r.name)?;
+        if let Some(l) = &r.location {
+            text("location", l)?;
+        }
+        let db = self
+            .blocking(move |g| g.create_database(&caller, &r.name, r.location.as_deref()))
+            .await?;
+        Ok(Response::new(db.into()))
+    }
+
+    async fn list_databases(
+        &self,
+        request: Request<ListDatabasesRequest>,
+    ) -> Result<Response<ListDatabasesResponse>, Status> {
+        let caller = self.caller(&request)?;
+        let dbs = self.blocking(move |g| g.list_databases(&caller)).await?;
+        Ok(Response::new(ListDatabasesResponse {
+            databases: dbs.into_iter().map(Into::into).collect(),
+        }))
+    }
+
+    async fn register_location(
+        &self,
+        request: Request<RegisterLocationRequest>,
+    ) -> Result<Response<DataLocation>, Status> {
+        let caller = self.caller(&request)?;
+        let r = request.into_inner();
+        text("uri", &r.uri)?;
+        let l = self
+            .blocking(move |g| g.register_location(&caller, &r.uri))
+            .await?;
+        Ok(Response::new(l.into()))
+    }
+
+    async fn list_locations(
+        &self,
+        request: Request<ListLocationsRequest>,
+    ) -> Result<Response<ListLocationsResponse>, Status> {
+        let caller = self.caller(&request)?;
+        let ls = self.blocking(move |g| g.list_locations(&caller)).await?;
+        Ok(Response::new(ListLocationsResponse {
+            locations: ls.into_iter().map(Into::into).collect(),
+        }))
+    }
+
+    async fn create_table(
+        &self,
+        request: Request<CreateTableRequest>,
+    ) -> Result<Response<Table>, Status> {
+        let caller = self.caller(&request)?;
+        let r = request.into_inner();
+        text("name", &r.name)?;
+        text("location", &r.location)?;
+        texts("partition_keys", &r.partition_keys)?;
+        let format = proto::Format::decode(r.format).map_err(status::from_error)?;
+        for k in &r.partition_keys {
+            ident(k, "partition key").map_err(status::from_error)?;
+        }
+        let location = LocationUri::parse(&r.location).map_err(status::from_error)?;
+        // Check the caller's rights before touching any file: a denied
+        // caller must not be able to make the server read a location.
+        {
+            let (c, name, loc) = (caller.clone(), r.name.clone(), r.location.clone());
+            self.blocking(move |g| g.check_create_table(&c, &name, &loc))
+                .await?;
+        }
+        let inferred = lakegate_engine::infer::infer_table(&location, format, &r.partition_keys)
+            .await
+            .map_err(|e| status::from_error(e.into()))?;
+        let spec = NewTable {
+            name: r.name,
+            location: r.location,
+            format,
+            columns: inferred.columns,
+            partition_keys: inferred.partition_keys,
+        };
+        let t = self
+            .blocking(move |g| g.create_table(&caller, &spec))
+            .await?;
+        Ok(Response::new(t.into()))
+    }
+
+    async fn list_tables(
+        &self,
+        request: Request<ListTablesRequest>,
+    ) -> Result<Response<ListTablesResponse>, Status> {
+        let caller = self.caller(&request)?;
+        let r = request.into_inner();
+        text("database", &r.database)?;
+        let ts = self
+            .blocking(move |g| g.list_tables(&caller, &r.database))
+            .await?;
+        Ok(Response::new(ListTablesResponse {
+            tables: ts.into_iter().map(Into::into).collect(),
+        }))
+    }
+
+    async fn describe_table(
+        &self,
+        request: Request<DescribeTableRequest>,
+    ) -> Result<Response<Table>, Status> {
+        let caller = self.caller(&request)?;
+        let r = request.into_inner();
+        text("name", &r.name)?;
+        let t = self
+            .blocking(move |g| g.describe_table(&caller, &r.name))
+            .await?;
+        Ok(Response::new(t.into()))
+    }
+
+    async fn grant(
+        &self,
+        request: Request<GrantRequest>,
+    ) -> Result<Response<GrantResponse>, Status> {
+        let caller = self.caller(&request)?;
+        let r = request.into_inner();
+        check_grant(&r)?;
+        let req: policy_engine::GrantRequest = r.try_into().map_err(status::from_error)?;
+        let g = self.blocking(move |g| g.grant(&caller, &req)).await?;
+        Ok(Response::new(GrantResponse {
+            grant: Some(g.into()),
+        }))
+    }
+
+    async fn revoke(
+        &self,
+        request: Request<GrantRequest>,
+    ) -> Result<Response<RevokeResponse>, Status> {
+        let caller = self.caller(&request)?;
+        let r = request.into_inner();
+        check_grant(&r)?;
+        if !r.masks.is_empty() {
+            return Err(status::from_error(Error::invalid(
+                "--mask applies to grant only; revoke the column's SELECT instead",
+            )));
+        }
+        let req: policy_engine::GrantRequest = r.try_into().map_err(status::from_error)?;
+        let out = self.blocking(move |g| g.revoke(&caller, &req)).await?;
+        Ok(Response::new(RevokeResponse {
+            removed: out.removed,
+            narrowed: out.narrowed.into_iter().map(Into::into).collect(),
+        }))
+    }
+
+    async fn list_permissions(
+        &self,
+        request: Request<ListPermissionsRequest>,
+    ) -> Result<Response<ListPermissionsResponse>, Status> {
+        let caller = self.caller(&request)?;
+        let r = request.into_inner();
+        for (f, v) in [
+            ("principal", &r.principal),
+            ("database", &r.database),
+            ("table", &r.table),
+        ] {
+            if let Some(v) = v {
+                text(f, v)?;
+            }
+        }
+        let filter = r.into();
+        let es = self
+            .blocking(move |g| g.list_permissions(&caller, &filter))
+            .await?;
+        Ok(Response::new(ListPermissionsResponse {
+            entries: es.into_iter().map(Into::into).collect(),
+        }))
+    }
+}

@@ -148,15 +148,11 @@ pub fn can_describe_table(
         }
     }
     if let Some(t) = cat.table(account, name) {
-        for c in &t.columns {
-            let d = authz.decide(
-                p,
-                Permission::Select.as_str(),
-                &Target::Column(account.clone(), name.clone(), c.name.clone()),
-            )?;
-            if d.allowed {
-                return Ok(true);
-            }
+        let names: Vec<String> = t.columns.iter().map(|c| c.name.clone()).collect();
+        let decisions =
+            authz.decide_columns(p, Permission::Select.as_str(), account, name, &names)?;
+        if decisions.iter().any(|d| d.allowed) {
+            return Ok(true);
         }
     }
     for ((a, tn, f), _) in cat.filters.iter() {
@@ -193,12 +189,10 @@ pub fn effective_access(
     )?;
     let mut columns = Vec::new();
     if forbids.is_empty() {
-        for c in &table.columns {
-            let d = authz.decide(
-                &p,
-                Permission::Select.as_str(),
-                &Target::Column(account.clone(), name.clone(), c.name.clone()),
-            )?;
+        let names: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
+        let decisions =
+            authz.decide_columns(&p, Permission::Select.as_str(), account, name, &names)?;
+        for (c, d) in table.columns.iter().zip(decisions) {
             if !d.allowed {
                 for r in &d.reasons {
                     trail.push(TrailEntry {

@@ -45,6 +45,7 @@ pub mod compile;
 pub mod error;
 pub mod governance;
 pub mod model;
+pub mod predicate;
 pub mod rewrite;
 pub mod store;
 pub mod tags;

@@ -1,0 +1,558 @@
+//! The row predicate language of data cells filters (DESIGN §3 rule 4):
+//! column-vs-constant comparisons, BETWEEN, IN, LIKE, IS [NOT] NULL,
+//! AND/OR/NOT and parentheses, validated against the table's columns and
+//! types when the filter is created, never at query time.
+//!
+//! A constant may be a principal attribute, `${principal.attrs.NAME}`. We
+//! replace it by a reserved identifier before parsing (so the SQL parser sees
+//! valid SQL) and substitute a typed literal per caller; a caller without the
+//! attribute gets no rows from the whole filter.
+
+use std::collections::BTreeMap;
+
+use sqlparser::ast::{
+    BinaryOperator, Expr, Ident, UnaryOperator, Value, ValueWithSpan,
+};
+use sqlparser::dialect::GenericDialect;
+use sqlparser::parser::Parser;
+use sqlparser::tokenizer::Span;
+
+use crate::error::{Error, Result};
+use crate::model::{MAX_TEXT_LEN, Table, clip};
+
+const ATTR_PREFIX: &str = "__lakegate_attr_";
+const MAX_DEPTH: usize = 64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ty {
+    Number,
+    String,
+    Boolean,
+    Temporal,
+    Other,
+}
+
+fn column_ty(data_type: &str) -> Ty {
+    let d = data_type;
+    if d.starts_with("Int")
+        || d.starts_with("UInt")
+        || d.starts_with("Float")
+        || d.starts_with("Decimal")
+    {
+        Ty::Number
+    } else if d == "Utf8" || d == "LargeUtf8" || d == "Utf8View" {
+        Ty::String
+    } else if d == "Boolean" {
+        Ty::Boolean
+    } else if d.starts_with("Date") || d.starts_with("Timestamp") || d.starts_with("Time") {
+        Ty::Temporal
+    } else {
+        Ty::Other
+    }
+}
+
+fn ty_name(t: Ty) -> &'static str {
+    match t {
+        Ty::Number => "a number",
+        Ty::String => "a string",
+        Ty::Boolean => "a boolean",
+        Ty::Temporal => "a date or time",
+        Ty::Other => "a value of another type",
+    }
+}
+
+/// Replaces `${principal.attrs.NAME}` with a reserved identifier.
+fn encode_attrs(src: &str) -> Result<String> {
+    let mut out = String::with_capacity(src.len());
+    let mut rest = src;
+    while let Some(i) = rest.find("${") {
+        let (head, tail) = rest.split_at(i);
+        out.push_str(head);
+        let Some(end) = tail.find('}') else {
+            return Err(Error::invalid(format!(
+                "unterminated `${{` in row filter `{}`; write `${{principal.attrs.NAME}}`",
+                clip(src)
+            )));
+        };
+        let inner = tail.get(2..end).unwrap_or_default();
+        let Some(name) = inner.strip_prefix("principal.attrs.") else {
+            return Err(Error::invalid(format!(
+                "`${{{}}}` is not a principal attribute; write `${{principal.attrs.NAME}}`",
+                clip(inner)
+            )));
+        };
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(Error::invalid(format!(
+                "attribute name `{}` must be letters, digits and `_`",
+                clip(name)
+            )));
+        }
+        out.push_str(ATTR_PREFIX);
+        out.push_str(&name.to_ascii_lowercase());
+        rest = tail.get(end + 1..).unwrap_or_default();
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn parse(src: &str) -> Result<Expr> {
+    if src.trim().is_empty() {
+        return Err(Error::invalid("the row filter is empty; give a predicate or use --all-rows"));
+    }
+    if src.len() > MAX_TEXT_LEN {
+        return Err(Error::invalid(format!(
+            "the row filter is longer than {MAX_TEXT_LEN} bytes; simplify it"
+        )));
+    }
+    let encoded = encode_attrs(src)?;
+    let dialect = GenericDialect {};
+    let mut parser = Parser::new(&dialect)
+        .with_recursion_limit(MAX_DEPTH)
+        .try_with_sql(&encoded)
+        .map_err(|e| Error::invalid(format!("row filter `{}` does not parse: {e}", clip(src))))?;
+    let expr = parser
+        .parse_expr()
+        .map_err(|e| Error::invalid(format!("row filter `{}` does not parse: {e}", clip(src))))?;
+    if parser.peek_token().token != sqlparser::tokenizer::Token::EOF {
+        return Err(Error::invalid(format!(
+            "row filter `{}` has text after the predicate (`{}`); a filter is one predicate",
+            clip(src),
+            parser.peek_token().token
+        )));
+    }
+    Ok(expr)
+}
+
+/// What an operand of a comparison is.
+enum Operand {
+    Column(String, Ty),
+    Const(Ty),
+    Attr,
+    Null,
+}
+
+struct Checker<'t> {
+    table: &'t Table,
+    src: &'t str,
+}
+
+impl Checker<'_> {
+    fn err(&self, what: impl std::fmt::Display) -> Error {
+        Error::invalid(format!(
+            "row filter `{}` on table `{}`: {what}",
+            clip(self.src),
+            self.table.name
+        ))
+    }
+
+    fn operand(&self, e: &Expr) -> Result<Operand> {
+        match e {
+            Expr::Identifier(id) => {
+                if let Some(_attr) = id.value.strip_prefix(ATTR_PREFIX) {
+                    return Ok(Operand::Attr);
+                }
+                let name = if id.quote_style.is_some() {
+                    id.value.clone()
+                } else {
+                    id.value.to_ascii_lowercase()
+                };
+                match self.table.column(&name) {
+                    Some(c) => Ok(Operand::Column(c.name.clone(), column_ty(&c.data_type))),
+                    None => Err(self.err(format!(
+                        "column `{}` is not in the table; columns are: {}",
+                        clip(&id.value),
+                        self.table
+                            .columns
+                            .iter()
+                            .map(|c| c.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))),
+                }
+            }
+            Expr::Value(ValueWithSpan { value, .. }) => match value {
+                Value::Number(_, _) => Ok(Operand::Const(Ty::Number)),
+                Value::SingleQuotedString(_) => Ok(Operand::Const(Ty::String)),
+                Value::Boolean(_) => Ok(Operand::Const(Ty::Boolean)),
+                Value::Null => Ok(Operand::Null),
+                other => Err(self.err(format!(
+                    "`{other}` is not a supported constant; use numbers, 'strings', true/false"
+                ))),
+            },
+            Expr::UnaryOp {
+                op: UnaryOperator::Minus | UnaryOperator::Plus,
+                expr,
+            } if matches!(
+                expr.as_ref(),
+                Expr::Value(ValueWithSpan {
+                    value: Value::Number(_, _),
+                    ..
+                })
+            ) =>
+            {
+                Ok(Operand::Const(Ty::Number))
+            }
+            Expr::Nested(inner) => self.operand(inner),
+            other => Err(self.unsupported(other)),
+        }
+    }
+
+    fn unsupported(&self, e: &Expr) -> Error {
+        let what = match e {
+            Expr::Function(_) => "functions are not allowed".to_string(),
+            Expr::Subquery(_) | Expr::InSubquery { .. } | Expr::Exists { .. } => {
+                "subqueries are not allowed".to_string()
+            }
+            Expr::CompoundIdentifier(_) => {
+                "qualified column names are not allowed; name the column alone".to_string()
+            }
+            Expr::BinaryOp { op, .. } => format!("the operator `{op}` is not allowed"),
+            _ => format!("`{}` is not allowed", clip(&e.to_string())),
+        };
+        self.err(format!(
+            "{what}; a row filter may use column-vs-constant comparisons, BETWEEN, IN, LIKE, \
+             IS [NOT] NULL, AND, OR, NOT and parentheses"
+        ))
+    }
+
+    fn compatible(&self, col: &str, ct: Ty, k: Ty) -> Result<()> {
+        let ok = match (ct, k) {
+            (a, b) if a == b => true,
+            (Ty::Temporal, Ty::String) => true,
+            _ => false,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(self.err(format!(
+                "column `{col}` holds {} but is compared with {}",
+                ty_name(ct),
+                ty_name(k)
+            )))
+        }
+    }
+
+    /// Checks a comparison-like pair: one column, one constant.
+    fn column_vs_const(&self, a: &Expr, b: &Expr) -> Result<()> {
+        match (self.operand(a)?, self.operand(b)?) {
+            (Operand::Column(c, ct), Operand::Const(k))
+            | (Operand::Const(k), Operand::Column(c, ct)) => self.compatible(&c, ct, k),
+            (Operand::Column(..), Operand::Attr) | (Operand::Attr, Operand::Column(..)) => Ok(()),
+            (Operand::Null, _) | (_, Operand::Null) => {
+                Err(self.err("comparing with NULL is never true; use IS NULL or IS NOT NULL"))
+            }
+            (Operand::Column(..), Operand::Column(..)) => {
+                Err(self.err("compare a column with a constant, not with another column"))
+            }
+            _ => Err(self.err("each comparison needs one column and one constant")),
+        }
+    }
+
+    fn column(&self, e: &Expr) -> Result<(String, Ty)> {
+        match self.operand(e)? {
+            Operand::Column(c, t) => Ok((c, t)),
+            _ => Err(self.err(format!("`{}` must be a column", clip(&e.to_string())))),
+        }
+    }
+
+    fn constant_for(&self, col: &str, ct: Ty, e: &Expr) -> Result<()> {
+        match self.operand(e)? {
+            Operand::Const(k) => self.compatible(col, ct, k),
+            Operand::Attr => Ok(()),
+            Operand::Null => Err(self.err("NULL is not a usable constant here")),
+            Operand::Column(..) => {
+                Err(self.err("compare a column with a constant, not with another column"))
+            }
+        }
+    }
+
+    fn check(&self, e: &Expr) -> Result<()> {
+        match e {
+            Expr::Nested(inner) => self.check(inner),
+            Expr::BinaryOp { left, op, right } => match op {
+                BinaryOperator::And | BinaryOperator::Or => {
+                    self.check(left)?;
+                    self.check(right)
+                }
+                BinaryOperator::Eq
+                | BinaryOperator::NotEq
+                | BinaryOperator::Lt
+                | BinaryOperator::LtEq
+                | BinaryOperator::Gt
+                | BinaryOperator::GtEq => self.column_vs_const(left, right),
+                _ => Err(self.unsupported(e)),
+            },
+            Expr::UnaryOp {
+                op: UnaryOperator::Not,
+                expr,
+            } => self.check(expr),
+            Expr::IsNull(x) | Expr::IsNotNull(x) => self.column(x).map(|_| ()),
+            Expr::Between {
+                expr, low, high, ..
+            } => {
+                let (c, t) = self.column(expr)?;
+                self.constant_for(&c, t, low)?;
+                self.constant_for(&c, t, high)
+            }
+            Expr::InList { expr, list, .. } => {
+                let (c, t) = self.column(expr)?;
+                if list.is_empty() {
+                    return Err(self.err("IN needs at least one value"));
+                }
+                for v in list {
+                    self.constant_for(&c, t, v)?;
+                }
+                Ok(())
+            }
+            Expr::Like {
+                any: false,
+                expr,
+                pattern,
+                escape_char: None,
+                ..
+            } => {
+                let (c, t) = self.column(expr)?;
+                if t != Ty::String {
+                    return Err(self.err(format!("LIKE needs a string column; `{c}` is not one")));
+                }
+                self.constant_for(&c, t, pattern)
+            }
+            other => Err(self.unsupported(other)),
+        }
+    }
+}
+
+/// Validates a row predicate against a table; returns it unchanged (the
+/// stored form keeps `${principal.attrs.NAME}`).
+pub fn validate(src: &str, table: &Table) -> Result<String> {
+    let expr = parse(src)?;
+    Checker { table, src }.check(&expr)?;
+    Ok(src.trim().to_string())
+}
+
+/// The attribute names a stored predicate refers to.
+pub fn attributes(src: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = src;
+    while let Some(i) = rest.find("${principal.attrs.") {
+        let tail = rest.get(i + "${principal.attrs.".len()..).unwrap_or_default();
+        if let Some(end) = tail.find('}') {
+            out.push(tail.get(..end).unwrap_or_default().to_ascii_lowercase());
+        }
+        rest = tail;
+    }
+    out
+}
+
+/// Substitutes the caller's attributes as typed literals. Returns `None` if
+/// the caller lacks an attribute the predicate names (or its value does not
+/// fit the column's type): the whole filter then matches no row.
+pub fn substitute(
+    src: &str,
+    table: &Table,
+    attrs: &BTreeMap<String, String>,
+) -> Result<Option<String>> {
+    let mut expr = parse(src)?;
+    let lower: BTreeMap<String, &String> = attrs
+        .iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect();
+    let mut ok = true;
+    subst(&mut expr, table, &lower, None, &mut ok);
+    Ok(ok.then(|| expr.to_string()))
+}
+
+fn literal_for(ty: Ty, v: &str) -> Option<Expr> {
+    let value = match ty {
+        Ty::Number => {
+            let t = v.trim();
+            if t.parse::<f64>().is_err() || t.is_empty() {
+                return None;
+            }
+            Value::Number(t.to_string(), false)
+        }
+        Ty::Boolean => match v.trim().to_ascii_lowercase().as_str() {
+            "true" => Value::Boolean(true),
+            "false" => Value::Boolean(false),
+            _ => return None,
+        },
+        Ty::String | Ty::Temporal | Ty::Other => Value::SingleQuotedString(v.to_string()),
+    };
+    Some(Expr::Value(ValueWithSpan {
+        value,
+        span: Span::empty(),
+    }))
+}
+
+fn column_type_of(e: &Expr, table: &Table) -> Option<Ty> {
+    match e {
+        Expr::Identifier(Ident { value, .. }) if !value.starts_with(ATTR_PREFIX) => table
+            .column(&value.to_ascii_lowercase())
+            .map(|c| column_ty(&c.data_type)),
+        Expr::Nested(inner) => column_type_of(inner, table),
+        _ => None,
+    }
+}
+
+fn subst(
+    e: &mut Expr,
+    table: &Table,
+    attrs: &BTreeMap<String, &String>,
+    ty: Option<Ty>,
+    ok: &mut bool,
+) {
+    match e {
+        Expr::Identifier(id) => {
+            if let Some(name) = id.value.strip_prefix(ATTR_PREFIX) {
+                match (attrs.get(name), ty) {
+                    (Some(v), Some(t)) => match literal_for(t, v) {
+                        Some(lit) => *e = lit,
+                        None => *ok = false,
+                    },
+                    _ => *ok = false,
+                }
+            }
+        }
+        Expr::Nested(inner) => subst(inner, table, attrs, ty, ok),
+        Expr::BinaryOp { left, right, .. } => {
+            let lt = column_type_of(left, table);
+            let rt = column_type_of(right, table);
+            subst(left, table, attrs, rt.or(ty), ok);
+            subst(right, table, attrs, lt.or(ty), ok);
+        }
+        Expr::UnaryOp { expr, .. } => subst(expr, table, attrs, ty, ok),
+        Expr::Between {
+            expr, low, high, ..
+        } => {
+            let t = column_type_of(expr, table);
+            subst(low, table, attrs, t, ok);
+            subst(high, table, attrs, t, ok);
+        }
+        Expr::InList { expr, list, .. } => {
+            let t = column_type_of(expr, table);
+            for v in list {
+                subst(v, table, attrs, t, ok);
+            }
+        }
+        Expr::Like { expr, pattern, .. } => {
+            let t = column_type_of(expr, table);
+            subst(pattern, table, attrs, t, ok);
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use crate::model::{AccountId, Column, Format, LocationUri, Principal, TableName};
+
+    fn table() -> Table {
+        let col = |n: &str, t: &str| Column {
+            name: n.into(),
+            data_type: t.into(),
+            partition: false,
+        };
+        Table {
+            account: AccountId::parse("111111111111").unwrap(),
+            name: TableName::parse("sales.orders").unwrap(),
+            columns: vec![
+                col("id", "Int64"),
+                col("region", "Utf8"),
+                col("amount", "Float64"),
+                col("active", "Boolean"),
+                col("day", "Date32"),
+            ],
+            partition_keys: vec![],
+            location: LocationUri::parse("file:///d/").unwrap(),
+            format: Format::Parquet,
+            creator: Principal::parse("111111111111:user/a").unwrap(),
+        }
+    }
+
+    #[test]
+    fn accepts_the_language() {
+        let t = table();
+        for ok in [
+            "region = 'EU'",
+            "region <> 'EU' AND amount > 10",
+            "NOT (id BETWEEN 1 AND 10) OR region IN ('EU', 'US')",
+            "region LIKE 'E%'",
+            "region IS NULL OR amount IS NOT NULL",
+            "amount >= -3.5",
+            "active = true",
+            "day > '2024-01-01'",
+            "10 < id",
+            "region = ${principal.attrs.region}",
+            "\"region\" != 'x'",
+        ] {
+            validate(ok, &t).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+    }
+
+    #[test]
+    fn rejects_with_a_reason() {
+        let t = table();
+        for (bad, why) in [
+            ("ssn = '1'", "column `ssn` is not in the table"),
+            ("id = 'x'", "holds a number but is compared with a string"),
+            ("upper(region) = 'EU'", "functions are not allowed"),
+            ("id IN (SELECT 1)", "subqueries are not allowed"),
+            ("id = amount", "not with another column"),
+            ("id + 1 = 2", "the operator `+` is not allowed"),
+            ("region = NULL", "IS NULL"),
+            ("amount LIKE '1%'", "LIKE needs a string column"),
+            ("region = 'EU'; DROP TABLE x", "text after the predicate"),
+            ("", "empty"),
+            ("region = ${env.HOME}", "is not a principal attribute"),
+            ("o.region = 'EU'", "qualified column names"),
+        ] {
+            let err = validate(bad, &t).unwrap_err().to_string();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let src = format!("{}id = 1{}", "(".repeat(5000), ")".repeat(5000));
+        assert!(validate(&src, &table()).is_err());
+    }
+
+    #[test]
+    fn attributes_become_typed_literals_or_no_rows() {
+        let t = table();
+        let mut attrs = BTreeMap::new();
+        attrs.insert("region".to_string(), "EU".to_string());
+        attrs.insert("min".to_string(), "5".to_string());
+        let s = substitute(
+            "region = ${principal.attrs.region} AND id > ${principal.attrs.min}",
+            &t,
+            &attrs,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(s, "region = 'EU' AND id > 5");
+        // Quotes in attribute values stay inside the literal.
+        attrs.insert("region".to_string(), "x' OR 1=1 --".to_string());
+        let s = substitute("region = ${principal.attrs.region}", &t, &attrs)
+            .unwrap()
+            .unwrap();
+        assert_eq!(s, "region = 'x'' OR 1=1 --'");
+        // Missing attribute: the whole filter matches nothing.
+        assert_eq!(
+            substitute("region = 'EU' OR id = ${principal.attrs.nope}", &t, &attrs).unwrap(),
+            None
+        );
+        // A value that does not fit the column's type: nothing either.
+        attrs.insert("min".to_string(), "five".to_string());
+        assert_eq!(
+            substitute("id > ${principal.attrs.min}", &t, &attrs).unwrap(),
+            None
+        );
+    }
+}

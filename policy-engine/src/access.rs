@@ -8,7 +8,10 @@ use crate::authorize::{Authorizer, PrincipalCtx, Target};
 use crate::catalog::Catalog;
 use crate::compile::{Compiled, PolicySource};
 use crate::error::{Error, Result};
-use crate::model::{AccountId, Caller, ColumnMask, Format, LocationUri, Permission, TableName};
+use crate::model::{
+    AccountId, Caller, ColumnMask, Format, LocationUri, Permission, RowFilter, TableName,
+};
+use crate::predicate;
 
 /// Rows of a table a caller may see.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -215,6 +218,124 @@ pub fn effective_access(
             });
         }
     }
+    // Data cells filters (rule 2): each permitted filter is (rows, columns);
+    // grants on the table and its columns are filters with all rows.
+    let mut rows_all = !columns.is_empty();
+    let mut row_preds: Vec<String> = Vec::new();
+    // Per column: the filters that show it, as row predicates (None = all rows).
+    let mut by_column: std::collections::BTreeMap<String, Vec<Option<String>>> = Default::default();
+    if forbids.is_empty() {
+        for ((a, tn, fname), f) in cat.filters.iter() {
+            if a != account || tn != name {
+                continue;
+            }
+            let d = authz.decide(
+                &p,
+                Permission::Select.as_str(),
+                &Target::DataFilter(a.clone(), tn.clone(), fname.clone()),
+            )?;
+            if !d.allowed {
+                continue;
+            }
+            let rows = match &f.rows {
+                RowFilter::AllRows => None,
+                RowFilter::Predicate(src) => Some(
+                    predicate::substitute(src, table, &caller.attrs)?
+                        .unwrap_or_else(|| "FALSE".to_string()),
+                ),
+            };
+            let mut shown = Vec::new();
+            for c in &table.columns {
+                if !f.columns.contains(&c.name) {
+                    continue;
+                }
+                // A forbid on the column hides it whatever the filter says.
+                let forbid = authz.forbidding(
+                    &p,
+                    Permission::Select.as_str(),
+                    &Target::Column(account.clone(), name.clone(), c.name.clone()),
+                )?;
+                if !forbid.is_empty() {
+                    continue;
+                }
+                by_column
+                    .entry(c.name.clone())
+                    .or_default()
+                    .push(rows.clone());
+                shown.push(c.name.clone());
+            }
+            if shown.is_empty() {
+                continue;
+            }
+            match &rows {
+                None => rows_all = true,
+                Some(r) => {
+                    if !row_preds.contains(r) {
+                        row_preds.push(r.clone());
+                    }
+                }
+            }
+            trail.push(TrailEntry {
+                source: format!(
+                    "data filter {tn}.{fname} ({}) via {}",
+                    rows.as_deref().unwrap_or("all rows"),
+                    d.reasons
+                        .iter()
+                        .map(|r| describe_source(cat, compiled, r))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+                policy: d.reasons.join(","),
+                effect: "permit".into(),
+                decided: format!("columns {}", shown.join(", ")),
+            });
+        }
+    }
+    if !by_column.is_empty() {
+        let mut merged = Vec::new();
+        for c in &table.columns {
+            if let Some(existing) = columns.iter().find(|x| x.name == c.name) {
+                // Shown by a table or column grant: all rows, its own mask.
+                merged.push(existing.clone());
+                continue;
+            }
+            let Some(fs) = by_column.get(&c.name) else {
+                continue;
+            };
+            let cells = if fs.iter().any(|r| r.is_none()) {
+                None
+            } else {
+                let mut ps: Vec<String> = Vec::new();
+                for r in fs.iter().flatten() {
+                    if !ps.contains(r) {
+                        ps.push(r.clone());
+                    }
+                }
+                let same_as_rows = !rows_all
+                    && ps.len() == row_preds.len()
+                    && ps.iter().all(|x| row_preds.contains(x));
+                if same_as_rows {
+                    None
+                } else {
+                    Some(RowPredicate::AnyOf(ps))
+                }
+            };
+            merged.push(ColumnAccess {
+                name: c.name.clone(),
+                data_type: c.data_type.clone(),
+                partition: c.partition,
+                mask: None,
+                cells,
+                reasons: Vec::new(),
+            });
+        }
+        columns = merged;
+    }
+    let rows = if rows_all {
+        RowPredicate::All
+    } else {
+        RowPredicate::AnyOf(row_preds)
+    };
     if columns.is_empty() {
         if !can_describe_table(cat, &authz, &p, account, name)? {
             return Err(table_not_found(name));
@@ -258,7 +379,7 @@ pub fn effective_access(
         format: table.format,
         partition_keys: table.partition_keys.clone(),
         columns,
-        rows: RowPredicate::All,
+        rows,
         trail,
     })
 }

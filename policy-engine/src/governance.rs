@@ -212,7 +212,10 @@ impl Governance {
 
     /// Runs `f` against a fresh snapshot and commits its changes, retrying
     /// if another writer got in between.
-    fn mutate<T>(&self, mut f: impl FnMut(&Snapshot) -> Result<(Vec<Change>, T)>) -> Result<T> {
+    pub(crate) fn mutate<T>(
+        &self,
+        mut f: impl FnMut(&Snapshot) -> Result<(Vec<Change>, T)>,
+    ) -> Result<T> {
         for _ in 0..MAX_RETRIES {
             let snap = self.snapshot()?;
             let (changes, out) = f(&snap)?;
@@ -270,7 +273,7 @@ impl Governance {
         authz.decide(&p, permission.as_str(), target)
     }
 
-    fn require(
+    pub(crate) fn require(
         &self,
         snap: &Snapshot,
         caller: &Caller,
@@ -344,7 +347,7 @@ impl Governance {
     }
 
     /// Looks up a table the caller may see; hidden ones are "not found".
-    fn visible_table<'s>(
+    pub(crate) fn visible_table<'s>(
         &self,
         snap: &'s Snapshot,
         caller: &Caller,
@@ -871,7 +874,7 @@ impl Governance {
 
     /// Checks column names exist and are visible to the caller (hidden
     /// columns are reported exactly like missing ones).
-    fn check_visible_columns(
+    pub(crate) fn check_visible_columns(
         &self,
         snap: &Snapshot,
         caller: &Caller,

@@ -1,0 +1,203 @@
+//! Data cells filters: `data-filter create|list|delete` (DESIGN §3 rules 2, 4).
+//!
+//! A filter's predicate is validated against the table when it is created, so
+//! a bad filter never reaches a query. Deleting a filter also deletes the
+//! grants on it, in the same transaction: a later filter with the same name
+//! must not inherit them.
+
+use std::collections::BTreeSet;
+
+use crate::authorize::Target;
+use crate::catalog::Change;
+use crate::error::{Error, Result};
+use crate::governance::Governance;
+use crate::model::{
+    Caller, ColumnSelection, DataFilter, Permission, Resource, RowFilter, TableName, clip, ident,
+};
+use crate::predicate;
+
+/// What `data-filter create` asks for.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NewDataFilter {
+    /// `DB.TABLE.NAME`.
+    pub name: String,
+    /// The row predicate, or `None` with `all_rows`.
+    pub row_filter: Option<String>,
+    /// `--all-rows`.
+    pub all_rows: bool,
+    /// `--columns`.
+    pub columns: Vec<String>,
+    /// `--exclude-columns`.
+    pub exclude_columns: Vec<String>,
+}
+
+/// Splits `DB.TABLE.NAME`.
+pub fn split_filter_name(name: &str) -> Result<(TableName, String)> {
+    let Some((t, f)) = name.rsplit_once('.') else {
+        return Err(Error::invalid(format!(
+            "`{}` is not a data filter name; write `DB.TABLE.FILTER`",
+            clip(name)
+        )));
+    };
+    Ok((TableName::parse(t)?, ident(f, "data filter")?))
+}
+
+impl Governance {
+    /// `data-filter create`: data lake admins, or holders of SELECT with the
+    /// grant option on the whole table, may create filters.
+    pub fn create_data_filter(&self, caller: &Caller, req: &NewDataFilter) -> Result<DataFilter> {
+        let (tn, fname) = split_filter_name(&req.name)?;
+        self.mutate(|snap| {
+            let table = self.visible_table(snap, caller, &tn.to_string())?;
+            if !self.is_admin(snap, caller) {
+                let d = self.authorize(
+                    snap,
+                    caller,
+                    Permission::Select,
+                    &Target::Table(caller.account().clone(), tn.clone()),
+                )?;
+                let grant_opt = crate::authorize::Authorizer::new(&snap.catalog, &snap.compiled)
+                    .decide(
+                        &crate::authorize::PrincipalCtx::new(caller)?,
+                        &crate::compile::grant_action_name(Permission::Select),
+                        &Target::Table(caller.account().clone(), tn.clone()),
+                    )?;
+                if !d.allowed || !grant_opt.allowed {
+                    return Err(Error::denied(format!(
+                        "`{}` may not create data filters on `{tn}`: it needs SELECT with the \
+                         grant option on the whole table; ask a data lake admin",
+                        caller.principal
+                    )));
+                }
+            }
+            if snap.catalog.filters.contains_key(&(
+                caller.account().clone(),
+                tn.clone(),
+                fname.clone(),
+            )) {
+                return Err(Error::AlreadyExists(format!(
+                    "data filter `{fname}` already exists on `{tn}`; delete it first or choose \
+                     another name"
+                )));
+            }
+            let rows = match (&req.row_filter, req.all_rows) {
+                (Some(p), false) => RowFilter::Predicate(predicate::validate(p, table)?),
+                (None, true) => RowFilter::AllRows,
+                _ => {
+                    return Err(Error::invalid(
+                        "give exactly one of --row-filter EXPR or --all-rows",
+                    ));
+                }
+            };
+            let columns = match (req.columns.is_empty(), req.exclude_columns.is_empty()) {
+                (true, true) => ColumnSelection::All,
+                (false, true) => ColumnSelection::Include(
+                    table
+                        .check_columns(&req.columns)?
+                        .into_iter()
+                        .collect::<BTreeSet<_>>(),
+                ),
+                (true, false) => ColumnSelection::Exclude(
+                    table
+                        .check_columns(&req.exclude_columns)?
+                        .into_iter()
+                        .collect::<BTreeSet<_>>(),
+                ),
+                (false, false) => {
+                    return Err(Error::invalid(
+                        "give either --columns or --exclude-columns, not both",
+                    ));
+                }
+            };
+            let f = DataFilter {
+                account: caller.account().clone(),
+                table: tn.clone(),
+                name: fname.clone(),
+                rows,
+                columns,
+            };
+            Ok((vec![Change::PutFilter(f.clone())], f))
+        })
+    }
+
+    /// Data filters on tables the caller may see (admins: all), optionally of one table.
+    pub fn list_data_filters(
+        &self,
+        caller: &Caller,
+        table: Option<&str>,
+    ) -> Result<Vec<DataFilter>> {
+        let snap = self.snapshot()?;
+        let want = table.map(TableName::parse).transpose()?;
+        if let Some(t) = &want {
+            self.visible_table(&snap, caller, &t.to_string())?;
+        }
+        let admin = self.is_admin(&snap, caller);
+        let mut out = Vec::new();
+        for ((a, tn, _), f) in &snap.catalog.filters {
+            if a != caller.account() || want.as_ref().is_some_and(|w| w != tn) {
+                continue;
+            }
+            let shown = admin
+                || [Permission::Describe, Permission::Select, Permission::Drop]
+                    .into_iter()
+                    .map(|p| {
+                        self.authorize(
+                            &snap,
+                            caller,
+                            p,
+                            &Target::DataFilter(a.clone(), tn.clone(), f.name.clone()),
+                        )
+                        .map(|d| d.allowed)
+                    })
+                    .collect::<Result<Vec<bool>>>()?
+                    .into_iter()
+                    .any(|b| b);
+            if shown {
+                out.push(f.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// `data-filter delete`: admins or holders of DROP on the filter. The
+    /// grants on the filter go with it.
+    pub fn delete_data_filter(&self, caller: &Caller, name: &str) -> Result<()> {
+        let (tn, fname) = split_filter_name(name)?;
+        self.mutate(|snap| {
+            let acct = caller.account().clone();
+            self.visible_table(snap, caller, &tn.to_string())?;
+            if !snap
+                .catalog
+                .filters
+                .contains_key(&(acct.clone(), tn.clone(), fname.clone()))
+            {
+                return Err(Error::invalid(format!(
+                    "data filter `{fname}` does not exist on `{tn}`; see `lakegate data-filter list`"
+                )));
+            }
+            if !self.is_admin(snap, caller) {
+                self.require(
+                    snap,
+                    caller,
+                    Permission::Drop,
+                    &Target::DataFilter(acct.clone(), tn.clone(), fname.clone()),
+                    &format!("data filter `{tn}.{fname}`"),
+                )?;
+            }
+            let mut changes = vec![Change::DeleteFilter {
+                account: acct.clone(),
+                table: tn.clone(),
+                name: fname.clone(),
+            }];
+            for g in snap.catalog.grants.values() {
+                if g.account == acct
+                    && matches!(&g.resource, Resource::DataFilter { table, filter }
+                        if table == &tn && filter == &fname)
+                {
+                    changes.push(Change::DeleteGrant { id: g.id.clone() });
+                }
+            }
+            Ok((changes, ()))
+        })
+    }
+}

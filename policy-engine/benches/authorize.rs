@@ -138,8 +138,8 @@ fn run(ngrants: usize, ncols: usize) -> (Duration, Duration) {
     let acct = AccountId::parse(ACCT).unwrap();
     let tn = TableName::parse("sales.orders").unwrap();
     let ours = time(|| {
-        let a = access::effective_access(&snap.catalog, &snap.compiled, &caller, &acct, &tn)
-            .unwrap();
+        let a =
+            access::effective_access(&snap.catalog, &snap.compiled, &caller, &acct, &tn).unwrap();
         assert_eq!(a.columns.len(), ncols - 1);
     });
     // Raw Cedar on exactly the same slice and entities.
@@ -172,7 +172,9 @@ fn run(ngrants: usize, ncols: usize) -> (Duration, Duration) {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    println!("# authorization of one query: lakegate effective_access vs raw Cedar is_authorized (same slice)");
+    println!(
+        "# authorization of one query: lakegate effective_access vs raw Cedar is_authorized (same slice)"
+    );
     let grant_counts: &[usize] = if quick {
         &[100, 10_000]
     } else {
@@ -190,7 +192,11 @@ fn main() {
             ours.as_secs_f64() / b.as_secs_f64()
         );
     }
-    let col_counts: &[usize] = if quick { &[2, 100] } else { &[2, 10, 100, 1000] };
+    let col_counts: &[usize] = if quick {
+        &[2, 100]
+    } else {
+        &[2, 10, 100, 1000]
+    };
     let mut per_col_base = None;
     for &c in col_counts {
         let (ours, raw) = run(1_000, c);

@@ -278,11 +278,7 @@ pub struct PreparedColumns {
 
 /// Turns a Cedar response into a decision, denying on any evaluation error.
 fn decision_of(resp: &cedar_policy::Response) -> Decision {
-    let errors: Vec<String> = resp
-        .diagnostics()
-        .errors()
-        .map(|e| e.to_string())
-        .collect();
+    let errors: Vec<String> = resp.diagnostics().errors().map(|e| e.to_string()).collect();
     let reasons: Vec<String> = resp
         .diagnostics()
         .reason()
@@ -369,10 +365,7 @@ impl<'a> Authorizer<'a> {
         columns: &[String],
     ) -> Result<PreparedColumns> {
         let t = types()?;
-        let base = resource_ctx(
-            self.cat,
-            &Target::Table(account.clone(), table.clone()),
-        )?;
+        let base = resource_ctx(self.cat, &Target::Table(account.clone(), table.clone()))?;
         let ttags = tags::table_tags(self.cat, account, table);
         let ancestors: Vec<EntityUid> = base.entities.iter().map(|e| e.uid()).collect();
         let mut keys = base.keys.clone();

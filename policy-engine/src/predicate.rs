@@ -10,9 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use sqlparser::ast::{
-    BinaryOperator, Expr, Ident, UnaryOperator, Value, ValueWithSpan,
-};
+use sqlparser::ast::{BinaryOperator, Expr, Ident, UnaryOperator, Value, ValueWithSpan};
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::Span;
@@ -81,11 +79,7 @@ fn encode_attrs(src: &str) -> Result<String> {
                 clip(inner)
             )));
         };
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_')
-        {
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return Err(Error::invalid(format!(
                 "attribute name `{}` must be letters, digits and `_`",
                 clip(name)
@@ -101,7 +95,9 @@ fn encode_attrs(src: &str) -> Result<String> {
 
 fn parse(src: &str) -> Result<Expr> {
     if src.trim().is_empty() {
-        return Err(Error::invalid("the row filter is empty; give a predicate or use --all-rows"));
+        return Err(Error::invalid(
+            "the row filter is empty; give a predicate or use --all-rows",
+        ));
     }
     if src.len() > MAX_TEXT_LEN {
         return Err(Error::invalid(format!(
@@ -339,7 +335,9 @@ pub fn attributes(src: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut rest = src;
     while let Some(i) = rest.find("${principal.attrs.") {
-        let tail = rest.get(i + "${principal.attrs.".len()..).unwrap_or_default();
+        let tail = rest
+            .get(i + "${principal.attrs.".len()..)
+            .unwrap_or_default();
         if let Some(end) = tail.find('}') {
             out.push(tail.get(..end).unwrap_or_default().to_ascii_lowercase());
         }

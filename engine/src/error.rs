@@ -4,7 +4,7 @@
 use datafusion::error::DataFusionError;
 
 /// What went wrong in the embedded engine.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EngineError {
     /// The request or the data it names is not usable (INVALID_ARGUMENT):
     /// a missing location, no files, a bad column name, an inconsistent
@@ -43,6 +43,15 @@ impl EngineError {
     /// data and are the user's to fix; `Internal`/`NotImplemented` stay
     /// distinguishable so they can be logged as bugs.
     pub fn from_datafusion(e: DataFusionError) -> Self {
+        // Our own errors raised inside DataFusion (e.g. files that no longer
+        // match the catalog) come back unchanged.
+        let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        while let Some(err) = cur {
+            if let Some(ours) = err.downcast_ref::<EngineError>() {
+                return ours.clone();
+            }
+            cur = err.source();
+        }
         let root = e.find_root();
         match root {
             DataFusionError::Internal(m) => EngineError::Internal(m.clone()),

@@ -1,0 +1,332 @@
+//! The embedded engine: one DataFusion session over the catalog's tables,
+//! rebuilt when the catalog version changes, plus per-query sessions that
+//! see only secured tables.
+
+use std::sync::{Arc, RwLock};
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::{
+    CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList,
+    MemorySchemaProvider, SchemaProvider,
+};
+use datafusion::common::TableReference;
+use datafusion::common::tree_node::TreeNode;
+use datafusion::dataframe::DataFrame;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::context::SQLOptions;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::SessionContext;
+use policy_engine::catalog::Catalog;
+use policy_engine::model::{AccountId, TableName};
+
+use crate::error::EngineError;
+use crate::format::session_config;
+use crate::secure::{SecureTable, SecuredTable};
+use crate::tables::EngineTables;
+
+/// Table functions a query may call; every other one is removed, because a
+/// table function that reads files or URLs would bypass the catalog.
+const ALLOWED_TABLE_FUNCTIONS: &[&str] = &["generate_series", "range"];
+
+/// A catalog table as the engine serves it (for metadata calls).
+#[derive(Clone, Debug)]
+pub struct TableInfo {
+    /// Account id: the SQL catalog name.
+    pub account: AccountId,
+    /// Database and table: the SQL schema and table names.
+    pub name: TableName,
+    /// Arrow schema: file columns, then partition columns.
+    pub schema: SchemaRef,
+}
+
+/// A planned query: its result schema is known, nothing has run yet.
+pub struct Query {
+    df: DataFrame,
+}
+
+impl Query {
+    /// The result schema.
+    pub fn schema(&self) -> SchemaRef {
+        Arc::new(self.df.schema().as_arrow().clone())
+    }
+
+    /// Runs the query, streaming its batches.
+    pub async fn execute(self) -> Result<SendableRecordBatchStream, EngineError> {
+        self.df
+            .execute_stream()
+            .await
+            .map_err(EngineError::from_datafusion)
+    }
+}
+
+/// One catalog version as registered in DataFusion.
+struct Loaded {
+    version: u64,
+    tables: EngineTables,
+    ctx: SessionContext,
+}
+
+/// lakegate's embedded DataFusion engine.
+pub struct Engine {
+    /// The session every query starts from: configuration, functions and
+    /// runtime, with no tables.
+    template: SessionState,
+    current: RwLock<Arc<Loaded>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("version", &self.version())
+            .finish()
+    }
+}
+
+impl Engine {
+    /// An engine over the tables of `catalog`.
+    pub fn new(catalog: &Catalog) -> Result<Self, EngineError> {
+        let template = template_state()?;
+        let loaded = load(&template, catalog, None)?;
+        Ok(Self {
+            template,
+            current: RwLock::new(Arc::new(loaded)),
+        })
+    }
+
+    /// The catalog version the engine serves.
+    pub fn version(&self) -> u64 {
+        self.loaded().version
+    }
+
+    /// Serves `catalog` from now on; a no-op if its version is the one
+    /// served. Tables whose definition did not change keep their providers.
+    pub fn refresh(&self, catalog: &Catalog) -> Result<(), EngineError> {
+        let old = self.loaded();
+        if old.version == catalog.version {
+            return Ok(());
+        }
+        let loaded = Arc::new(load(&self.template, catalog, Some(&old.tables))?);
+        match self.current.write() {
+            Ok(mut cur) => {
+                // Never go back to an older version.
+                if cur.version < loaded.version || cur.version == old.version {
+                    *cur = loaded;
+                }
+                Ok(())
+            }
+            Err(_) => Err(EngineError::internal("engine catalog lock poisoned")),
+        }
+    }
+
+    fn loaded(&self) -> Arc<Loaded> {
+        match self.current.read() {
+            Ok(g) => Arc::clone(&g),
+            Err(p) => Arc::clone(&p.into_inner()),
+        }
+    }
+
+    /// The tables the engine serves, in catalog order.
+    pub fn tables(&self) -> Vec<TableInfo> {
+        self.loaded()
+            .tables
+            .tables
+            .iter()
+            .map(|((account, name), t)| TableInfo {
+                account: account.clone(),
+                name: name.clone(),
+                schema: datafusion::catalog::TableProvider::schema(t.provider.as_ref()),
+            })
+            .collect()
+    }
+
+    /// Plans `sql` as written against every catalog table
+    /// (`"ACCOUNT"."DB"."TABLE"`). DDL, DML and `SET` are refused.
+    pub async fn prepare(&self, sql: &str) -> Result<Query, EngineError> {
+        let loaded = self.loaded();
+        let df = plan_sql(&loaded.ctx, sql).await?;
+        check_broken(&loaded.tables, df.logical_plan())?;
+        Ok(Query { df })
+    }
+
+    /// Runs `sql` as written (the unprotected engine and the baseline).
+    pub async fn execute(&self, sql: &str) -> Result<SendableRecordBatchStream, EngineError> {
+        self.prepare(sql).await?.execute().await
+    }
+
+    /// Plans `sql` in a session that holds only `secured`, each under its
+    /// single-identifier name, each filtered and masked inside its scan.
+    /// `EXPLAIN` is refused because plans show filter text and raw row counts.
+    pub async fn prepare_secured(
+        &self,
+        sql: &str,
+        secured: &[SecuredTable],
+    ) -> Result<Query, EngineError> {
+        let loaded = self.loaded();
+        let mut state = self.template.clone();
+        let schema = MemorySchemaProvider::new();
+        for s in secured {
+            let key = (s.access.account.clone(), s.access.table.clone());
+            let Some(table) = loaded.tables.tables.get(&key) else {
+                return Err(match loaded.tables.broken.get(&key) {
+                    Some(why) => EngineError::FailedPrecondition(why.clone()),
+                    None => EngineError::FailedPrecondition(format!(
+                        "table `{}` is not in the engine's catalog (version {}); run the query \
+                         again",
+                        s.access.table, loaded.version
+                    )),
+                });
+            };
+            let provider = SecureTable::try_new(&state, table, s)?;
+            let prev = schema
+                .register_table(s.name.clone(), Arc::new(provider))
+                .map_err(|e| EngineError::internal(format!("registering `{}`: {e}", s.name)))?;
+            if prev.is_some() {
+                return Err(EngineError::internal(format!(
+                    "secured table name `{}` used twice",
+                    s.name
+                )));
+            }
+        }
+        let opts = state.config().options().catalog.clone();
+        let catalog = MemoryCatalogProvider::new();
+        catalog
+            .register_schema(&opts.default_schema, Arc::new(schema))
+            .map_err(|e| EngineError::internal(format!("registering schema: {e}")))?;
+        let list = MemoryCatalogProviderList::new();
+        list.register_catalog(opts.default_catalog.clone(), Arc::new(catalog));
+        state.register_catalog_list(Arc::new(list));
+        let ctx = SessionContext::new_with_state(state);
+        let df = plan_sql(&ctx, sql).await?;
+        if matches!(
+            df.logical_plan(),
+            LogicalPlan::Explain(_) | LogicalPlan::Analyze(_)
+        ) {
+            return Err(EngineError::NotAllowed(
+                "EXPLAIN is not allowed through lakegate, because plans show filter text and \
+                 raw row counts; use `lakegate explain` instead"
+                    .into(),
+            ));
+        }
+        Ok(Query { df })
+    }
+
+    /// Runs `sql` over `secured` only; see [`Engine::prepare_secured`].
+    pub async fn execute_secured(
+        &self,
+        sql: &str,
+        secured: &[SecuredTable],
+    ) -> Result<SendableRecordBatchStream, EngineError> {
+        self.prepare_secured(sql, secured).await?.execute().await
+    }
+}
+
+/// Plans one SQL query with DDL, DML and statements refused.
+async fn plan_sql(ctx: &SessionContext, sql: &str) -> Result<DataFrame, EngineError> {
+    let opts = SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false);
+    match ctx.sql_with_options(sql, opts).await {
+        Ok(df) => Ok(df),
+        Err(e) => {
+            let msg = e.strip_backtrace();
+            if msg.contains("not supported because") || msg.contains("are not supported") {
+                // SQLOptions refusals: DDL / DML / statements.
+                Err(EngineError::NotAllowed(format!(
+                    "{}; only queries may run here",
+                    first_line(&msg)
+                )))
+            } else {
+                Err(EngineError::from_datafusion(e))
+            }
+        }
+    }
+}
+
+fn first_line(s: &str) -> String {
+    let s = s.lines().next().unwrap_or_default();
+    let s = s.strip_prefix("Error during planning: ").unwrap_or(s);
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// Refuses a plan that reads a table the engine could not build.
+fn check_broken(tables: &EngineTables, plan: &LogicalPlan) -> Result<(), EngineError> {
+    if tables.broken.is_empty() {
+        return Ok(());
+    }
+    let mut err = None;
+    let _ = plan.apply(|node| {
+        if let LogicalPlan::TableScan(scan) = node
+            && let TableReference::Full {
+                catalog,
+                schema,
+                table,
+            } = &scan.table_name
+        {
+            for ((a, n), why) in &tables.broken {
+                if a.as_str() == catalog.as_ref()
+                    && n.database == schema.as_ref()
+                    && n.table == table.as_ref()
+                {
+                    err = Some(EngineError::FailedPrecondition(why.clone()));
+                }
+            }
+        }
+        Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+    });
+    match err {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// The template session: configuration, built-in functions, a runtime
+/// without the file-listing cache (new files must show up in the next
+/// query), only harmless table functions, no table factories.
+fn template_state() -> Result<SessionState, EngineError> {
+    let runtime = RuntimeEnvBuilder::new()
+        .with_object_list_cache_limit(0)
+        .build_arc()
+        .map_err(|e| EngineError::internal(format!("runtime: {e}")))?;
+    let cfg = session_config().with_create_default_catalog_and_schema(false);
+    let mut state = SessionStateBuilder::new()
+        .with_config(cfg)
+        .with_runtime_env(runtime)
+        .with_default_features()
+        .with_catalog_list(Arc::new(MemoryCatalogProviderList::new()))
+        .build();
+    let names: Vec<String> = state.table_functions().keys().cloned().collect();
+    for n in names {
+        if !ALLOWED_TABLE_FUNCTIONS.contains(&n.as_str()) {
+            state
+                .deregister_udtf(&n)
+                .map_err(|e| EngineError::internal(format!("removing `{n}`: {e}")))?;
+        }
+    }
+    state.table_factories_mut().clear();
+    Ok(state)
+}
+
+fn load(
+    template: &SessionState,
+    catalog: &Catalog,
+    previous: Option<&EngineTables>,
+) -> Result<Loaded, EngineError> {
+    let tables = EngineTables::build(catalog, previous);
+    let mut state = template.clone();
+    state.register_catalog_list(tables.catalog_list()?);
+    Ok(Loaded {
+        version: catalog.version,
+        tables,
+        ctx: SessionContext::new_with_state(state),
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -1,0 +1,207 @@
+//! The catalog's tables as DataFusion `ListingTable`s, and the check that
+//! files still match the catalog.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, MemorySchemaProvider};
+use datafusion::catalog::{CatalogProviderList, MemoryCatalogProviderList, SchemaProvider};
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::error::DataFusionError;
+use datafusion::physical_expr_adapter::{
+    DefaultPhysicalExprAdapterFactory, PhysicalExprAdapter, PhysicalExprAdapterFactory,
+};
+use policy_engine::catalog::Catalog;
+use policy_engine::model::{AccountId, Column, Table, TableName};
+
+use crate::error::EngineError;
+use crate::format::file_format;
+
+/// One catalog table as the engine reads it.
+#[derive(Debug, Clone)]
+pub(crate) struct EngineTable {
+    /// The catalog's definition.
+    pub table: Table,
+    /// The `ListingTable` over its files (file columns, then partition columns).
+    pub provider: Arc<ListingTable>,
+}
+
+/// Every readable table of a catalog version, by account and name.
+#[derive(Debug, Default)]
+pub(crate) struct EngineTables {
+    pub tables: BTreeMap<(AccountId, TableName), EngineTable>,
+    /// Tables the engine cannot serve, with the reason (reported when queried).
+    pub broken: BTreeMap<(AccountId, TableName), String>,
+}
+
+impl EngineTables {
+    /// Builds the tables of a catalog version. A table that cannot be built
+    /// (an `s3://` location, a type the engine cannot parse) is recorded as
+    /// broken rather than failing the whole catalog.
+    pub fn build(cat: &Catalog, previous: Option<&EngineTables>) -> Self {
+        let mut out = EngineTables::default();
+        for (key, t) in &cat.tables {
+            if let Some(prev) = previous.and_then(|p| p.tables.get(key))
+                && prev.table == *t
+            {
+                out.tables.insert(key.clone(), prev.clone());
+                continue;
+            }
+            match listing_table(t) {
+                Ok(provider) => {
+                    out.tables.insert(
+                        key.clone(),
+                        EngineTable {
+                            table: t.clone(),
+                            provider,
+                        },
+                    );
+                }
+                Err(e) => {
+                    tracing::warn!(table = %t.name, account = %t.account, error = %e,
+                        "table cannot be served by the embedded engine");
+                    out.broken.insert(key.clone(), e.to_string());
+                }
+            }
+        }
+        out
+    }
+
+    /// The catalog list exposing every table as `"ACCOUNT"."DB"."TABLE"`.
+    pub fn catalog_list(&self) -> Result<Arc<dyn CatalogProviderList>, EngineError> {
+        let list = MemoryCatalogProviderList::new();
+        let mut catalogs: BTreeMap<&AccountId, BTreeMap<&str, Arc<MemorySchemaProvider>>> =
+            BTreeMap::new();
+        for ((account, name), t) in &self.tables {
+            let schema = catalogs
+                .entry(account)
+                .or_default()
+                .entry(name.database.as_str())
+                .or_insert_with(|| Arc::new(MemorySchemaProvider::new()));
+            schema
+                .register_table(name.table.clone(), t.provider.clone())
+                .map_err(|e| EngineError::internal(format!("registering `{name}`: {e}")))?;
+        }
+        for (account, schemas) in catalogs {
+            let cat = MemoryCatalogProvider::new();
+            for (db, s) in schemas {
+                cat.register_schema(db, s).map_err(|e| {
+                    EngineError::internal(format!("registering database `{db}`: {e}"))
+                })?;
+            }
+            list.register_catalog(account.to_string(), Arc::new(cat));
+        }
+        Ok(Arc::new(list))
+    }
+}
+
+/// The Arrow data type of a catalog column.
+pub(crate) fn data_type(table: &TableName, c: &Column) -> Result<DataType, EngineError> {
+    c.data_type.parse::<DataType>().map_err(|_| {
+        EngineError::FailedPrecondition(format!(
+            "column `{}` of table `{table}` has type `{}`, which the engine cannot read; \
+             re-create the table",
+            c.name, c.data_type
+        ))
+    })
+}
+
+/// Builds the `ListingTable` of a catalog table, with the catalog's schema.
+pub(crate) fn listing_table(t: &Table) -> Result<Arc<ListingTable>, EngineError> {
+    if t.location.local_path().is_none() {
+        return Err(EngineError::Unsupported(format!(
+            "table `{}` is at `{}`; the embedded engine reads only `file://` locations, so \
+             serve it with `lakegate serve --upstream` and an engine that reads it",
+            t.name, t.location
+        )));
+    }
+    let url = ListingTableUrl::parse(t.location.as_str()).map_err(|e| {
+        EngineError::FailedPrecondition(format!(
+            "table `{}` has location `{}`, which is not a usable URL ({e}); re-create the table",
+            t.name, t.location
+        ))
+    })?;
+    let mut file_fields = Vec::new();
+    let mut partition_cols = Vec::new();
+    for c in &t.columns {
+        let dt = data_type(&t.name, c)?;
+        if c.partition {
+            partition_cols.push((c.name.clone(), dt));
+        } else {
+            file_fields.push(Field::new(&c.name, dt, true));
+        }
+    }
+    let keys: Vec<&String> = partition_cols.iter().map(|(n, _)| n).collect();
+    if keys != t.partition_keys.iter().collect::<Vec<_>>() {
+        return Err(EngineError::FailedPrecondition(format!(
+            "table `{}` lists partition keys `{}` but its partition columns are `{}`; \
+             re-create the table",
+            t.name,
+            t.partition_keys.join(","),
+            keys.iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        )));
+    }
+    let file_schema: SchemaRef = Arc::new(Schema::new(file_fields));
+    let (format, ext) = file_format(t.format);
+    let options = ListingOptions::new(format)
+        .with_file_extension(ext)
+        .with_table_partition_cols(partition_cols);
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .with_schema(file_schema)
+        .with_expr_adapter_factory(Arc::new(StrictAdapterFactory {
+            table: t.name.to_string(),
+        }));
+    let table = ListingTable::try_new(config).map_err(|e| {
+        EngineError::FailedPrecondition(format!(
+            "table `{}` cannot be opened ({e}); re-create the table",
+            t.name
+        ))
+    })?;
+    Ok(Arc::new(table))
+}
+
+/// Refuses to read a Parquet file whose columns differ from the catalog's,
+/// because DataFusion would otherwise fill a missing column with NULLs or
+/// cast a changed type, and a query would silently return wrong values.
+#[derive(Debug)]
+struct StrictAdapterFactory {
+    table: String,
+}
+
+impl PhysicalExprAdapterFactory for StrictAdapterFactory {
+    fn create(
+        &self,
+        logical_file_schema: SchemaRef,
+        physical_file_schema: SchemaRef,
+    ) -> datafusion::error::Result<Arc<dyn PhysicalExprAdapter>> {
+        for want in logical_file_schema.fields() {
+            let problem = match physical_file_schema.field_with_name(want.name()) {
+                Err(_) => Some(format!("a file has no column `{}`", want.name())),
+                Ok(have) if have.data_type() != want.data_type() => Some(format!(
+                    "column `{}` is `{}` in a file but `{}` in the catalog",
+                    want.name(),
+                    have.data_type(),
+                    want.data_type()
+                )),
+                Ok(_) => None,
+            };
+            if let Some(problem) = problem {
+                return Err(DataFusionError::External(Box::new(
+                    EngineError::FailedPrecondition(format!(
+                        "the files of table `{}` no longer match the catalog: {problem}; \
+                         restore the files or drop and re-create the table",
+                        self.table
+                    )),
+                )));
+            }
+        }
+        DefaultPhysicalExprAdapterFactory.create(logical_file_schema, physical_file_schema)
+    }
+}

@@ -202,7 +202,10 @@ fn resource_ctx(cat: &Catalog, target: &Target) -> Result<ResourceCtx> {
             let id = compile::table_id(account, tn);
             keys.push(compile::uid_text("Table", &id));
             let ttags = tags::table_tags(cat, account, tn);
-            chain.push((uid(&t.table, &id), ttags.clone()));
+            chain.push((
+                uid(&t.table, &id),
+                tags::table_entity_tags(cat, account, tn),
+            ));
             match target {
                 Target::Column(_, _, c) => {
                     let id = compile::column_id(account, tn, c);

@@ -331,7 +331,7 @@ struct ResourcePart {
     keys: Vec<String>,
 }
 
-fn resource_part(g: &Grant, for_grant_option: bool) -> ResourcePart {
+fn resource_part(g: &Grant, for_grant_option: bool, on_table: bool) -> ResourcePart {
     let a = &g.account;
     match &g.resource {
         Resource::Catalog => {
@@ -423,9 +423,13 @@ fn resource_part(g: &Grant, for_grant_option: bool) -> ResourcePart {
             resource_type,
             expression,
         } => {
-            let ty = match resource_type {
-                TagResourceType::Database => "Database",
-                TagResourceType::Table => "Column",
+            // DATABASE policies match databases; TABLE policies match columns
+            // (for SELECT) and, through the synthetic all-columns tags, tables
+            // whose every column matches (for the other table permissions).
+            let (ty, prefix) = match (resource_type, on_table) {
+                (TagResourceType::Database, _) => ("Database", ""),
+                (TagResourceType::Table, false) => ("Column", ""),
+                (TagResourceType::Table, true) => ("Table", crate::tags::ALL_COLUMNS_PREFIX),
             };
             let acct = uid_text("Account", a.as_str());
             let mut conds = vec![format!("resource is {NAMESPACE}::{ty}")];
@@ -433,7 +437,7 @@ fn resource_part(g: &Grant, for_grant_option: bool) -> ResourcePart {
                 let set = vs.iter().map(|v| lit(v)).collect::<Vec<_>>().join(", ");
                 conds.push(format!(
                     "resource.hasTag({k}) && [{set}].contains(resource.getTag({k}))",
-                    k = lit(k)
+                    k = lit(&format!("{prefix}{k}"))
                 ));
             }
             ResourcePart {
@@ -495,27 +499,71 @@ pub fn compile_grant(g: &Grant) -> Result<Vec<CompiledPolicy>> {
             })
             .collect::<Vec<_>>()
             .join(", ");
-        let rp = resource_part(g, grant_option);
-        let mut text = format!("permit ({head}, action in [{actions}], {})", rp.scope);
-        if let Some(w) = &rp.when {
-            text.push_str(&format!(" when {{ {w} }}"));
-        }
-        text.push(';');
-        let (id, source) = if grant_option {
-            (
-                format!("{}:grant-option", g.id),
-                PolicySource::GrantOption(g.id.clone()),
-            )
-        } else {
-            (g.id.clone(), PolicySource::Grant(g.id.clone()))
+        let _ = actions;
+        // A TABLE tag policy becomes two policies: SELECT on matching
+        // columns, and the other table permissions on tables whose every
+        // column matches.
+        let parts: Vec<(bool, BTreeSet<Permission>)> = match &g.resource {
+            Resource::LfTagPolicy {
+                resource_type: TagResourceType::Table,
+                ..
+            } => {
+                let select: BTreeSet<Permission> = perms
+                    .iter()
+                    .copied()
+                    .filter(|p| *p == Permission::Select)
+                    .collect();
+                let rest: BTreeSet<Permission> = perms
+                    .iter()
+                    .copied()
+                    .filter(|p| *p != Permission::Select)
+                    .collect();
+                vec![(false, select), (true, rest)]
+            }
+            _ => vec![(false, perms.clone())],
         };
-        out.push(CompiledPolicy {
-            policy: parse(&id, &text, source.clone())?,
-            source,
-            principal_key: puid.clone(),
-            resource_keys: rp.keys,
-            text,
-        });
+        for (on_table, ps) in parts {
+            if ps.is_empty() {
+                continue;
+            }
+            let actions = ps
+                .iter()
+                .map(|p| {
+                    let name = if grant_option {
+                        grant_action_name(*p)
+                    } else {
+                        action_name(*p)
+                    };
+                    uid_text("Action", &name)
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let rp = resource_part(g, grant_option, on_table);
+            let mut text = format!("permit ({head}, action in [{actions}], {})", rp.scope);
+            if let Some(w) = &rp.when {
+                text.push_str(&format!(" when {{ {w} }}"));
+            }
+            text.push(';');
+            let suffix = if on_table { ":tables" } else { "" };
+            let (id, source) = if grant_option {
+                (
+                    format!("{}:grant-option{suffix}", g.id),
+                    PolicySource::GrantOption(g.id.clone()),
+                )
+            } else {
+                (
+                    format!("{}{suffix}", g.id),
+                    PolicySource::Grant(g.id.clone()),
+                )
+            };
+            out.push(CompiledPolicy {
+                policy: parse(&id, &text, source.clone())?,
+                source,
+                principal_key: puid.clone(),
+                resource_keys: rp.keys,
+                text,
+            });
+        }
     }
     Ok(out)
 }

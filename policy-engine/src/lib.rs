@@ -45,6 +45,7 @@ pub mod compile;
 pub mod error;
 pub mod filters;
 pub mod governance;
+pub mod lftags;
 pub mod model;
 pub mod predicate;
 pub mod rewrite;

@@ -63,3 +63,34 @@ pub fn column_tags(
     ));
     t
 }
+
+/// Prefix of the synthetic table tags that say every column of the table has
+/// the same effective value for a key (`__all_columns:KEY` = value). TABLE
+/// tag-policy grants of ALTER, DROP, INSERT and DELETE test these, because
+/// rule 5 gives those permissions only when every column matches.
+pub const ALL_COLUMNS_PREFIX: &str = "__all_columns:";
+
+/// The tags of a table's Cedar entity: its effective tags plus the synthetic
+/// all-columns tags.
+pub fn table_entity_tags(cat: &Catalog, account: &AccountId, table: &TableName) -> Tags {
+    let mut t = table_tags(cat, account, table);
+    let Some(tb) = cat.table(account, table) else {
+        return t;
+    };
+    let cols: Vec<Tags> = tb
+        .columns
+        .iter()
+        .map(|c| column_tags(cat, account, table, &t, &c.name))
+        .collect();
+    let Some(first) = cols.first() else {
+        return t;
+    };
+    let mut synthetic = Tags::new();
+    for (k, v) in first {
+        if cols.iter().all(|c| c.get(k) == Some(v)) {
+            synthetic.insert(format!("{ALL_COLUMNS_PREFIX}{k}"), v.clone());
+        }
+    }
+    t.extend(synthetic);
+    t
+}

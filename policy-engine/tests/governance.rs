@@ -1005,3 +1005,243 @@ mod filters {
         assert!(g.effective_access(&alice(), &orders()).is_err());
     }
 }
+
+mod lftags {
+    use super::*;
+    use policy_engine::lftags::TagAssignRequest;
+
+    fn assign(
+        g: &Governance,
+        table: Option<&str>,
+        db: Option<&str>,
+        cols: &[&str],
+        k: &str,
+        v: &str,
+    ) {
+        g.assign_lf_tags(
+            &admin(),
+            &TagAssignRequest {
+                database: db.map(String::from),
+                table: table.map(String::from),
+                columns: cols.iter().map(|c| c.to_string()).collect(),
+                tags: vec![(k.into(), v.into())],
+            },
+        )
+        .unwrap();
+    }
+
+    fn tag_grant(principal: &str, perms: &str, tags: &[(&str, &[&str])]) -> GrantRequest {
+        GrantRequest {
+            principal: principal.into(),
+            permissions: perms.split(',').map(String::from).collect(),
+            grantable: vec![],
+            resource: ResourceSpec::LfTagPolicy {
+                resource_type: "TABLE".into(),
+                tags: tags
+                    .iter()
+                    .map(|(k, vs)| (k.to_string(), vs.iter().map(|v| v.to_string()).collect()))
+                    .collect(),
+            },
+            masks: vec![],
+        }
+    }
+
+    fn setup_tags() -> Governance {
+        let g = setup();
+        g.create_lf_tag(&admin(), "Classification", &["public".into(), "PII".into()])
+            .unwrap();
+        g.create_lf_tag(&admin(), "team", &["sales".into(), "hr".into()])
+            .unwrap();
+        g
+    }
+
+    #[test]
+    fn table_tag_grant_selects_exactly_the_matching_columns() {
+        let g = setup_tags();
+        assign(&g, None, Some("sales"), &[], "classification", "public");
+        assign(
+            &g,
+            Some("sales.orders"),
+            None,
+            &["email"],
+            "classification",
+            "pii",
+        );
+        g.grant(
+            &admin(),
+            &tag_grant(
+                "111111111111:user/alice",
+                "SELECT",
+                &[("classification", &["public"])],
+            ),
+        )
+        .unwrap();
+        assert_eq!(visible(&g, &alice()).unwrap(), ["id", "region", "amount"]);
+        // Re-tagging changes access for the next decision.
+        assign(
+            &g,
+            Some("sales.orders"),
+            None,
+            &["email"],
+            "classification",
+            "public",
+        );
+        assert_eq!(visible(&g, &alice()).unwrap().len(), 4);
+    }
+
+    #[test]
+    fn override_and_removal_restore_the_inherited_value() {
+        let g = setup_tags();
+        assign(&g, None, Some("sales"), &[], "classification", "pii");
+        g.grant(
+            &admin(),
+            &tag_grant(
+                "111111111111:user/alice",
+                "SELECT",
+                &[("classification", &["public"])],
+            ),
+        )
+        .unwrap();
+        assert!(visible(&g, &alice()).is_err());
+        assign(
+            &g,
+            Some("sales.orders"),
+            None,
+            &[],
+            "classification",
+            "public",
+        );
+        assert_eq!(visible(&g, &alice()).unwrap().len(), 4);
+        // Unassigning the table's value restores the database's (pii).
+        g.unassign_lf_tags(
+            &admin(),
+            &TagAssignRequest {
+                database: None,
+                table: Some("sales.orders".into()),
+                columns: vec![],
+                tags: vec![("classification".into(), "public".into())],
+            },
+        )
+        .unwrap();
+        assert!(visible(&g, &alice()).is_err());
+    }
+
+    #[test]
+    fn expressions_and_across_keys_or_within_a_key() {
+        let g = setup_tags();
+        assign(
+            &g,
+            Some("sales.orders"),
+            None,
+            &[],
+            "classification",
+            "public",
+        );
+        assign(&g, Some("sales.orders"), None, &[], "team", "hr");
+        g.grant(
+            &admin(),
+            &tag_grant(
+                "111111111111:user/alice",
+                "SELECT",
+                &[("classification", &["public", "pii"]), ("team", &["sales"])],
+            ),
+        )
+        .unwrap();
+        assert!(
+            visible(&g, &alice()).is_err(),
+            "team=hr does not match team=sales"
+        );
+        assign(&g, Some("sales.orders"), None, &["id"], "team", "sales");
+        assert_eq!(visible(&g, &alice()).unwrap(), ["id"]);
+    }
+
+    #[test]
+    fn alter_needs_every_column_to_match() {
+        let g = setup_tags();
+        assign(
+            &g,
+            Some("sales.orders"),
+            None,
+            &[],
+            "classification",
+            "public",
+        );
+        assign(
+            &g,
+            Some("sales.orders"),
+            None,
+            &["email"],
+            "classification",
+            "pii",
+        );
+        g.grant(
+            &admin(),
+            &tag_grant(
+                "111111111111:user/alice",
+                "SELECT,ALTER",
+                &[("classification", &["public"])],
+            ),
+        )
+        .unwrap();
+        let snap = g.snapshot().unwrap();
+        let target = policy_engine::Target::Table(AccountId::parse(ACCT).unwrap(), orders());
+        let d = g
+            .authorize(&snap, &alice(), policy_engine::Permission::Alter, &target)
+            .unwrap();
+        assert!(!d.allowed);
+        assign(
+            &g,
+            Some("sales.orders"),
+            None,
+            &["email"],
+            "classification",
+            "public",
+        );
+        let snap = g.snapshot().unwrap();
+        let d = g
+            .authorize(&snap, &alice(), policy_engine::Permission::Alter, &target)
+            .unwrap();
+        assert!(d.allowed);
+    }
+
+    #[test]
+    fn bad_tag_input_is_refused() {
+        let g = setup_tags();
+        let err = g
+            .assign_lf_tags(
+                &admin(),
+                &TagAssignRequest {
+                    database: None,
+                    table: Some("sales.orders".into()),
+                    columns: vec![],
+                    tags: vec![
+                        ("classification".into(), "public".into()),
+                        ("classification".into(), "pii".into()),
+                    ],
+                },
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("given twice"), "{err}");
+        let err = g
+            .assign_lf_tags(
+                &admin(),
+                &TagAssignRequest {
+                    database: Some("sales".into()),
+                    table: None,
+                    columns: vec![],
+                    tags: vec![("classification".into(), "secret".into())],
+                },
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("not a value of LF-tag"), "{err}");
+        assign(&g, None, Some("sales"), &[], "classification", "pii");
+        let err = g
+            .update_lf_tag(&admin(), "classification", &[], &["pii".into()])
+            .unwrap_err();
+        assert!(matches!(err, Error::FailedPrecondition(_)), "{err:?}");
+        let err = g.delete_lf_tag(&admin(), "classification").unwrap_err();
+        assert!(matches!(err, Error::FailedPrecondition(_)), "{err:?}");
+        let err = g.create_lf_tag(&alice(), "x", &["a".into()]).unwrap_err();
+        assert!(matches!(err, Error::PermissionDenied(_)), "{err:?}");
+    }
+}

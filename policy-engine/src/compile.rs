@@ -414,8 +414,8 @@ fn resource_part(g: &Grant, for_grant_option: bool, on_table: bool) -> ResourceP
                 .map(|v| uid_text("LfTagValue", &tag_value_id(a, key, v)))
                 .collect();
             ResourcePart {
-                scope: format!("resource in [{}]", us.join(", ")),
-                when: None,
+                scope: "resource".into(),
+                when: Some(format!("resource in [{}]", us.join(", "))),
                 keys: us,
             }
         }
@@ -569,7 +569,7 @@ pub fn compile_grant(g: &Grant) -> Result<Vec<CompiledPolicy>> {
 }
 
 /// Parses an account's policy files into policies with stable ids
-/// `file:ACCOUNT:PATH#N`. These apply to every request, so they are keyed `*`.
+/// `file:ACCOUNT:PATH#N`, keyed to any principal and the account's resources.
 pub fn compile_files(account: &AccountId, files: &[PolicyFile]) -> Result<Vec<CompiledPolicy>> {
     let mut out = Vec::new();
     for f in files {
@@ -589,8 +589,10 @@ pub fn compile_files(account: &AccountId, files: &[PolicyFile]) -> Result<Vec<Co
                     path: f.path.clone(),
                     index,
                 },
+                // An account's policies apply to requests on that account's
+                // resources only (every resource chain includes its account).
                 principal_key: "*".into(),
-                resource_keys: vec!["*".into()],
+                resource_keys: vec![uid_text("Account", account.as_str())],
                 text,
             });
         }

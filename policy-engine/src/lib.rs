@@ -47,6 +47,7 @@ pub mod filters;
 pub mod governance;
 pub mod lftags;
 pub mod model;
+pub mod policies;
 pub mod predicate;
 pub mod rewrite;
 pub mod store;

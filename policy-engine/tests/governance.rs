@@ -1245,3 +1245,131 @@ mod lftags {
         assert!(matches!(err, Error::PermissionDenied(_)), "{err:?}");
     }
 }
+
+mod forbid {
+    use super::*;
+    use policy_engine::lftags::TagAssignRequest;
+
+    fn apply(g: &Governance, src: &str) {
+        g.apply_policies(
+            &admin(),
+            &[PolicyFile {
+                path: "forbid.cedar".into(),
+                source: src.into(),
+            }],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_forbidden_column_is_hidden_whatever_the_grants() {
+        let g = setup();
+        g.create_lf_tag(&admin(), "classification", &["pii".into(), "public".into()])
+            .unwrap();
+        g.assign_lf_tags(
+            &admin(),
+            &TagAssignRequest {
+                database: None,
+                table: Some("sales.orders".into()),
+                columns: vec!["email".into()],
+                tags: vec![("classification".into(), "pii".into())],
+            },
+        )
+        .unwrap();
+        g.grant(
+            &admin(),
+            &table_grant("111111111111:user/alice", "SELECT", "sales.orders"),
+        )
+        .unwrap();
+        apply(
+            &g,
+            r#"forbid (principal, action == Lakegate::Action::"SELECT", resource is Lakegate::Column)
+               when { resource.hasTag("classification") && resource.getTag("classification") == "pii" }
+               unless { principal in Lakegate::Group::"111111111111:group/privacy" };"#,
+        );
+        assert_eq!(visible(&g, &alice()).unwrap(), ["id", "region", "amount"]);
+        let mut a = alice();
+        a.groups
+            .push(Principal::parse("111111111111:group/privacy").unwrap());
+        assert_eq!(visible(&g, &a).unwrap().len(), 4);
+        // The trail names the forbidding policy.
+        let acc = g.effective_access(&alice(), &orders()).unwrap();
+        assert!(
+            acc.trail
+                .iter()
+                .any(|t| t.effect == "forbid" && t.source.contains("forbid.cedar")),
+            "{:?}",
+            acc.trail
+        );
+    }
+
+    #[test]
+    fn a_forbidden_table_is_permission_denied_naming_the_policy() {
+        let g = setup();
+        g.grant(
+            &admin(),
+            &table_grant("111111111111:user/alice", "SELECT", "sales.orders"),
+        )
+        .unwrap();
+        apply(
+            &g,
+            r#"forbid (principal == Lakegate::User::"111111111111:user/alice", action == Lakegate::Action::"SELECT", resource == Lakegate::Table::"111111111111:sales.orders");"#,
+        );
+        let err = visible(&g, &alice()).unwrap_err();
+        assert!(matches!(err, Error::PermissionDenied(_)), "{err:?}");
+        assert!(err.to_string().contains("forbid.cedar"), "{err}");
+    }
+
+    #[test]
+    fn one_bad_policy_rejects_the_bundle_and_nothing_changes() {
+        let g = setup();
+        g.grant(
+            &admin(),
+            &table_grant("111111111111:user/alice", "SELECT", "sales.orders"),
+        )
+        .unwrap();
+        let err = g
+            .apply_policies(
+                &admin(),
+                &[
+                    PolicyFile {
+                        path: "a.cedar".into(),
+                        source: "forbid (principal, action, resource);".into(),
+                    },
+                    PolicyFile {
+                        path: "b.cedar".into(),
+                        source: "forbid (principal, action, resource) when { resource.nope };"
+                            .into(),
+                    },
+                ],
+            )
+            .unwrap_err();
+        assert!(err.to_string().starts_with("b.cedar:1:"), "{err}");
+        assert_eq!(visible(&g, &alice()).unwrap().len(), 4);
+        assert!(g.list_policies(&admin()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn another_accounts_policies_do_not_apply() {
+        let g = setup();
+        g.bootstrap(
+            &AccountId::parse("222222222222").unwrap(),
+            &[Principal::parse("222222222222:user/root").unwrap()],
+        )
+        .unwrap();
+        g.apply_policies(
+            &caller("222222222222:user/root"),
+            &[PolicyFile {
+                path: "all.cedar".into(),
+                source: "forbid (principal, action, resource);".into(),
+            }],
+        )
+        .unwrap();
+        g.grant(
+            &admin(),
+            &table_grant("111111111111:user/alice", "SELECT", "sales.orders"),
+        )
+        .unwrap();
+        assert_eq!(visible(&g, &alice()).unwrap().len(), 4);
+    }
+}

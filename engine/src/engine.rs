@@ -222,27 +222,27 @@ impl Engine {
     }
 }
 
-/// Plans one SQL query with DDL, DML and statements refused.
+/// Plans one SQL query with DDL, DML (including COPY) and statements
+/// (SET, transactions, ...) refused.
 async fn plan_sql(ctx: &SessionContext, sql: &str) -> Result<DataFrame, EngineError> {
+    let plan = ctx
+        .state()
+        .create_logical_plan(sql)
+        .await
+        .map_err(EngineError::from_datafusion)?;
     let opts = SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)
         .with_allow_statements(false);
-    match ctx.sql_with_options(sql, opts).await {
-        Ok(df) => Ok(df),
-        Err(e) => {
-            let msg = e.strip_backtrace();
-            if msg.contains("not supported because") || msg.contains("are not supported") {
-                // SQLOptions refusals: DDL / DML / statements.
-                Err(EngineError::NotAllowed(format!(
-                    "{}; only queries may run here",
-                    first_line(&msg)
-                )))
-            } else {
-                Err(EngineError::from_datafusion(e))
-            }
-        }
+    if let Err(e) = opts.verify_plan(&plan) {
+        return Err(EngineError::NotAllowed(format!(
+            "{}; only queries may run here",
+            first_line(&e.strip_backtrace())
+        )));
     }
+    ctx.execute_logical_plan(plan)
+        .await
+        .map_err(EngineError::from_datafusion)
 }
 
 fn first_line(s: &str) -> String {

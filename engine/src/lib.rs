@@ -16,6 +16,7 @@
 //! ```
 //!
 //! Key types: [`Engine`], [`SecuredTable`], [`SecureBoundaryExec`],
+//! [`EngineFlightService`] / [`serve_engine`],
 //! [`infer::Inferred`], [`EngineError`].
 //!
 //! Decisions we made:
@@ -46,6 +47,7 @@
 
 mod engine;
 pub mod error;
+mod flight;
 mod format;
 pub mod infer;
 mod masks;
@@ -54,4 +56,5 @@ mod tables;
 
 pub use engine::{Engine, Query, TableInfo};
 pub use error::EngineError;
+pub use flight::{EngineFlightService, serve_engine, status};
 pub use secure::{SecureBoundaryExec, SecuredTable};

@@ -25,6 +25,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ".lakegate.v1.ResourceSpec.kind",
             "#[serde(rename_all = \"snake_case\")]",
         )
+        // `{"table": {...}}` rather than `{"kind": {"table": {...}}}`.
+        .message_attribute(".lakegate.v1.ResourceSpec", "#[serde(transparent)]")
         .field_attribute(
             ".lakegate.v1.Table.format",
             "#[serde(serialize_with = \"crate::proto::serialize_format\")]",

@@ -1,0 +1,123 @@
+//! The command line: global flags, the subcommand enum and dispatch. One
+//! file per subcommand; to add one (e.g. `query`, `explain`), add a module,
+//! a variant to [`Command`] and an arm to [`dispatch`].
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::exit::{CliError, report};
+
+mod database;
+mod grant;
+mod location;
+mod permissions;
+mod revoke;
+mod serve;
+mod table;
+mod token;
+mod whoami;
+
+/// Default server endpoint.
+pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:50051";
+/// Default data directory.
+pub const DEFAULT_DATA_DIR: &str = "./lakegate-data";
+
+/// lakegate: fine-grained access control for your data lake, as a Flight SQL proxy.
+#[derive(Debug, Parser)]
+#[command(name = "lakegate", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command accepts, before or after the subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// The lakegate server to talk to.
+    #[arg(long, global = true, env = "LAKEGATE_ENDPOINT", default_value = DEFAULT_ENDPOINT, value_name = "URL")]
+    pub endpoint: String,
+    /// Bearer token (mint one with `lakegate token`).
+    #[arg(
+        long,
+        global = true,
+        env = "LAKEGATE_TOKEN",
+        hide_env_values = true,
+        value_name = "T"
+    )]
+    pub token: Option<String>,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the lakegate server (governance API; Flight SQL later).
+    Serve(serve::Args),
+    /// Print a signed development bearer token for a principal.
+    Token(token::Args),
+    /// Create and list databases.
+    #[command(subcommand)]
+    Database(database::Cmd),
+    /// Register and list data locations.
+    #[command(subcommand)]
+    Location(location::Cmd),
+    /// Create, list and describe tables.
+    #[command(subcommand)]
+    Table(table::Cmd),
+    /// Grant permissions on a resource to a principal.
+    Grant(grant::Args),
+    /// Revoke permissions on a resource from a principal.
+    Revoke(revoke::Args),
+    /// List permissions.
+    #[command(subcommand)]
+    Permissions(permissions::Cmd),
+    /// Show who the server takes you to be.
+    Whoami,
+}
+
+/// Runs the parsed command line and returns the process exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    let multi_thread = matches!(cli.command, Command::Serve(_));
+    let rt = if multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    };
+    let rt = match rt {
+        Ok(rt) => rt,
+        Err(e) => return report(CliError::error(format!("cannot start the runtime: {e}"))),
+    };
+    match rt.block_on(dispatch(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => report(e),
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<(), CliError> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Serve(a) => serve::run(a).await,
+        Command::Token(a) => token::run(a),
+        Command::Database(c) => database::run(c, g).await,
+        Command::Location(c) => location::run(c, g).await,
+        Command::Table(c) => table::run(c, g).await,
+        Command::Grant(a) => grant::run(a, g).await,
+        Command::Revoke(a) => revoke::run(a, g).await,
+        Command::Permissions(c) => permissions::run(c, g).await,
+        Command::Whoami => whoami::run(g).await,
+    }
+}
+
+/// Parses a principal id for clap (a usage error if malformed).
+pub fn parse_principal(s: &str) -> Result<policy_engine::Principal, String> {
+    policy_engine::Principal::parse(s).map_err(|e| e.to_string())
+}

@@ -1,0 +1,61 @@
+//! `lakegate serve`: run the server until Ctrl-C or SIGTERM.
+
+use std::path::PathBuf;
+
+use grpc_proxy::server::{DEFAULT_LISTEN, ServerConfig, serve, shutdown_signal};
+use policy_engine::Principal;
+
+use super::{DEFAULT_DATA_DIR, parse_principal};
+use crate::exit::CliError;
+
+/// `serve [--data-dir DIR] [--listen ADDR] [--upstream URL] [--demo] [--admin ID]... [--audit-log FILE]`
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Directory holding the store (lakegate.db) and the token signing key.
+    #[arg(long, default_value = DEFAULT_DATA_DIR, value_name = "DIR")]
+    data_dir: PathBuf,
+    /// Address to listen on; port 0 picks a free port (printed on start).
+    #[arg(long, default_value = DEFAULT_LISTEN, value_name = "ADDR")]
+    listen: String,
+    /// Forward rewritten queries to this Flight SQL engine (sidecar mode),
+    /// e.g. grpc://127.0.0.1:50052; default: the embedded engine, in process.
+    #[arg(long, value_name = "URL")]
+    upstream: Option<String>,
+    /// Build a demo catalog (two databases, demo principals and grants) in
+    /// the data directory, and print what to try next.
+    #[arg(long)]
+    demo: bool,
+    /// Where to append the audit log (default: DATA_DIR/audit.jsonl).
+    #[arg(long, value_name = "FILE")]
+    audit_log: Option<PathBuf>,
+    /// Make this principal a data lake admin of its account (repeatable).
+    #[arg(long = "admin", value_name = "ID", value_parser = parse_principal)]
+    admins: Vec<Principal>,
+}
+
+/// Runs the server.
+pub async fn run(a: Args) -> Result<(), CliError> {
+    init_logging();
+    let cfg = ServerConfig {
+        data_dir: a.data_dir,
+        listen: a.listen,
+        admins: a.admins,
+        upstream: a.upstream,
+        demo: a.demo,
+        audit_log: a.audit_log,
+    };
+    serve(cfg, shutdown_signal())
+        .await
+        .map_err(|e| CliError::error(e.to_string()))
+}
+
+/// Logs to stderr (stdout carries only `lakegate listening on ADDR`);
+/// `RUST_LOG` sets the level, default `warn`.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

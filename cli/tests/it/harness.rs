@@ -1,0 +1,317 @@
+//! Starting a server, running the CLI, writing data files.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::{ArrayRef, Float64Array, Int64Array, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::ArrowWriter;
+use tempfile::TempDir;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_lakegate");
+pub const ADMIN: &str = "111111111111:user/admin";
+pub const ACCOUNT: &str = "111111111111";
+
+/// A CLI invocation's result.
+#[derive(Debug)]
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Out {
+    #[track_caller]
+    pub fn ok(&self) -> &Self {
+        assert_eq!(self.code, 0, "expected success, got {self:#?}");
+        self
+    }
+    /// Asserts the exit code and that stderr is `error: ...` containing `needle`.
+    #[track_caller]
+    pub fn fails(&self, code: i32, needle: &str) -> &Self {
+        assert_eq!(self.code, code, "expected exit {code}, got {self:#?}");
+        assert!(
+            self.stderr.contains(needle),
+            "expected stderr to contain {needle:?}, got {self:#?}"
+        );
+        self
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:#?}"))
+    }
+}
+
+/// Runs `lakegate ARGS` with the given endpoint and token.
+pub fn run_cli(endpoint: Option<&str>, token: Option<&str>, args: &[&str]) -> Out {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .env_remove("LAKEGATE_ENDPOINT")
+        .env_remove("LAKEGATE_TOKEN")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null());
+    if let Some(e) = endpoint {
+        cmd.env("LAKEGATE_ENDPOINT", e);
+    }
+    if let Some(t) = token {
+        cmd.env("LAKEGATE_TOKEN", t);
+    }
+    let out = cmd.output().expect("run lakegate");
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A running `lakegate serve`, killed on drop.
+pub struct Server {
+    child: Child,
+    _stdout: BufReader<ChildStdout>,
+    pub endpoint: String,
+    pub data_dir: PathBuf,
+    /// Where tests put their data files.
+    pub lake: PathBuf,
+    /// Holds the data directory and the lake; removed on drop.
+    _tmp: TempDir,
+    pub admin_token: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Spawns `lakegate serve` on a free port and waits for its ready line.
+/// Returns the child, its stdout reader and the address, or the exit output.
+pub fn spawn_serve(
+    data_dir: &Path,
+    log: &Path,
+    extra: &[&str],
+) -> Result<(Child, BufReader<ChildStdout>, String), String> {
+    let mut args = vec![
+        "serve",
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--admin",
+        ADMIN,
+    ];
+    args.extend_from_slice(extra);
+    let mut child = Command::new(BIN)
+        .args(&args)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(File::create(log).unwrap()))
+        .spawn()
+        .expect("spawn lakegate serve");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut r = BufReader::new(stdout);
+        let mut line = String::new();
+        let n = r.read_line(&mut line).unwrap_or(0);
+        let _ = tx.send((n, line, r));
+    });
+    match rx.recv_timeout(Duration::from_secs(120)) {
+        Ok((n, line, r)) if n > 0 => {
+            let addr = line
+                .trim_end()
+                .strip_prefix("lakegate listening on ")
+                .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+                .to_string();
+            Ok((child, r, addr))
+        }
+        Ok(_) => {
+            let status = child.wait().unwrap();
+            Err(format!(
+                "exit {:?}: {}",
+                status.code(),
+                std::fs::read_to_string(log).unwrap_or_default()
+            ))
+        }
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "server did not start in time: {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            )
+        }
+    }
+}
+
+impl Server {
+    /// Stops the server process (the data directory stays until drop).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn start() -> Server {
+        let tmp = tempfile::tempdir().unwrap();
+        let data_dir = tmp.path().join("data");
+        let lake = tmp.path().join("lake");
+        std::fs::create_dir_all(&lake).unwrap();
+        let log = tmp.path().join("server.log");
+        let (child, stdout, addr) =
+            spawn_serve(&data_dir, &log, &[]).unwrap_or_else(|e| panic!("serve failed: {e}"));
+        let mut s = Server {
+            child,
+            _stdout: stdout,
+            endpoint: format!("http://{addr}"),
+            data_dir,
+            lake,
+            _tmp: tmp,
+            admin_token: String::new(),
+        };
+        s.admin_token = s.token(ADMIN, &[]);
+        s
+    }
+
+    /// Mints a token with `lakegate token`.
+    pub fn token(&self, principal: &str, groups: &[&str]) -> String {
+        let mut args = vec![
+            "token",
+            "--data-dir",
+            self.data_dir.to_str().unwrap(),
+            "--principal",
+            principal,
+        ];
+        for g in groups {
+            args.push("--group");
+            args.push(g);
+        }
+        let out = run_cli(None, None, &args);
+        out.ok();
+        let t = out.stdout.trim().to_string();
+        assert!(
+            !t.is_empty() && !t.contains(char::is_whitespace),
+            "{out:#?}"
+        );
+        t
+    }
+
+    /// Runs the CLI against this server with `token`.
+    pub fn cli(&self, token: &str, args: &[&str]) -> Out {
+        run_cli(Some(&self.endpoint), Some(token), args)
+    }
+
+    /// Runs the CLI as the bootstrap admin.
+    pub fn admin(&self, args: &[&str]) -> Out {
+        self.cli(&self.admin_token, args)
+    }
+
+    /// `file://` URI of a directory under the lake (with trailing `/`).
+    pub fn uri(&self, rel: &str) -> String {
+        let p = self.lake.join(rel);
+        format!("file://{}/", p.to_str().unwrap().trim_end_matches('/'))
+    }
+
+    /// Registers the lake, creates database `sales` with tables `orders`
+    /// (Parquet, partitioned by region) and `customers` (CSV).
+    pub fn setup_sales(&self) {
+        write_orders(&self.lake.join("sales/orders"));
+        write_customers(&self.lake.join("sales/customers"));
+        self.admin(&["location", "register", &self.uri("")]).ok();
+        self.admin(&["database", "create", "sales"]).ok();
+        self.admin(&[
+            "table",
+            "create",
+            "sales.orders",
+            "--location",
+            &self.uri("sales/orders"),
+            "--partition-keys",
+            "region",
+        ])
+        .ok();
+        self.admin(&[
+            "table",
+            "create",
+            "sales.customers",
+            "--location",
+            &self.uri("sales/customers"),
+            "--format",
+            "csv",
+        ])
+        .ok();
+    }
+
+    /// `permissions list`, `database list` and `table list sales` as JSON:
+    /// what a failed command must leave unchanged.
+    pub fn state(&self) -> String {
+        let p = self.admin(&["permissions", "list", "--json"]);
+        p.ok();
+        let d = self.admin(&["database", "list", "--json"]);
+        d.ok();
+        let t = self.admin(&["table", "list", "sales", "--json"]);
+        t.ok();
+        let l = self.admin(&["location", "list", "--json"]);
+        l.ok();
+        format!("{}\n{}\n{}\n{}", p.stdout, d.stdout, t.stdout, l.stdout)
+    }
+}
+
+/// Writes a hive-partitioned Parquet dataset: `region=EU/`, `region=US/`,
+/// columns id (Int64), amount (Float64), ssn (Utf8).
+pub fn write_orders(dir: &Path) {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("amount", DataType::Float64, true),
+        Field::new("ssn", DataType::Utf8, true),
+    ]));
+    for (region, ids) in [("EU", [1i64, 2]), ("US", [3, 4])] {
+        let d = dir.join(format!("region={region}"));
+        std::fs::create_dir_all(&d).unwrap();
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(ids.to_vec())) as ArrayRef,
+                Arc::new(Float64Array::from(vec![10.5, 20.25])) as ArrayRef,
+                Arc::new(StringArray::from(vec!["123-45-6789", "987-65-4321"])) as ArrayRef,
+            ],
+        )
+        .unwrap();
+        let f = File::create(d.join("part-0.parquet")).unwrap();
+        let mut w = ArrowWriter::try_new(f, schema.clone(), None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+    }
+}
+
+/// Writes a CSV table: id, name, email.
+pub fn write_customers(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join("customers.csv"),
+        "id,name,email\n1,Ann,ann@example.com\n2,Bo,bo@example.com\n",
+    )
+    .unwrap();
+}
+
+/// Column names of a `table describe --json` output.
+pub fn columns(v: &serde_json::Value) -> Vec<String> {
+    v["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Entries of `permissions list --json` for a principal.
+pub fn entries_of<'a>(v: &'a serde_json::Value, principal: &str) -> Vec<&'a serde_json::Value> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["principal"] == principal)
+        .collect()
+}

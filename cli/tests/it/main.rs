@@ -1,0 +1,18 @@
+//! End-to-end tests of the `lakegate` binary: each test starts a real
+//! `lakegate serve` on a free port with its own data directory, mints tokens
+//! with `lakegate token`, and drives the CLI as a user would.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+mod admin_flow;
+mod auth;
+mod bad_input;
+mod grant_option;
+mod harness;
+mod startup;

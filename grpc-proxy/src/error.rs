@@ -63,6 +63,22 @@ pub enum Error {
     /// A feature that is not built yet.
     #[error("{0} is not implemented yet")]
     NotImplemented(&'static str),
+    /// The demo catalog could not be set up.
+    #[error("cannot set up the demo catalog: {0}; remove the data directory and try again")]
+    Demo(String),
+    /// The audit log cannot be opened.
+    #[error(
+        "cannot open the audit log `{path}`: {message}; pass another --audit-log or --data-dir"
+    )]
+    Audit {
+        /// The audit file.
+        path: PathBuf,
+        /// The OS error.
+        message: String,
+    },
+    /// The embedded engine cannot start, or the upstream URL is unusable.
+    #[error("cannot start the query engine: {0}")]
+    Engine(String),
     /// Writing to stdout failed.
     #[error("cannot write to stdout: {0}")]
     Stdout(std::io::Error),

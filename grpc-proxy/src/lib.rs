@@ -50,9 +50,13 @@
 //!   the bound address, because scripts and tests start the server on port 0
 //!   and read the line to learn where to connect.
 
+pub mod audit;
 pub mod auth;
 mod convert;
+pub mod demo;
 pub mod error;
+pub mod flight;
+pub mod flight_tickets;
 pub mod governance;
 pub mod proto;
 pub mod server;

@@ -20,9 +20,12 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::Routes;
 use tonic::transport::Server;
 
+use crate::audit::AuditLog;
 use crate::auth::{Authenticator, load_or_create_key};
 use crate::error::{Error, Result};
+use crate::flight::{Backend, FlightProxy};
 use crate::governance::GovernanceService;
+use arrow_flight::flight_service_server::FlightServiceServer;
 
 /// The store's file name inside the data directory.
 pub const STORE_FILE: &str = "lakegate.db";
@@ -39,10 +42,13 @@ pub struct ServerConfig {
     pub listen: String,
     /// Data lake admins to bootstrap, each in its own account.
     pub admins: Vec<Principal>,
-    /// An upstream Flight SQL engine (sidecar mode; not implemented yet).
+    /// An upstream Flight SQL engine (sidecar mode); `None` runs the
+    /// embedded engine in process.
     pub upstream: Option<String>,
-    /// Load demo data (not implemented yet).
+    /// Build the demo catalog in the data directory (if it has none yet).
     pub demo: bool,
+    /// The audit log file (default: `DATA_DIR/audit.jsonl`).
+    pub audit_log: Option<PathBuf>,
 }
 
 /// Everything the services on the port share.
@@ -55,6 +61,8 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     /// The configuration the server was started with.
     pub config: Arc<ServerConfig>,
+    /// The Flight SQL proxy, once attached (see [`AppState::attach_flight`]).
+    pub flight: Option<Arc<FlightProxy>>,
 }
 
 impl AppState {
@@ -62,12 +70,6 @@ impl AppState {
     /// opens the store and bootstraps the configured admins. Refuses with a
     /// clear error if the store cannot be opened.
     pub fn open(config: ServerConfig) -> Result<Self> {
-        if config.upstream.is_some() {
-            return Err(Error::NotImplemented("`--upstream` (sidecar mode)"));
-        }
-        if config.demo {
-            return Err(Error::NotImplemented("`--demo`"));
-        }
         prepare_data_dir(&config.data_dir)?;
         let key = load_or_create_key(&config.data_dir)?;
         let store_path = config.data_dir.join(STORE_FILE);
@@ -85,7 +87,73 @@ impl AppState {
             governance: Arc::new(governance),
             auth: Arc::new(Authenticator::new(key)),
             config: Arc::new(config),
+            flight: None,
         })
+    }
+
+    /// Starts the query backend (the embedded engine over the current
+    /// catalog, or a lazy connection to the upstream), opens the audit log,
+    /// and attaches the Flight SQL proxy to the port's services.
+    pub async fn attach_flight(&mut self) -> Result<AuditLog> {
+        let key = crate::auth::load_key(&self.config.data_dir)?;
+        let backend = match &self.config.upstream {
+            Some(url) => {
+                let url = url
+                    .strip_prefix("grpc://")
+                    .map(|r| format!("http://{r}"))
+                    .or_else(|| {
+                        url.strip_prefix("grpc+tls://")
+                            .map(|r| format!("https://{r}"))
+                    })
+                    .unwrap_or_else(|| url.clone());
+                let channel = tonic::transport::Channel::from_shared(url.clone())
+                    .map_err(|e| {
+                        Error::Engine(format!(
+                            "upstream `{url}` is not a URL ({e}); write grpc://HOST:PORT"
+                        ))
+                    })?
+                    .connect_lazy();
+                Backend::Upstream(channel)
+            }
+            None => {
+                let snap = self
+                    .governance
+                    .snapshot()
+                    .map_err(|e| Error::Engine(e.to_string()))?;
+                let engine = lakegate_engine::Engine::new(&snap.catalog)
+                    .map_err(|e| Error::Engine(e.to_string()))?;
+                Backend::Embedded(Arc::new(engine))
+            }
+        };
+        let audit_path = self
+            .config
+            .audit_log
+            .clone()
+            .unwrap_or_else(|| self.config.data_dir.join(crate::audit::AUDIT_FILE));
+        let audit = AuditLog::open(&audit_path)
+            .await
+            .map_err(|e| Error::Audit {
+                path: audit_path.clone(),
+                message: e.to_string(),
+            })?;
+        let hash_key = {
+            use sha2::Digest;
+            let mut h = sha2::Sha256::new();
+            h.update(b"lakegate mask hash key v1\0");
+            h.update(&key);
+            h.finalize().to_vec()
+        };
+        let proxy = FlightProxy::new(
+            self.governance.clone(),
+            self.auth.clone(),
+            backend,
+            &key,
+            hash_key,
+            audit.clone(),
+        )
+        .map_err(|s| Error::Engine(s.message().to_string()))?;
+        self.flight = Some(Arc::new(proxy));
+        Ok(audit)
     }
 }
 
@@ -154,8 +222,18 @@ fn bootstrap(governance: &Governance, admins: &[Principal]) -> Result<()> {
 pub fn routes(state: &AppState) -> Routes {
     let governance =
         GovernanceService::new(state.governance.clone(), state.auth.clone()).into_server();
-    Routes::new(governance)
+    let routes = Routes::new(governance);
+    match &state.flight {
+        Some(proxy) => routes.add_service(
+            FlightServiceServer::from_arc(proxy.clone())
+                .max_decoding_message_size(MAX_FLIGHT_REQUEST_BYTES),
+        ),
+        None => routes,
+    }
 }
+
+/// Largest Flight request a client may send (statements, tickets).
+pub const MAX_FLIGHT_REQUEST_BYTES: usize = 4 * 1024 * 1024;
 
 /// Serves [`routes`] on an already bound listener until `shutdown` resolves.
 pub async fn serve_on(
@@ -197,20 +275,42 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let listen = cfg.listen.clone();
-    let state = tokio::task::spawn_blocking(move || AppState::open(cfg))
+    let demo = cfg.demo;
+    let data_dir = cfg.data_dir.clone();
+    let mut cfg = cfg;
+    if demo {
+        let admin = Principal::parse(crate::demo::DEMO_ADMIN)
+            .map_err(|e| Error::Demo(e.to_string()))?;
+        if !cfg.admins.contains(&admin) {
+            cfg.admins.push(admin);
+        }
+    }
+    let mut state = tokio::task::spawn_blocking(move || AppState::open(cfg))
         .await
         .map_err(|e| Error::Store {
             path: PathBuf::from(STORE_FILE),
             message: format!("startup task failed: {e}"),
         })??;
     let (listener, addr) = bind(&listen).await?;
+    let next_steps = if demo {
+        Some(crate::demo::setup(&state.governance, &data_dir, &addr.to_string()).await?)
+    } else {
+        None
+    };
+    let audit = state.attach_flight().await?;
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "lakegate listening on {addr}").map_err(Error::Stdout)?;
+        if let Some(n) = &next_steps {
+            write!(out, "{n}").map_err(Error::Stdout)?;
+        }
         out.flush().map_err(Error::Stdout)?;
     }
     tracing::info!(%addr, "serving");
-    serve_on(state, listener, shutdown).await
+    let result = serve_on(state, listener, shutdown).await;
+    // Everything audited so far reaches the disk before we exit.
+    audit.flush().await;
+    result
 }
 
 /// Resolves on Ctrl-C or (on Unix) SIGTERM.

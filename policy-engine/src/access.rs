@@ -224,7 +224,10 @@ pub fn effective_access(
     let mut row_preds: Vec<String> = Vec::new();
     // Per column: the filters that show it, as row predicates (None = all rows).
     let mut by_column: std::collections::BTreeMap<String, Vec<Option<String>>> = Default::default();
-    if forbids.is_empty() {
+    // When grants already show every column on every row, filters cannot
+    // add anything (and would only clutter the trail).
+    let everything = columns.len() == table.columns.len();
+    if forbids.is_empty() && !everything {
         for ((a, tn, fname), f) in cat.filters.iter() {
             if a != account || tn != name {
                 continue;

@@ -1,0 +1,1318 @@
+//! The Flight SQL proxy (DESIGN §4): authenticates each call, classifies and
+//! rewrites every statement with the caller's effective access, runs it on the
+//! embedded engine or forwards it to the upstream, and filters metadata.
+//!
+//! ```text
+//!  client ─GetFlightInfo(sql)─▶ authenticate ─▶ snapshot ─▶ rewrite(sql, access per table)
+//!                                 │                            │
+//!                                 │            plan cached under a sealed ticket (principal, exp, sql)
+//!  client ◀──── FlightInfo{ticket → this proxy} ◀──────────────┘
+//!  client ─DoGet(ticket)─▶ open seal (same principal?) ─▶ plan still current? else re-plan
+//!                          ─▶ embedded: execute in-process, encode once
+//!                          ─▶ upstream: DoGet there, pass frames through untouched
+//! ```
+//!
+//! We re-check the catalog version at DoGet because a revoke between
+//! GetFlightInfo and DoGet must take effect; a plan is only reused for the
+//! exact catalog version it was made under.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::error::FlightError;
+use arrow_flight::flight_service_client::FlightServiceClient;
+use arrow_flight::sql::metadata::{SqlInfoData, SqlInfoDataBuilder, XdbcTypeInfoDataBuilder};
+use arrow_flight::sql::server::FlightSqlService;
+use arrow_flight::sql::{
+    ActionBeginSavepointRequest, ActionBeginSavepointResult, ActionBeginTransactionRequest,
+    ActionBeginTransactionResult, ActionCancelQueryRequest, ActionCancelQueryResult,
+    ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
+    ActionCreatePreparedStatementResult, ActionCreatePreparedSubstraitPlanRequest,
+    ActionEndSavepointRequest, ActionEndTransactionRequest, Any, CommandGetCatalogs,
+    CommandGetCrossReference, CommandGetDbSchemas, CommandGetExportedKeys, CommandGetImportedKeys,
+    CommandGetPrimaryKeys, CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables,
+    CommandGetXdbcTypeInfo, CommandPreparedStatementQuery, CommandPreparedStatementUpdate,
+    CommandStatementIngest, CommandStatementQuery, CommandStatementSubstraitPlan,
+    CommandStatementUpdate, DoPutPreparedStatementResult, ProstMessageExt, SqlInfo,
+    TicketStatementQuery,
+};
+use arrow_flight::{
+    Action, FlightData, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest,
+    HandshakeResponse, IpcMessage, SchemaAsIpc, Ticket, flight_service_server::FlightService,
+};
+use futures::{Stream, StreamExt, TryStreamExt};
+use lakegate_engine::{Engine, SecuredTable};
+use policy_engine::governance::Snapshot;
+use policy_engine::model::TableName;
+use policy_engine::rewrite::{self, Placement, RewriteOptions, Rewritten, TableResolver};
+use policy_engine::{Caller, Governance, TableAccess, access};
+use prost::Message;
+use sha2::{Digest, Sha256};
+use tonic::transport::Channel;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::audit::{AuditLog, AuditRecord};
+use crate::auth::Authenticator;
+use crate::flight_tickets::{Sealed, Sealer};
+use crate::status::from_error;
+
+/// How long tickets and prepared-statement handles stay valid.
+pub const TICKET_TTL_SECS: u64 = 15 * 60;
+/// How long a plan stays cached for its ticket.
+const PLAN_TTL: Duration = Duration::from_secs(5 * 60);
+/// Most plans cached at once (oldest evicted first; evicted plans are re-planned).
+const MAX_PLANS: usize = 10_000;
+
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+/// Where statements run.
+#[derive(Clone)]
+pub enum Backend {
+    /// The embedded DataFusion engine, in process; filters and masks are
+    /// applied inside its scans.
+    Embedded(Arc<Engine>),
+    /// An external Flight SQL server; the rewritten SQL carries the filters
+    /// and masks inline.
+    Upstream(Channel),
+}
+
+struct Plan {
+    principal: String,
+    version: u64,
+    rewritten: Rewritten,
+    created: Instant,
+    /// Upstream tickets, one per endpoint (sidecar only).
+    upstream: Vec<Ticket>,
+    schema: SchemaRef,
+    /// The embedded engine's prepared query, run by the first DoGet.
+    prepared: Mutex<Option<lakegate_engine::Query>>,
+}
+
+/// The Flight SQL service clients talk to.
+pub struct FlightProxy {
+    gov: Arc<Governance>,
+    auth: Arc<Authenticator>,
+    backend: Backend,
+    sealer: Sealer,
+    audit: AuditLog,
+    hash_key: Vec<u8>,
+    plans: Mutex<HashMap<String, Arc<Plan>>>,
+    sql_info: SqlInfoData,
+}
+
+struct SnapResolver<'a> {
+    snap: &'a Snapshot,
+    caller: &'a Caller,
+}
+
+impl TableResolver for SnapResolver<'_> {
+    fn access(&self, table: &TableName) -> policy_engine::Result<TableAccess> {
+        access::effective_access(
+            &self.snap.catalog,
+            &self.snap.compiled,
+            self.caller,
+            self.caller.account(),
+            table,
+        )
+    }
+}
+
+fn statement_hash(sql: &str) -> String {
+    hex::encode(Sha256::digest(sql.as_bytes()))
+}
+
+fn random_id() -> String {
+    let b: [u8; 16] = rand::random();
+    hex::encode(b)
+}
+
+fn flight_err(e: FlightError) -> Status {
+    match e {
+        FlightError::Tonic(s) => *s,
+        other => Status::internal(format!("stream error: {other}")),
+    }
+}
+
+/// Builds the SQL info the proxy reports.
+fn sql_info() -> Result<SqlInfoData, Status> {
+    let mut b = SqlInfoDataBuilder::new();
+    b.append(SqlInfo::FlightSqlServerName, "lakegate");
+    b.append(SqlInfo::FlightSqlServerVersion, env!("CARGO_PKG_VERSION"));
+    b.append(SqlInfo::FlightSqlServerArrowVersion, "59");
+    b.append(SqlInfo::FlightSqlServerReadOnly, true);
+    b.append(SqlInfo::FlightSqlServerSql, true);
+    b.append(SqlInfo::FlightSqlServerSubstrait, false);
+    b.append(SqlInfo::FlightSqlServerTransaction, 0i32);
+    b.append(SqlInfo::FlightSqlServerCancel, false);
+    b.append(SqlInfo::SqlDdlCatalog, false);
+    b.append(SqlInfo::SqlDdlSchema, false);
+    b.append(SqlInfo::SqlDdlTable, false);
+    b.append(SqlInfo::SqlIdentifierQuoteChar, "\"");
+    b.build()
+        .map_err(|e| Status::internal(format!("sql info: {e}")))
+}
+
+impl FlightProxy {
+    /// A proxy over the governance service, the authenticator and a backend.
+    /// `signing_key` derives the ticket-sealing key; `hash_key` keys the
+    /// `hash` mask.
+    pub fn new(
+        gov: Arc<Governance>,
+        auth: Arc<Authenticator>,
+        backend: Backend,
+        signing_key: &[u8],
+        hash_key: Vec<u8>,
+        audit: AuditLog,
+    ) -> Result<Self, Status> {
+        Ok(Self {
+            gov,
+            auth,
+            backend,
+            sealer: Sealer::new(signing_key),
+            audit,
+            hash_key,
+            plans: Mutex::new(HashMap::new()),
+            sql_info: sql_info()?,
+        })
+    }
+
+    fn caller<T>(&self, req: &Request<T>) -> Result<Caller, Status> {
+        self.auth.authenticate(req.metadata())
+    }
+
+    fn snapshot(&self) -> Result<Arc<Snapshot>, Status> {
+        self.gov.snapshot().map_err(from_error)
+    }
+
+    fn placement(&self) -> Placement {
+        match self.backend {
+            Backend::Embedded(_) => Placement::Secured,
+            Backend::Upstream(_) => Placement::Inline,
+        }
+    }
+
+    fn secured(&self, rw: &Rewritten) -> Vec<SecuredTable> {
+        rw.tables
+            .iter()
+            .map(|t| SecuredTable {
+                name: t.physical.clone(),
+                access: t.access.clone(),
+                hash_key: self.hash_key.clone(),
+            })
+            .collect()
+    }
+
+    /// Rewrites `sql` for `caller` against the current snapshot and plans it
+    /// on the backend (computing the result schema).
+    async fn plan(&self, caller: &Caller, sql: &str) -> Result<Plan, Status> {
+        let snap = self.snapshot()?;
+        let mut opts = RewriteOptions::new(caller.account().clone());
+        opts.placement = self.placement();
+        let rewritten = rewrite::rewrite(
+            sql,
+            &opts,
+            &SnapResolver {
+                snap: &snap,
+                caller,
+            },
+        )
+        .map_err(from_error)?;
+        let (schema, upstream, prepared) = match &self.backend {
+            Backend::Embedded(engine) => {
+                engine.refresh(&snap.catalog).map_err(engine_status)?;
+                let q = engine
+                    .prepare_secured(&rewritten.sql, &self.secured(&rewritten))
+                    .await
+                    .map_err(engine_status)?;
+                (q.schema(), Vec::new(), Some(q))
+            }
+            Backend::Upstream(channel) => {
+                let mut client =
+                    arrow_flight::sql::client::FlightSqlServiceClient::new(channel.clone());
+                let info = client
+                    .execute(rewritten.sql.clone(), None)
+                    .await
+                    .map_err(|e| upstream_status(&e.to_string()))?;
+                let schema: Schema = info
+                    .clone()
+                    .try_decode_schema()
+                    .map_err(|e| upstream_status(&e.to_string()))?;
+                let tickets = info
+                    .endpoint
+                    .into_iter()
+                    .filter_map(|ep| ep.ticket)
+                    .collect();
+                (Arc::new(schema), tickets, None)
+            }
+        };
+        Ok(Plan {
+            principal: caller.principal.to_string(),
+            version: snap.catalog.version,
+            rewritten,
+            created: Instant::now(),
+            upstream,
+            schema,
+            prepared: Mutex::new(prepared),
+        })
+    }
+
+    fn remember(&self, plan: Plan) -> (String, Arc<Plan>) {
+        let id = random_id();
+        let plan = Arc::new(plan);
+        if let Ok(mut plans) = self.plans.lock() {
+            plans.retain(|_, p| p.created.elapsed() < PLAN_TTL);
+            if plans.len() >= MAX_PLANS {
+                if let Some(oldest) = plans
+                    .iter()
+                    .min_by_key(|(_, p)| p.created)
+                    .map(|(k, _)| k.clone())
+                {
+                    plans.remove(&oldest);
+                }
+            }
+            plans.insert(id.clone(), plan.clone());
+        }
+        (id, plan)
+    }
+
+    fn cached(&self, id: &str, principal: &str, version: u64) -> Option<Arc<Plan>> {
+        let plans = self.plans.lock().ok()?;
+        plans
+            .get(id)
+            .filter(|p| p.principal == principal && p.version == version)
+            .cloned()
+    }
+
+    fn audit_base(&self, caller: &Caller, op: &str, sql: Option<&str>) -> AuditRecord {
+        AuditRecord {
+            principal: caller.principal.to_string(),
+            groups: caller.groups.iter().map(|g| g.to_string()).collect(),
+            operation: op.into(),
+            statement_hash: sql.map(statement_hash),
+            statement: sql.map(String::from),
+            ..Default::default()
+        }
+    }
+
+    fn describe_plan(rec: &mut AuditRecord, rw: &Rewritten) {
+        for t in &rw.tables {
+            let name = format!("{}.{}", t.access.account, t.access.table);
+            rec.tables.push(name.clone());
+            rec.columns.push(format!(
+                "{name}: {}",
+                t.access
+                    .columns
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            if let policy_engine::RowPredicate::AnyOf(ps) = &t.access.rows {
+                rec.filters.push(format!("{name}: {}", ps.join(" OR ")));
+            }
+            for c in &t.access.columns {
+                if let Some(m) = &c.mask {
+                    rec.masks.push(format!("{name}.{}={m}", c.name));
+                }
+                if let Some(policy_engine::RowPredicate::AnyOf(ps)) = &c.cells {
+                    rec.filters
+                        .push(format!("{name}.{} cells: {}", c.name, ps.join(" OR ")));
+                }
+            }
+            for e in &t.access.trail {
+                rec.policies.push(format!("{} ({})", e.policy, e.source));
+            }
+        }
+        rec.rewritten = Some(rw.sql.clone());
+    }
+
+    async fn deny(&self, mut rec: AuditRecord, started: Instant, status: Status) -> Status {
+        rec.decision = "deny".into();
+        rec.error = Some(status.message().to_string());
+        rec.duration_ms = started.elapsed().as_secs_f64() * 1e3;
+        self.audit.write(rec).await;
+        status
+    }
+
+    /// GetFlightInfo for a statement: plan it and return a sealed ticket.
+    async fn statement_info(
+        &self,
+        caller: &Caller,
+        sql: &str,
+        descriptor: FlightDescriptor,
+        peer: Option<String>,
+    ) -> Result<FlightInfo, Status> {
+        let started = Instant::now();
+        let mut rec = self.audit_base(caller, "plan", Some(sql));
+        rec.source = peer;
+        let plan = match self.plan(caller, sql).await {
+            Ok(p) => p,
+            Err(s) => return Err(self.deny(rec, started, s).await),
+        };
+        let schema = plan.schema.clone();
+        let nendpoints = plan.upstream.len().max(1);
+        let (id, _) = self.remember(plan);
+        let mut info = FlightInfo::new()
+            .try_with_schema(&schema)
+            .map_err(|e| Status::internal(format!("schema: {e}")))?
+            .with_descriptor(descriptor)
+            .with_ordered(true);
+        for endpoint in 0..nendpoints {
+            let handle = self.sealer.seal(
+                Sealed {
+                    kind: "stmt".into(),
+                    principal: caller.principal.to_string(),
+                    exp: 0,
+                    sql: sql.to_string(),
+                    plan: id.clone(),
+                    endpoint,
+                },
+                TICKET_TTL_SECS,
+            )?;
+            let ticket = TicketStatementQuery {
+                statement_handle: handle.into(),
+            };
+            info = info.with_endpoint(
+                FlightEndpoint::new().with_ticket(Ticket::new(ticket.as_any().encode_to_vec())),
+            );
+        }
+        Ok(info)
+    }
+
+    /// DoGet for a sealed statement: run it and stream the result.
+    async fn statement_stream(
+        &self,
+        caller: Caller,
+        sealed: Sealed,
+        peer: Option<String>,
+    ) -> Result<BoxStream<FlightData>, Status> {
+        let started = Instant::now();
+        let mut rec = self.audit_base(&caller, "statement", Some(&sealed.sql));
+        rec.source = peer;
+        let snap = self.snapshot()?;
+        let principal = caller.principal.to_string();
+        let plan = match self.cached(&sealed.plan, &principal, snap.catalog.version) {
+            Some(p) => p,
+            None => match self.plan(&caller, &sealed.sql).await {
+                Ok(p) => Arc::new(p),
+                Err(s) => return Err(self.deny(rec, started, s).await),
+            },
+        };
+        Self::describe_plan(&mut rec, &plan.rewritten);
+        rec.decision = "allow".into();
+        let audit = self.audit.clone();
+        match &self.backend {
+            Backend::Embedded(engine) => {
+                let ready = plan.prepared.lock().ok().and_then(|mut q| q.take());
+                let run = async {
+                    match ready {
+                        Some(q) => q.execute().await,
+                        None => {
+                            engine
+                                .execute_secured(
+                                    &plan.rewritten.sql,
+                                    &self.secured(&plan.rewritten),
+                                )
+                                .await
+                        }
+                    }
+                };
+                let batches = match run.await {
+                    Ok(s) => s,
+                    Err(e) => return Err(self.deny(rec, started, engine_status(e)).await),
+                };
+                let schema = batches.schema();
+                let counted = RowCounter::batches(
+                    batches.map_err(|e| FlightError::from_external_error(Box::new(e))),
+                    rec,
+                    started,
+                    audit,
+                );
+                let stream = FlightDataEncoderBuilder::new()
+                    .with_schema(schema)
+                    .build(counted)
+                    .map_err(flight_err);
+                Ok(Box::pin(stream))
+            }
+            Backend::Upstream(channel) => {
+                let Some(ticket) = plan.upstream.get(sealed.endpoint).cloned() else {
+                    return Err(Status::invalid_argument(
+                        "this ticket names no endpoint of its query; run the query again",
+                    ));
+                };
+                let mut client = FlightServiceClient::new(channel.clone());
+                let upstream = match client.do_get(ticket).await {
+                    Ok(r) => r.into_inner(),
+                    Err(s) => {
+                        return Err(self.deny(rec, started, upstream_status(s.message())).await);
+                    }
+                };
+                Ok(Box::pin(RowCounter::frames(upstream, rec, started, audit)))
+            }
+        }
+    }
+
+    fn encode_batch(batch: RecordBatch) -> BoxStream<FlightData> {
+        let schema = batch.schema();
+        let stream = FlightDataEncoderBuilder::new()
+            .with_schema(schema)
+            .build(futures::stream::iter([Ok(batch)]))
+            .map_err(flight_err);
+        Box::pin(stream)
+    }
+
+    fn metadata_info<M: ProstMessageExt>(
+        &self,
+        cmd: M,
+        descriptor: FlightDescriptor,
+        schema: &Schema,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let ticket = Ticket::new(cmd.as_any().encode_to_vec());
+        let info = FlightInfo::new()
+            .try_with_schema(schema)
+            .map_err(|e| Status::internal(format!("schema: {e}")))?
+            .with_endpoint(FlightEndpoint::new().with_ticket(ticket))
+            .with_descriptor(descriptor);
+        Ok(Response::new(info))
+    }
+
+    /// Visible databases and tables of the caller, each table with only its
+    /// visible columns.
+    fn visible_tables(
+        &self,
+        caller: &Caller,
+        want_db: Option<&str>,
+    ) -> Result<Vec<(String, String, Schema)>, Status> {
+        let mut out = Vec::new();
+        for db in self.gov.list_databases(caller).map_err(from_error)? {
+            if want_db.is_some_and(|w| w != db.name) {
+                continue;
+            }
+            for t in self.gov.list_tables(caller, &db.name).map_err(from_error)? {
+                let fields: Vec<Field> = t
+                    .columns
+                    .iter()
+                    .map(|c| {
+                        let dt = c.data_type.parse::<DataType>().unwrap_or(DataType::Utf8);
+                        Field::new(&c.name, dt, true)
+                    })
+                    .collect();
+                out.push((db.name.clone(), t.name.table.clone(), Schema::new(fields)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Checks that the caller may see `DB.TABLE` named by a key command.
+    fn check_visible_table(
+        &self,
+        caller: &Caller,
+        catalog: Option<&str>,
+        db: Option<&str>,
+        table: &str,
+    ) -> Result<(), Status> {
+        if catalog.is_some_and(|c| c != caller.account().as_str()) {
+            return Err(Status::invalid_argument(format!(
+                "catalog `{}` was not found; your catalog is `{}`",
+                catalog.unwrap_or_default(),
+                caller.account()
+            )));
+        }
+        let Some(db) = db else {
+            return Err(Status::invalid_argument(
+                "name the table's database (db_schema) as well as the table",
+            ));
+        };
+        self.gov
+            .describe_table(caller, &format!("{db}.{table}"))
+            .map(|_| ())
+            .map_err(from_error)
+    }
+}
+
+fn engine_status(e: lakegate_engine::EngineError) -> Status {
+    from_error(e.to_policy_error())
+}
+
+/// Errors from an upstream engine: passed on as INVALID_ARGUMENT or
+/// UNAVAILABLE, never with the upstream's address.
+fn upstream_status(msg: &str) -> Status {
+    if msg.contains("transport error") || msg.contains("Connection refused") {
+        Status::unavailable(
+            "the upstream query engine is unreachable; check that it runs and that \
+             `lakegate serve --upstream` points at it",
+        )
+    } else {
+        Status::invalid_argument(format!("the query engine rejected the query: {msg}"))
+    }
+}
+
+/// Counts rows as a result streams and writes the audit record when it ends
+/// (completely, with an error, or because the client went away).
+struct RowCounter {
+    rows: u64,
+    rec: Option<AuditRecord>,
+    started: Instant,
+    audit: AuditLog,
+}
+
+impl RowCounter {
+    fn new(rec: AuditRecord, started: Instant, audit: AuditLog) -> Self {
+        Self {
+            rows: 0,
+            rec: Some(rec),
+            started,
+            audit,
+        }
+    }
+
+    fn finish(&mut self, error: Option<String>) {
+        if let Some(mut rec) = self.rec.take() {
+            rec.rows = Some(self.rows);
+            rec.duration_ms = self.started.elapsed().as_secs_f64() * 1e3;
+            rec.error = error;
+            let audit = self.audit.clone();
+            tokio::spawn(async move { audit.write(rec).await });
+        }
+    }
+
+    fn batches(
+        inner: impl Stream<Item = Result<RecordBatch, FlightError>> + Send + 'static,
+        rec: AuditRecord,
+        started: Instant,
+        audit: AuditLog,
+    ) -> impl Stream<Item = Result<RecordBatch, FlightError>> + Send + 'static {
+        let mut counter = Self::new(rec, started, audit);
+        let mut inner = Box::pin(inner);
+        async_stream(move |tx| async move {
+            while let Some(item) = inner.next().await {
+                match &item {
+                    Ok(b) => counter.rows += b.num_rows() as u64,
+                    Err(e) => counter.finish(Some(e.to_string())),
+                }
+                let stop = item.is_err();
+                if tx.send(item).await.is_err() {
+                    counter.finish(Some("client disconnected".into()));
+                    return;
+                }
+                if stop {
+                    return;
+                }
+            }
+            counter.finish(None);
+        })
+    }
+
+    fn frames(
+        inner: Streaming<FlightData>,
+        rec: AuditRecord,
+        started: Instant,
+        audit: AuditLog,
+    ) -> impl Stream<Item = Result<FlightData, Status>> + Send + 'static {
+        let mut counter = Self::new(rec, started, audit);
+        let mut inner = inner;
+        async_stream(move |tx| async move {
+            while let Some(item) = inner.next().await {
+                let item = item.map_err(|s| upstream_status(s.message()));
+                match &item {
+                    Ok(fd) => counter.rows += record_batch_rows(fd),
+                    Err(e) => counter.finish(Some(e.message().to_string())),
+                }
+                let stop = item.is_err();
+                if tx.send(item).await.is_err() {
+                    counter.finish(Some("client disconnected".into()));
+                    return;
+                }
+                if stop {
+                    return;
+                }
+            }
+            counter.finish(None);
+        })
+    }
+}
+
+impl Drop for RowCounter {
+    fn drop(&mut self) {
+        self.finish(Some("stream dropped".into()));
+    }
+}
+
+/// Rows in a Flight data frame, read from its IPC header without decoding the body.
+fn record_batch_rows(fd: &FlightData) -> u64 {
+    arrow::ipc::root_as_message(&fd.data_header)
+        .ok()
+        .and_then(|m| m.header_as_record_batch())
+        .map(|b| u64::try_from(b.length()).unwrap_or(0))
+        .unwrap_or(0)
+}
+
+/// A stream fed by a task through a small bounded channel: backpressure
+/// reaches the producer, and dropping the stream stops the task.
+fn async_stream<T, F, Fut>(f: F) -> impl Stream<Item = T> + Send + 'static
+where
+    T: Send + 'static,
+    F: FnOnce(tokio::sync::mpsc::Sender<T>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel::<T>(2);
+    tokio::spawn(f(tx));
+    tokio_stream::wrappers::ReceiverStream::new(rx)
+}
+
+fn peer<T>(req: &Request<T>) -> Option<String> {
+    req.remote_addr().map(|a| a.to_string())
+}
+
+fn denied(what: &str, todo: &str) -> Status {
+    Status::permission_denied(format!("{what} is not allowed through lakegate; {todo}"))
+}
+
+#[tonic::async_trait]
+impl FlightSqlService for FlightProxy {
+    type FlightService = FlightProxy;
+
+    async fn do_handshake(
+        &self,
+        _request: Request<Streaming<HandshakeRequest>>,
+    ) -> Result<
+        Response<Pin<Box<dyn Stream<Item = Result<HandshakeResponse, Status>> + Send>>>,
+        Status,
+    > {
+        Err(Status::unauthenticated(
+            "lakegate does not use the Flight handshake; send `authorization: Bearer TOKEN` \
+             with every call (mint a token with `lakegate token`)",
+        ))
+    }
+
+    async fn get_flight_info_statement(
+        &self,
+        query: CommandStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let caller = self.caller(&request)?;
+        let p = peer(&request);
+        let info = self
+            .statement_info(&caller, &query.query, request.into_inner(), p)
+            .await?;
+        Ok(Response::new(info))
+    }
+
+    async fn get_flight_info_substrait_plan(
+        &self,
+        _query: CommandStatementSubstraitPlan,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.caller(&request)?;
+        Err(denied("a Substrait plan", "send the query as SQL"))
+    }
+
+    async fn get_flight_info_prepared_statement(
+        &self,
+        cmd: CommandPreparedStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let caller = self.caller(&request)?;
+        let sealed = self.sealer.open(
+            &cmd.prepared_statement_handle,
+            "prep",
+            &caller.principal.to_string(),
+        )?;
+        let p = peer(&request);
+        let info = self
+            .statement_info(&caller, &sealed.sql, request.into_inner(), p)
+            .await?;
+        Ok(Response::new(info))
+    }
+
+    async fn get_flight_info_catalogs(
+        &self,
+        query: CommandGetCatalogs,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.caller(&request)?;
+        let schema = query.clone().into_builder().schema();
+        self.metadata_info(query, request.into_inner(), &schema)
+    }
+
+    async fn get_flight_info_schemas(
+        &self,
+        query: CommandGetDbSchemas,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.caller(&request)?;
+        let schema = query.clone().into_builder().schema();
+        self.metadata_info(query, request.into_inner(), &schema)
+    }
+
+    async fn get_flight_info_tables(
+        &self,
+        query: CommandGetTables,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.caller(&request)?;
+        let schema = query.clone().into_builder().schema();
+        self.metadata_info(query, request.into_inner(), &schema)
+    }
+
+    async fn get_flight_info_table_types(
+        &self,
+        query: CommandGetTableTypes,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.caller(&request)?;
+        let schema = query.clone().into_builder().schema();
+        self.metadata_info(query, request.into_inner(), &schema)
+    }
+
+    async fn get_flight_info_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.caller(&request)?;
+        let schema = query.clone().into_builder(&self.sql_info).schema();
+        self.metadata_info(query, request.into_inner(), &schema)
+    }
+
+    async fn get_flight_info_primary_keys(
+        &self,
+        query: CommandGetPrimaryKeys,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let caller = self.caller(&request)?;
+        self.check_visible_table(
+            &caller,
+            query.catalog.as_deref(),
+            query.db_schema.as_deref(),
+            &query.table,
+        )?;
+        self.metadata_info(query, request.into_inner(), &primary_keys_schema())
+    }
+
+    async fn get_flight_info_exported_keys(
+        &self,
+        query: CommandGetExportedKeys,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let caller = self.caller(&request)?;
+        self.check_visible_table(
+            &caller,
+            query.catalog.as_deref(),
+            query.db_schema.as_deref(),
+            &query.table,
+        )?;
+        self.metadata_info(query, request.into_inner(), &foreign_keys_schema())
+    }
+
+    async fn get_flight_info_imported_keys(
+        &self,
+        query: CommandGetImportedKeys,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let caller = self.caller(&request)?;
+        self.check_visible_table(
+            &caller,
+            query.catalog.as_deref(),
+            query.db_schema.as_deref(),
+            &query.table,
+        )?;
+        self.metadata_info(query, request.into_inner(), &foreign_keys_schema())
+    }
+
+    async fn get_flight_info_cross_reference(
+        &self,
+        query: CommandGetCrossReference,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let caller = self.caller(&request)?;
+        self.check_visible_table(
+            &caller,
+            query.pk_catalog.as_deref(),
+            query.pk_db_schema.as_deref(),
+            &query.pk_table,
+        )?;
+        self.check_visible_table(
+            &caller,
+            query.fk_catalog.as_deref(),
+            query.fk_db_schema.as_deref(),
+            &query.fk_table,
+        )?;
+        self.metadata_info(query, request.into_inner(), &foreign_keys_schema())
+    }
+
+    async fn get_flight_info_xdbc_type_info(
+        &self,
+        query: CommandGetXdbcTypeInfo,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.caller(&request)?;
+        let data = XdbcTypeInfoDataBuilder::new()
+            .build()
+            .map_err(|e| Status::internal(format!("xdbc info: {e}")))?;
+        let schema = query.clone().into_builder(&data).schema();
+        self.metadata_info(query, request.into_inner(), &schema)
+    }
+
+    async fn get_flight_info_fallback(
+        &self,
+        cmd: arrow_flight::sql::Command,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.caller(&request)?;
+        Err(denied(
+            &format!("the Flight SQL command `{}`", cmd.type_url()),
+            "lakegate serves read-only SQL queries and metadata",
+        ))
+    }
+
+    async fn do_get_statement(
+        &self,
+        ticket: TicketStatementQuery,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let caller = self.caller(&request)?;
+        let sealed = self.sealer.open(
+            &ticket.statement_handle,
+            "stmt",
+            &caller.principal.to_string(),
+        )?;
+        let p = peer(&request);
+        let stream = self.statement_stream(caller, sealed, p).await?;
+        Ok(Response::new(stream))
+    }
+
+    async fn do_get_prepared_statement(
+        &self,
+        query: CommandPreparedStatementQuery,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let caller = self.caller(&request)?;
+        let sealed = self.sealer.open(
+            &query.prepared_statement_handle,
+            "prep",
+            &caller.principal.to_string(),
+        )?;
+        let p = peer(&request);
+        let stream = self.statement_stream(caller, sealed, p).await?;
+        Ok(Response::new(stream))
+    }
+
+    async fn do_get_catalogs(
+        &self,
+        query: CommandGetCatalogs,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let caller = self.caller(&request)?;
+        let mut b = query.into_builder();
+        b.append(caller.account().as_str());
+        let batch = b.build().map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(Self::encode_batch(batch)))
+    }
+
+    async fn do_get_schemas(
+        &self,
+        query: CommandGetDbSchemas,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let caller = self.caller(&request)?;
+        let mine = query
+            .catalog
+            .as_deref()
+            .is_none_or(|c| c == caller.account().as_str());
+        let mut b = query.into_builder();
+        if mine {
+            for db in self.gov.list_databases(&caller).map_err(from_error)? {
+                b.append(caller.account().as_str(), &db.name);
+            }
+        }
+        let batch = b.build().map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(Self::encode_batch(batch)))
+    }
+
+    async fn do_get_tables(
+        &self,
+        query: CommandGetTables,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let caller = self.caller(&request)?;
+        let mine = query
+            .catalog
+            .as_deref()
+            .is_none_or(|c| c == caller.account().as_str());
+        let types_ok = query.table_types.is_empty()
+            || query
+                .table_types
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case("TABLE"));
+        let mut b = query.into_builder();
+        if mine && types_ok {
+            for (db, table, schema) in self.visible_tables(&caller, None)? {
+                b.append(caller.account().as_str(), &db, &table, "TABLE", &schema)
+                    .map_err(|e| Status::internal(e.to_string()))?;
+            }
+        }
+        let batch = b.build().map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(Self::encode_batch(batch)))
+    }
+
+    async fn do_get_table_types(
+        &self,
+        query: CommandGetTableTypes,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        self.caller(&request)?;
+        let mut b = query.into_builder();
+        b.append("TABLE");
+        let batch = b.build().map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(Self::encode_batch(batch)))
+    }
+
+    async fn do_get_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        self.caller(&request)?;
+        let batch = query
+            .into_builder(&self.sql_info)
+            .build()
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(Self::encode_batch(batch)))
+    }
+
+    async fn do_get_primary_keys(
+        &self,
+        query: CommandGetPrimaryKeys,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let caller = self.caller(&request)?;
+        self.check_visible_table(
+            &caller,
+            query.catalog.as_deref(),
+            query.db_schema.as_deref(),
+            &query.table,
+        )?;
+        // lakegate's catalog has no keys: an empty result of the right shape.
+        let batch = RecordBatch::new_empty(Arc::new(primary_keys_schema()));
+        Ok(Response::new(Self::encode_batch(batch)))
+    }
+
+    async fn do_get_exported_keys(
+        &self,
+        query: CommandGetExportedKeys,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let caller = self.caller(&request)?;
+        self.check_visible_table(
+            &caller,
+            query.catalog.as_deref(),
+            query.db_schema.as_deref(),
+            &query.table,
+        )?;
+        let batch = RecordBatch::new_empty(Arc::new(foreign_keys_schema()));
+        Ok(Response::new(Self::encode_batch(batch)))
+    }
+
+    async fn do_get_imported_keys(
+        &self,
+        query: CommandGetImportedKeys,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let caller = self.caller(&request)?;
+        self.check_visible_table(
+            &caller,
+            query.catalog.as_deref(),
+            query.db_schema.as_deref(),
+            &query.table,
+        )?;
+        let batch = RecordBatch::new_empty(Arc::new(foreign_keys_schema()));
+        Ok(Response::new(Self::encode_batch(batch)))
+    }
+
+    async fn do_get_cross_reference(
+        &self,
+        query: CommandGetCrossReference,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let caller = self.caller(&request)?;
+        self.check_visible_table(
+            &caller,
+            query.pk_catalog.as_deref(),
+            query.pk_db_schema.as_deref(),
+            &query.pk_table,
+        )?;
+        self.check_visible_table(
+            &caller,
+            query.fk_catalog.as_deref(),
+            query.fk_db_schema.as_deref(),
+            &query.fk_table,
+        )?;
+        let batch = RecordBatch::new_empty(Arc::new(foreign_keys_schema()));
+        Ok(Response::new(Self::encode_batch(batch)))
+    }
+
+    async fn do_get_xdbc_type_info(
+        &self,
+        query: CommandGetXdbcTypeInfo,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        self.caller(&request)?;
+        let data = XdbcTypeInfoDataBuilder::new()
+            .build()
+            .map_err(|e| Status::internal(format!("xdbc info: {e}")))?;
+        let batch = query
+            .into_builder(&data)
+            .build()
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(Self::encode_batch(batch)))
+    }
+
+    async fn do_get_fallback(
+        &self,
+        request: Request<Ticket>,
+        message: Any,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        self.caller(&request)?;
+        Err(denied(
+            &format!("a ticket of type `{}`", message.type_url),
+            "use the tickets lakegate returns from GetFlightInfo",
+        ))
+    }
+
+    async fn do_put_fallback(
+        &self,
+        request: Request<arrow_flight::sql::server::PeekableFlightDataStream>,
+        message: Any,
+    ) -> Result<Response<<Self as FlightService>::DoPutStream>, Status> {
+        self.caller(&request)?;
+        Err(denied(
+            &format!("DoPut `{}`", message.type_url),
+            "lakegate is read-only; load data with a blueprint",
+        ))
+    }
+
+    async fn do_put_statement_update(
+        &self,
+        _ticket: CommandStatementUpdate,
+        request: Request<arrow_flight::sql::server::PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        self.caller(&request)?;
+        Err(denied(
+            "an update statement",
+            "lakegate serves read-only queries; load data with a blueprint",
+        ))
+    }
+
+    async fn do_put_statement_ingest(
+        &self,
+        _ticket: CommandStatementIngest,
+        request: Request<arrow_flight::sql::server::PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        self.caller(&request)?;
+        Err(denied(
+            "bulk ingest",
+            "lakegate serves read-only queries; load data with a blueprint",
+        ))
+    }
+
+    async fn do_put_prepared_statement_query(
+        &self,
+        _query: CommandPreparedStatementQuery,
+        request: Request<arrow_flight::sql::server::PeekableFlightDataStream>,
+    ) -> Result<DoPutPreparedStatementResult, Status> {
+        self.caller(&request)?;
+        Err(denied(
+            "binding parameters to a prepared statement",
+            "write the values into the SQL text",
+        ))
+    }
+
+    async fn do_put_prepared_statement_update(
+        &self,
+        _query: CommandPreparedStatementUpdate,
+        request: Request<arrow_flight::sql::server::PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        self.caller(&request)?;
+        Err(denied(
+            "a prepared update",
+            "lakegate serves read-only queries",
+        ))
+    }
+
+    async fn do_put_substrait_plan(
+        &self,
+        _query: CommandStatementSubstraitPlan,
+        request: Request<arrow_flight::sql::server::PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        self.caller(&request)?;
+        Err(denied("a Substrait plan", "send the query as SQL"))
+    }
+
+    async fn do_action_create_prepared_statement(
+        &self,
+        query: ActionCreatePreparedStatementRequest,
+        request: Request<Action>,
+    ) -> Result<ActionCreatePreparedStatementResult, Status> {
+        let caller = self.caller(&request)?;
+        // Plan now so errors surface at prepare time, and report the schema.
+        let plan = self.plan(&caller, &query.query).await?;
+        let schema = plan.schema.clone();
+        let (id, _) = self.remember(plan);
+        let handle = self.sealer.seal(
+            Sealed {
+                kind: "prep".into(),
+                principal: caller.principal.to_string(),
+                exp: 0,
+                sql: query.query.clone(),
+                plan: id,
+                endpoint: 0,
+            },
+            TICKET_TTL_SECS,
+        )?;
+        let IpcMessage(dataset_schema) = SchemaAsIpc::new(&schema, &Default::default())
+            .try_into()
+            .map_err(|e: arrow::error::ArrowError| Status::internal(e.to_string()))?;
+        Ok(ActionCreatePreparedStatementResult {
+            prepared_statement_handle: handle.into(),
+            dataset_schema,
+            parameter_schema: Default::default(),
+        })
+    }
+
+    async fn do_action_close_prepared_statement(
+        &self,
+        query: ActionClosePreparedStatementRequest,
+        request: Request<Action>,
+    ) -> Result<(), Status> {
+        let caller = self.caller(&request)?;
+        self.sealer.open(
+            &query.prepared_statement_handle,
+            "prep",
+            &caller.principal.to_string(),
+        )?;
+        Ok(())
+    }
+
+    async fn do_action_create_prepared_substrait_plan(
+        &self,
+        _query: ActionCreatePreparedSubstraitPlanRequest,
+        request: Request<Action>,
+    ) -> Result<ActionCreatePreparedStatementResult, Status> {
+        self.caller(&request)?;
+        Err(denied("a Substrait plan", "send the query as SQL"))
+    }
+
+    async fn do_action_begin_transaction(
+        &self,
+        _query: ActionBeginTransactionRequest,
+        request: Request<Action>,
+    ) -> Result<ActionBeginTransactionResult, Status> {
+        self.caller(&request)?;
+        Err(denied(
+            "a transaction",
+            "run queries without one (lakegate is read-only)",
+        ))
+    }
+
+    async fn do_action_end_transaction(
+        &self,
+        _query: ActionEndTransactionRequest,
+        request: Request<Action>,
+    ) -> Result<(), Status> {
+        self.caller(&request)?;
+        Err(denied(
+            "a transaction",
+            "run queries without one (lakegate is read-only)",
+        ))
+    }
+
+    async fn do_action_begin_savepoint(
+        &self,
+        _query: ActionBeginSavepointRequest,
+        request: Request<Action>,
+    ) -> Result<ActionBeginSavepointResult, Status> {
+        self.caller(&request)?;
+        Err(denied(
+            "a savepoint",
+            "run queries without one (lakegate is read-only)",
+        ))
+    }
+
+    async fn do_action_end_savepoint(
+        &self,
+        _query: ActionEndSavepointRequest,
+        request: Request<Action>,
+    ) -> Result<(), Status> {
+        self.caller(&request)?;
+        Err(denied(
+            "a savepoint",
+            "run queries without one (lakegate is read-only)",
+        ))
+    }
+
+    async fn do_action_cancel_query(
+        &self,
+        _query: ActionCancelQueryRequest,
+        request: Request<Action>,
+    ) -> Result<ActionCancelQueryResult, Status> {
+        self.caller(&request)?;
+        Err(denied("CancelQuery", "close the result stream instead"))
+    }
+
+    async fn do_action_fallback(
+        &self,
+        request: Request<Action>,
+    ) -> Result<Response<<Self as FlightService>::DoActionStream>, Status> {
+        self.caller(&request)?;
+        let t = request.get_ref().r#type.clone();
+        Err(denied(
+            &format!("the action `{}`", crate::error::clip(&t)),
+            "lakegate supports CreatePreparedStatement and ClosePreparedStatement only",
+        ))
+    }
+
+    async fn do_exchange_fallback(
+        &self,
+        request: Request<Streaming<FlightData>>,
+    ) -> Result<Response<<Self as FlightService>::DoExchangeStream>, Status> {
+        self.caller(&request)?;
+        Err(denied("DoExchange", "use GetFlightInfo and DoGet"))
+    }
+
+    async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
+}
+
+fn primary_keys_schema() -> Schema {
+    Schema::new(vec![
+        Field::new("catalog_name", DataType::Utf8, true),
+        Field::new("db_schema_name", DataType::Utf8, true),
+        Field::new("table_name", DataType::Utf8, false),
+        Field::new("column_name", DataType::Utf8, false),
+        Field::new("key_name", DataType::Utf8, true),
+        Field::new("key_sequence", DataType::Int32, false),
+    ])
+}
+
+fn foreign_keys_schema() -> Schema {
+    Schema::new(vec![
+        Field::new("pk_catalog_name", DataType::Utf8, true),
+        Field::new("pk_db_schema_name", DataType::Utf8, true),
+        Field::new("pk_table_name", DataType::Utf8, false),
+        Field::new("pk_column_name", DataType::Utf8, false),
+        Field::new("fk_catalog_name", DataType::Utf8, true),
+        Field::new("fk_db_schema_name", DataType::Utf8, true),
+        Field::new("fk_table_name", DataType::Utf8, false),
+        Field::new("fk_column_name", DataType::Utf8, false),
+        Field::new("key_sequence", DataType::Int32, false),
+        Field::new("fk_key_name", DataType::Utf8, true),
+        Field::new("pk_key_name", DataType::Utf8, true),
+        Field::new("update_rule", DataType::UInt8, false),
+        Field::new("delete_rule", DataType::UInt8, false),
+    ])
+}

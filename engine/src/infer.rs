@@ -157,8 +157,9 @@ fn list_files(root: &Path, ext: &str, location: &str) -> Result<Listing, EngineE
     walk(root, &mut Vec::new(), ext, location, &mut out)?;
     if out.files.is_empty() {
         return Err(EngineError::invalid(format!(
-            "no `*{ext}` files were found under `{location}`; write the table's files there \
-             first, or pick the format that matches them (`--format parquet|csv|json`)"
+            "no `*{ext}` files were found under `{location}` (files in subfolders that are not \
+             `key=value/` partitions are not read); write the table's files there first, or \
+             pick the format that matches them (`--format parquet|csv|json`)"
         )));
     }
     Ok(out)
@@ -197,6 +198,12 @@ fn walk(
             continue;
         };
         if meta.is_dir() {
+            // DataFusion reads files only directly under the location or
+            // under `key=value/` folders (`listing_table_ignore_subdirectory`);
+            // we look at exactly the files it reads.
+            if !name.contains('=') {
+                continue;
+            }
             segments.push(name);
             walk(&path, segments, ext, location, out)?;
             segments.pop();
@@ -217,37 +224,26 @@ fn partition_layout(location: &LocationUri, listing: &Listing) -> Result<Vec<Str
             .iter()
             .filter_map(|s| s.split_once('=').map(|(k, _)| k.to_string()))
             .collect();
-        if !keys.is_empty() {
-            if let Some(plain) = folders.iter().find(|s| !s.contains('=')) {
+        for k in &keys {
+            if !is_lower_ident(k) {
                 return Err(EngineError::invalid(format!(
-                    "file `{}` is in folder `{plain}`, which is not a `key=value` partition \
-                     folder, next to partition folders `{}`; put every file directly under \
-                     `key=value/` levels",
+                    "partition folder key `{k}` (in `{}`) is not a lower-case identifier; \
+                     rename the `{k}=` folders to letters, digits and `_` (e.g. `{}=`)",
                     file.display(),
-                    folders.join("/")
+                    suggest_ident(k)
                 )));
             }
-            for k in &keys {
-                if !is_lower_ident(k) {
-                    return Err(EngineError::invalid(format!(
-                        "partition folder key `{k}` (in `{}`) is not a lower-case identifier; \
-                         rename the `{k}=` folders to letters, digits and `_` (e.g. `{}=`)",
-                        file.display(),
-                        suggest_ident(k)
-                    )));
-                }
-            }
-            let mut seen = keys.clone();
-            seen.sort();
-            seen.dedup();
-            if seen.len() != keys.len() {
-                return Err(EngineError::invalid(format!(
-                    "file `{}` is under a partition key that appears twice (`{}`); each key may \
-                     appear once per path",
-                    file.display(),
-                    folders.join("/")
-                )));
-            }
+        }
+        let mut seen = keys.clone();
+        seen.sort();
+        seen.dedup();
+        if seen.len() != keys.len() {
+            return Err(EngineError::invalid(format!(
+                "file `{}` is under a partition key that appears twice (`{}`); each key may \
+                 appear once per path",
+                file.display(),
+                folders.join("/")
+            )));
         }
         match &first {
             None => first = Some((keys, file, folders)),

@@ -33,8 +33,12 @@
 //!   because a rewrite bug must fail ("table not found"), not read raw data.
 //! - The keyed hash mask is embedded in plans but not registered by name,
 //!   because a callable hash would let users hash guessed values and compare.
-//! - We refuse Parquet files whose columns differ from the catalog, because
-//!   DataFusion would fill missing columns with NULLs or cast changed types.
+//! - We refuse Parquet files whose columns differ from the catalog (checked
+//!   as each file is opened) and CSV files whose header differs (checked once
+//!   per file version before a scan), because DataFusion would fill missing
+//!   columns with NULLs, cast changed types, or read CSV values by position.
+//! - We read exactly the files DataFusion reads: those directly under the
+//!   location or under `key=value/` folders; other subfolders are ignored.
 //! - We read only `file://` locations, because the embedded engine is the
 //!   single-machine default; other stores are served by an upstream engine.
 //! - We never lower-case column names found in files, because a query must

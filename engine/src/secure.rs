@@ -23,7 +23,6 @@ use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DFSchema, project_schema};
 use datafusion::datasource::TableType;
-use datafusion::datasource::listing::ListingTable;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::{SendableRecordBatchStream, SessionState, TaskContext};
 use datafusion::logical_expr::expr_rewriter::unnormalize_col;
@@ -57,7 +56,7 @@ pub struct SecuredTable {
 #[derive(Debug)]
 pub(crate) struct SecureTable {
     table: String,
-    inner: Arc<ListingTable>,
+    inner: Arc<dyn TableProvider>,
     /// Visible columns, typed as their masks produce.
     schema: SchemaRef,
     /// One expression per visible column, over the table's columns.

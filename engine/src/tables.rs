@@ -1,8 +1,17 @@
 //! The catalog's tables as DataFusion `ListingTable`s, and the check that
 //! files still match the catalog.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::datasource::TableType;
+use datafusion::datasource::file_format::FileFormat;
+use datafusion::datasource::file_format::csv::CsvFormat;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::object_store::ObjectMeta;
+use datafusion::physical_plan::ExecutionPlan;
+use futures::TryStreamExt;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, MemorySchemaProvider};
@@ -15,7 +24,7 @@ use datafusion::physical_expr_adapter::{
     DefaultPhysicalExprAdapterFactory, PhysicalExprAdapter, PhysicalExprAdapterFactory,
 };
 use policy_engine::catalog::Catalog;
-use policy_engine::model::{AccountId, Column, Table, TableName};
+use policy_engine::model::{AccountId, Column, Format, Table, TableName};
 
 use crate::error::EngineError;
 use crate::format::file_format;
@@ -25,8 +34,8 @@ use crate::format::file_format;
 pub(crate) struct EngineTable {
     /// The catalog's definition.
     pub table: Table,
-    /// The `ListingTable` over its files (file columns, then partition columns).
-    pub provider: Arc<ListingTable>,
+    /// The provider over its files (file columns, then partition columns).
+    pub provider: Arc<dyn TableProvider>,
 }
 
 /// Every readable table of a catalog version, by account and name.
@@ -110,7 +119,7 @@ pub(crate) fn data_type(table: &TableName, c: &Column) -> Result<DataType, Engin
 }
 
 /// Builds the `ListingTable` of a catalog table, with the catalog's schema.
-pub(crate) fn listing_table(t: &Table) -> Result<Arc<ListingTable>, EngineError> {
+pub(crate) fn listing_table(t: &Table) -> Result<Arc<dyn TableProvider>, EngineError> {
     if t.location.local_path().is_none() {
         return Err(EngineError::Unsupported(format!(
             "table `{}` is at `{}`; the embedded engine reads only `file://` locations, so \
@@ -147,12 +156,13 @@ pub(crate) fn listing_table(t: &Table) -> Result<Arc<ListingTable>, EngineError>
                 .join(",")
         )));
     }
+    let file_names: Vec<String> = file_fields.iter().map(|f| f.name().clone()).collect();
     let file_schema: SchemaRef = Arc::new(Schema::new(file_fields));
     let (format, ext) = file_format(t.format);
     let options = ListingOptions::new(format)
         .with_file_extension(ext)
         .with_table_partition_cols(partition_cols);
-    let config = ListingTableConfig::new(url)
+    let config = ListingTableConfig::new(url.clone())
         .with_listing_options(options)
         .with_schema(file_schema)
         .with_expr_adapter_factory(Arc::new(StrictAdapterFactory {
@@ -164,7 +174,125 @@ pub(crate) fn listing_table(t: &Table) -> Result<Arc<ListingTable>, EngineError>
             t.name
         ))
     })?;
-    Ok(Arc::new(table))
+    match t.format {
+        // Parquet files are checked as they are opened (StrictAdapterFactory).
+        Format::Parquet | Format::Json => Ok(Arc::new(table)),
+        Format::Csv => Ok(Arc::new(CsvCheckedTable {
+            inner: Arc::new(table),
+            table: t.name.to_string(),
+            url,
+            columns: file_names,
+            verified: Mutex::new(HashSet::new()),
+        })),
+    }
+}
+
+/// Most CSV files whose header we remember as checked.
+const MAX_VERIFIED: usize = 100_000;
+
+/// A CSV table that checks each file's header before a scan. CSV columns
+/// are read by position, so a file whose header changed would silently put
+/// values under the wrong column names.
+#[derive(Debug)]
+struct CsvCheckedTable {
+    inner: Arc<ListingTable>,
+    table: String,
+    url: ListingTableUrl,
+    /// File column names in catalog order.
+    columns: Vec<String>,
+    /// Files already checked: (path, size, modification time).
+    verified: Mutex<HashSet<(String, u64, i64)>>,
+}
+
+impl CsvCheckedTable {
+    fn is_verified(&self, key: &(String, u64, i64)) -> bool {
+        self.verified
+            .lock()
+            .map(|v| v.contains(key))
+            .unwrap_or(false)
+    }
+
+    async fn check_files(&self, state: &dyn Session) -> datafusion::error::Result<()> {
+        let store = state.runtime_env().object_store(&self.url)?;
+        let files: Vec<ObjectMeta> = self
+            .url
+            .list_all_files(state, store.as_ref(), ".csv")
+            .await?
+            .try_collect()
+            .await?;
+        let format = CsvFormat::default()
+            .with_has_header(true)
+            .with_schema_infer_max_rec(1);
+        for meta in files {
+            let key = (
+                meta.location.to_string(),
+                meta.size,
+                meta.last_modified.timestamp_nanos_opt().unwrap_or_default(),
+            );
+            if meta.size == 0 || self.is_verified(&key) {
+                continue;
+            }
+            let schema = format
+                .infer_schema(state, &store, std::slice::from_ref(&meta))
+                .await?;
+            let names: Vec<&String> = schema.fields().iter().map(|f| f.name()).collect();
+            if names.len() != self.columns.len()
+                || names.iter().zip(&self.columns).any(|(a, b)| *a != b)
+            {
+                return Err(DataFusionError::External(Box::new(
+                    EngineError::FailedPrecondition(format!(
+                        "the files of table `{}` no longer match the catalog: file `{}` has \
+                         columns `{}` but the catalog says `{}`; restore the file or drop and \
+                         re-create the table",
+                        self.table,
+                        meta.location,
+                        names
+                            .iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(","),
+                        self.columns.join(",")
+                    )),
+                )));
+            }
+            if let Ok(mut v) = self.verified.lock() {
+                if v.len() >= MAX_VERIFIED {
+                    v.clear();
+                }
+                v.insert(key);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[tonic::async_trait]
+impl TableProvider for CsvCheckedTable {
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        self.inner.table_type()
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> datafusion::error::Result<Vec<TableProviderFilterPushDown>> {
+        self.inner.supports_filters_pushdown(filters)
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        self.check_files(state).await?;
+        self.inner.scan(state, projection, filters, limit).await
+    }
 }
 
 /// Refuses to read a Parquet file whose columns differ from the catalog's,

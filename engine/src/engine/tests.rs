@@ -619,3 +619,67 @@ async fn refresh_follows_catalog_versions() {
     .unwrap();
     assert_eq!(column(&b, 0), vec!["5"]);
 }
+
+#[tokio::test]
+async fn csv_and_json_tables_and_changed_csv_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("csv");
+    std::fs::create_dir_all(csv.join("region=EU")).unwrap();
+    std::fs::write(csv.join("region=EU/a.csv"), "id,name\n1,ann\n2,bob\n").unwrap();
+    let json = dir.path().join("json");
+    std::fs::create_dir_all(&json).unwrap();
+    std::fs::write(json.join("a.json"), "{\"id\": 1, \"name\": \"ann\"}\n").unwrap();
+    let mut catalog = Catalog {
+        version: 1,
+        ..Default::default()
+    };
+    for (name, path, format) in [("c", &csv, Format::Csv), ("j", &json, Format::Json)] {
+        let loc = LocationUri::parse(&format!("file://{}/", path.display())).unwrap();
+        let inferred = infer_table(&loc, format, &[]).await.unwrap();
+        let t = Table {
+            account: AccountId::parse(ACCOUNT).unwrap(),
+            name: TableName::parse(&format!("raw.{name}")).unwrap(),
+            columns: inferred.columns,
+            partition_keys: inferred.partition_keys,
+            location: loc,
+            format,
+            creator: Principal::parse(&format!("{ACCOUNT}:user/admin")).unwrap(),
+        };
+        catalog
+            .tables
+            .insert((t.account.clone(), t.name.clone()), t);
+    }
+    let engine = Engine::new(&catalog).unwrap();
+    let b = collect(
+        engine
+            .execute(r#"SELECT name, region FROM "111111111111".raw.c ORDER BY id"#)
+            .await,
+    )
+    .await
+    .unwrap();
+    assert_eq!(column(&b, 0), vec!["ann", "bob"]);
+    assert_eq!(column(&b, 1), vec!["EU", "EU"]);
+    let b = collect(
+        engine
+            .execute(r#"SELECT name FROM "111111111111".raw.j"#)
+            .await,
+    )
+    .await
+    .unwrap();
+    assert_eq!(column(&b, 0), vec!["ann"]);
+
+    // Same column count, swapped header: refused, not read by position.
+    std::fs::write(csv.join("region=EU/b.csv"), "name,id\ncid,3\n").unwrap();
+    let e = collect(
+        engine
+            .execute(r#"SELECT * FROM "111111111111".raw.c"#)
+            .await,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, EngineError::FailedPrecondition(_)), "{e:?}");
+    assert!(
+        e.to_string().contains("b.csv") && e.to_string().contains("`name,id`"),
+        "{e}"
+    );
+}

@@ -53,8 +53,9 @@ use std::fmt;
 use sha2::{Digest, Sha256};
 use sqlparser::ast::Statement;
 use sqlparser::dialect::GenericDialect;
+use sqlparser::keywords::Keyword;
 use sqlparser::parser::{Parser, ParserError};
-use sqlparser::tokenizer::{TokenWithSpan, Tokenizer};
+use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Word};
 
 use crate::access::TableAccess;
 use crate::error::{Error, Result};
@@ -65,6 +66,10 @@ pub const DEFAULT_MAX_SQL_BYTES: usize = 256 * 1024;
 /// Default for [`RewriteOptions::max_depth`], the parser's recursion limit;
 /// the same as DataFusion's `sql_parser.recursion_limit`.
 pub const DEFAULT_MAX_DEPTH: usize = 50;
+/// Cap on [`RewriteOptions::max_depth`]: deeper query nesting (each level a
+/// derived table or subquery) would not fit a 2 MiB thread stack when walked,
+/// printed and dropped in a debug build.
+pub const MAX_PARSER_DEPTH: usize = 100;
 /// Most nesting the rewriter accepts, as estimated from the tokens: operator
 /// chains, set-operation chains and brackets all count. Chosen so that
 /// walking, printing and dropping the deepest accepted tree fits in a 2 MiB
@@ -119,7 +124,7 @@ pub struct RewriteOptions {
     pub placement: Placement,
     /// Longest statement accepted, in bytes.
     pub max_sql_bytes: usize,
-    /// The parser's recursion limit.
+    /// The parser's recursion limit, capped at [`MAX_PARSER_DEPTH`].
     pub max_depth: usize,
 }
 
@@ -197,14 +202,16 @@ pub fn rewrite(
     }
     let statement_hash = hex::encode(Sha256::digest(sql.as_bytes()));
     let dialect = GenericDialect {};
-    let tokens = tokenize(&dialect, sql).map_err(|e| syntax(sql, &e))?;
+    let mut tokens = tokenize(&dialect, sql).map_err(|e| syntax(sql, &e))?;
     nesting::check(&tokens, MAX_NESTING)?;
+    split_account_prefix(&mut tokens, opts.account.as_str());
+    let max_depth = opts.max_depth.min(MAX_PARSER_DEPTH);
     let mut parser = Parser::new(&dialect)
-        .with_recursion_limit(opts.max_depth)
+        .with_recursion_limit(max_depth)
         .with_tokens_with_locations(tokens);
     let mut statements = parser
         .parse_statements()
-        .map_err(|e| parse_error(sql, e, opts.max_depth))?;
+        .map_err(|e| parse_error(sql, e, max_depth))?;
     if statements.len() > 1 {
         return Err(Error::denied(format!(
             "multi-statement batches are not allowed ({} statements in `{}`); send one query \
@@ -242,6 +249,61 @@ pub(crate) fn tokenize(
         .with_unescape(true)
         .tokenize_with_location()
         .map_err(|e| e.to_string())
+}
+
+/// Lets `ACCOUNT.DB.TABLE` be written without quoting the account.
+///
+/// The tokenizer reads `111111111111.sales` as the number `111111111111.`
+/// followed by `sales`. When that number is exactly the caller's account
+/// followed by `.`, and the word after it is followed by another `.`, the
+/// statement could not have parsed (a number's alias is a single word), so we
+/// split it into the quoted identifier `"111111111111"` and `.`: this turns
+/// only syntax errors into names, never changes a valid statement.
+fn split_account_prefix(tokens: &mut Vec<TokenWithSpan>, account: &str) {
+    let mut at = Vec::new();
+    for (i, w) in tokens.windows(3).enumerate() {
+        if let [
+            TokenWithSpan {
+                token: Token::Number(n, false),
+                ..
+            },
+            TokenWithSpan {
+                token: Token::Word(_),
+                ..
+            },
+            TokenWithSpan {
+                token: Token::Period,
+                ..
+            },
+        ] = w
+        {
+            if n.strip_suffix('.') == Some(account) {
+                at.push(i);
+            }
+        }
+    }
+    if at.is_empty() {
+        return;
+    }
+    let mut out = Vec::with_capacity(tokens.len() + at.len());
+    let mut next = at.into_iter().peekable();
+    for (i, t) in std::mem::take(tokens).into_iter().enumerate() {
+        if next.next_if_eq(&i).is_some() {
+            let span = t.span;
+            out.push(TokenWithSpan::new(
+                Token::Word(Word {
+                    value: account.to_string(),
+                    quote_style: Some('"'),
+                    keyword: Keyword::NoKeyword,
+                }),
+                span,
+            ));
+            out.push(TokenWithSpan::new(Token::Period, span));
+        } else {
+            out.push(t);
+        }
+    }
+    *tokens = out;
 }
 
 fn syntax(sql: &str, detail: &str) -> Error {

@@ -9,7 +9,7 @@ use sqlparser::ast::{
     BinaryOperator, CaseWhen, CastKind, DataType, ExactNumberInfo, Expr, Function, FunctionArg,
     FunctionArgExpr, FunctionArgumentList, FunctionArguments, GroupByExpr, Ident, ObjectName,
     Query, Select, SelectFlavor, SelectItem, SetExpr, Statement, TableFactor, TableWithJoins,
-    TimezoneInfo, Value, Visit, Visitor,
+    TimezoneInfo, Value, Values, Visit, Visitor,
 };
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
@@ -363,10 +363,23 @@ fn select(projection: Vec<SelectItem>, from: ObjectName, selection: Option<Expr>
     }
 }
 
+/// An empty query (`VALUES` with no rows) to stand in for a walked one.
+pub(crate) fn placeholder() -> Query {
+    query_of(SetExpr::Values(Values {
+        explicit_row: false,
+        value_keyword: false,
+        rows: Vec::new(),
+    }))
+}
+
 fn query(select: Select) -> Query {
+    query_of(SetExpr::Select(Box::new(select)))
+}
+
+fn query_of(body: SetExpr) -> Query {
     Query {
         with: None,
-        body: Box::new(SetExpr::Select(Box::new(select))),
+        body: Box::new(body),
         order_by: None,
         limit_clause: None,
         fetch: None,

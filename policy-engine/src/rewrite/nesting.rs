@@ -5,8 +5,9 @@
 //! parse in a loop into a tree as deep as the chain is long, and visiting,
 //! printing or dropping that tree recurses once per level. We bound the
 //! depth from the tokens instead: every operator, keyword or bracket may add
-//! one level, a comma starts a new sibling (whose depth is a maximum, not a
-//! sum), and a bracketed group adds its own depth to the enclosing element.
+//! one level (string literals too: some dialects chain adjacent literals), a
+//! comma starts a new sibling (whose depth is a maximum, not a sum), and a
+//! bracketed group adds one level plus its own depth to the enclosing element.
 //! The estimate is an upper bound for the chains above and costs one pass.
 
 use sqlparser::keywords::Keyword;
@@ -41,6 +42,12 @@ pub(crate) fn check(tokens: &[TokenWithSpan], limit: usize) -> Result<()> {
     for t in tokens {
         match &t.token {
             Token::LParen | Token::LBracket | Token::LBrace => {
+                // The group is an operand of whatever precedes it, which may
+                // itself be a chain (`a[1][2]…`, `f(x)(y)…`): count the
+                // opening bracket at the enclosing level too.
+                if let Some(top) = stack.last_mut() {
+                    top.ops = top.ops.saturating_add(1);
+                }
                 stack.push(Level::default());
                 if stack.len() > limit {
                     return Err(super::too_deep(limit));
@@ -74,13 +81,7 @@ pub(crate) fn check(tokens: &[TokenWithSpan], limit: usize) -> Result<()> {
             | Token::RParen
             | Token::RBracket
             | Token::RBrace
-            | Token::Number(..)
-            | Token::SingleQuotedString(_)
-            | Token::DoubleQuotedString(_)
-            | Token::NationalStringLiteral(_)
-            | Token::EscapedStringLiteral(_)
-            | Token::UnicodeStringLiteral(_)
-            | Token::HexStringLiteral(_) => {}
+            | Token::Number(..) => {}
             Token::Word(w) if w.quote_style.is_some() || w.keyword == Keyword::NoKeyword => {}
             Token::Word(w)
                 if matches!(
@@ -88,6 +89,11 @@ pub(crate) fn check(tokens: &[TokenWithSpan], limit: usize) -> Result<()> {
                     Keyword::UNION | Keyword::INTERSECT | Keyword::EXCEPT | Keyword::MINUS
                 ) =>
             {
+                // `q1 UNION q2 UNION …` nests one level per operator, and each
+                // branch is a sibling like a comma-separated element.
+                top.best = top.best.max(top.ops.saturating_add(top.child));
+                top.ops = 0;
+                top.child = 0;
                 top.setops = top.setops.saturating_add(1);
             }
             _ => top.ops = top.ops.saturating_add(1),

@@ -247,9 +247,23 @@ impl<'a> Walker<'a> {
                 self.walk_query(q)?;
                 None
             }
-            SetExpr::SetOperation { left, right, .. } => {
-                self.walk_set_expr(left)?;
-                self.walk_set_expr(right)?;
+            SetExpr::SetOperation { .. } => {
+                // Left-deep chains (`a UNION b UNION c …`) can be as long as the
+                // nesting estimate allows: walk the branches with a stack.
+                let mut todo: Vec<&mut SetExpr> = vec![e];
+                let mut branches: Vec<&mut SetExpr> = Vec::new();
+                while let Some(node) = todo.pop() {
+                    match node {
+                        SetExpr::SetOperation { left, right, .. } => {
+                            todo.push(right);
+                            todo.push(left);
+                        }
+                        other => branches.push(other),
+                    }
+                }
+                for b in branches {
+                    self.walk_set_expr(b)?;
+                }
                 None
             }
             SetExpr::Values(v) => {
@@ -560,10 +574,9 @@ impl<'a> Walker<'a> {
                     },
                     None => {
                         return Err(Error::invalid(format!(
-                            "table `{}` is not qualified; write it as `DB.TABLE`, e.g. \
-                             `sales.{}`",
+                            "table `{}` is not qualified; write it as `DB.TABLE`, naming its \
+                             database",
                             clip(&name.to_string()),
-                            clip(t)
                         )));
                     }
                 }
@@ -635,7 +648,7 @@ impl<'a> Walker<'a> {
             &access,
             from,
             self.opts.placement == Placement::Inline,
-            self.opts.max_depth,
+            self.opts.max_depth.min(super::MAX_PARSER_DEPTH),
         )?;
         self.tables.push(Resolved {
             referenced,
@@ -651,7 +664,7 @@ impl<'a> Walker<'a> {
     fn exprs<T: VisitMut>(&mut self, node: &mut T) -> Result<()> {
         let mut pass = ExprPass {
             walker: self,
-            skip: 0,
+            parked: Vec::new(),
         };
         match node.visit(&mut pass) {
             ControlFlow::Break(e) => Err(e),
@@ -728,37 +741,43 @@ impl<'a> Walker<'a> {
 }
 
 /// The expression pass: rewrites qualified column references, refuses file
-/// functions, and hands every subquery to the walk (then skips it).
+/// functions, and hands every subquery to the walk.
+///
+/// The visitor would then descend into the subquery it just handed over;
+/// instead, `pre_visit_query` swaps the walked query out for an empty
+/// placeholder and `post_visit_query` swaps it back, so each node is visited
+/// once and the visitor's recursion stays within one query level.
 struct ExprPass<'w, 'a> {
     walker: &'w mut Walker<'a>,
-    /// How many already-walked queries we are inside.
-    skip: usize,
+    /// Walked subqueries, swapped out while the visitor passes their place.
+    parked: Vec<Query>,
 }
 
 impl VisitorMut for ExprPass<'_, '_> {
     type Break = Error;
 
     fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<Error> {
-        if self.skip == 0 {
-            if let Err(e) = self.walker.walk_query(q) {
-                return ControlFlow::Break(e);
-            }
+        if let Err(e) = self.walker.walk_query(q) {
+            return ControlFlow::Break(e);
         }
-        self.skip += 1;
+        self.parked
+            .push(std::mem::replace(q, derived::placeholder()));
         ControlFlow::Continue(())
     }
 
-    fn post_visit_query(&mut self, _: &mut Query) -> ControlFlow<Error> {
-        self.skip = self.skip.saturating_sub(1);
-        ControlFlow::Continue(())
+    fn post_visit_query(&mut self, q: &mut Query) -> ControlFlow<Error> {
+        match self.parked.pop() {
+            Some(walked) => {
+                *q = walked;
+                ControlFlow::Continue(())
+            }
+            None => ControlFlow::Break(Error::internal("subquery stack out of balance")),
+        }
     }
 
     fn pre_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<Error> {
         if let Err(err) = self.walker.enter() {
             return ControlFlow::Break(err);
-        }
-        if self.skip > 0 {
-            return ControlFlow::Continue(());
         }
         match e {
             Expr::CompoundIdentifier(idents) => self.walker.requalify_idents(idents),
@@ -794,30 +813,22 @@ impl VisitorMut for ExprPass<'_, '_> {
         ControlFlow::Continue(())
     }
 
+    // Anything that names a table must be inside a query we walked (and
+    // walked queries are parked), so meeting one here means a construct we
+    // do not understand.
     fn pre_visit_select(&mut self, _: &mut Select) -> ControlFlow<Error> {
-        self.outside_query("a SELECT outside a subquery")
+        ControlFlow::Break(unsupported("a SELECT outside a subquery"))
     }
 
     fn pre_visit_table_factor(&mut self, _: &mut TableFactor) -> ControlFlow<Error> {
-        self.outside_query("a table reference inside an expression")
+        ControlFlow::Break(unsupported("a table reference inside an expression"))
     }
 
     fn pre_visit_relation(&mut self, _: &mut ObjectName) -> ControlFlow<Error> {
-        self.outside_query("a table reference inside an expression")
+        ControlFlow::Break(unsupported("a table reference inside an expression"))
     }
 
     fn pre_visit_statement(&mut self, _: &mut Statement) -> ControlFlow<Error> {
-        self.outside_query("a statement inside an expression")
-    }
-}
-
-impl ExprPass<'_, '_> {
-    /// Anything that names a table must be inside a query we walked.
-    fn outside_query(&self, what: &str) -> ControlFlow<Error> {
-        if self.skip == 0 {
-            ControlFlow::Break(unsupported(what))
-        } else {
-            ControlFlow::Continue(())
-        }
+        ControlFlow::Break(unsupported("a statement inside an expression"))
     }
 }

@@ -9,9 +9,11 @@ use clap::{Args, Parser, Subcommand};
 use crate::exit::{CliError, report};
 
 mod database;
+mod engine;
 mod grant;
 mod location;
 mod permissions;
+pub mod query;
 mod revoke;
 mod serve;
 mod table;
@@ -78,11 +80,15 @@ pub enum Command {
     Permissions(permissions::Cmd),
     /// Show who the server takes you to be.
     Whoami,
+    /// Run SQL through the Flight SQL proxy as the token's principal.
+    Query(query::Args),
+    /// Run the embedded engine alone as a plain Flight SQL server (sidecar upstream, benchmark baseline).
+    Engine(engine::Args),
 }
 
 /// Runs the parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
-    let multi_thread = matches!(cli.command, Command::Serve(_));
+    let multi_thread = matches!(cli.command, Command::Serve(_) | Command::Engine(_));
     let rt = if multi_thread {
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -114,6 +120,8 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Revoke(a) => revoke::run(a, g).await,
         Command::Permissions(c) => permissions::run(c, g).await,
         Command::Whoami => whoami::run(g).await,
+        Command::Query(a) => query::run(a, g).await,
+        Command::Engine(a) => engine::run(a).await,
     }
 }
 

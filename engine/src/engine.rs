@@ -9,8 +9,6 @@ use datafusion::catalog::{
     CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList,
     MemorySchemaProvider, SchemaProvider,
 };
-use datafusion::common::TableReference;
-use datafusion::common::tree_node::TreeNode;
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::context::SQLOptions;
@@ -44,6 +42,14 @@ pub struct TableInfo {
 /// A planned query: its result schema is known, nothing has run yet.
 pub struct Query {
     df: DataFrame,
+}
+
+impl std::fmt::Debug for Query {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Query")
+            .field("schema", &self.schema())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Query {
@@ -145,8 +151,7 @@ impl Engine {
     /// (`"ACCOUNT"."DB"."TABLE"`). DDL, DML and `SET` are refused.
     pub async fn prepare(&self, sql: &str) -> Result<Query, EngineError> {
         let loaded = self.loaded();
-        let df = plan_sql(&loaded.ctx, sql).await?;
-        check_broken(&loaded.tables, df.logical_plan())?;
+        let df = plan_sql(&loaded.ctx, sql).await.map_err(qualify_hint)?;
         Ok(Query { df })
     }
 
@@ -245,6 +250,26 @@ async fn plan_sql(ctx: &SessionContext, sql: &str) -> Result<DataFrame, EngineEr
         .map_err(EngineError::from_datafusion)
 }
 
+/// Rewords DataFusion's "table 'datafusion.public.x' not found" for an
+/// unqualified name into a hint to qualify it.
+fn qualify_hint(e: EngineError) -> EngineError {
+    match e {
+        EngineError::InvalidArgument(m) if m.contains("table 'datafusion.public.") => {
+            let name = m
+                .split("table 'datafusion.public.")
+                .nth(1)
+                .and_then(|r| r.split('\'').next())
+                .unwrap_or_default()
+                .to_string();
+            EngineError::InvalidArgument(format!(
+                "table `{name}` was not found; name tables as \"ACCOUNT\".DB.TABLE, e.g. \
+                 `\"111111111111\".sales.{name}`"
+            ))
+        }
+        other => other,
+    }
+}
+
 fn first_line(s: &str) -> String {
     let s = s.lines().next().unwrap_or_default();
     let s = s.strip_prefix("Error during planning: ").unwrap_or(s);
@@ -252,37 +277,6 @@ fn first_line(s: &str) -> String {
     match c.next() {
         Some(f) => f.to_lowercase().chain(c).collect(),
         None => String::new(),
-    }
-}
-
-/// Refuses a plan that reads a table the engine could not build.
-fn check_broken(tables: &EngineTables, plan: &LogicalPlan) -> Result<(), EngineError> {
-    if tables.broken.is_empty() {
-        return Ok(());
-    }
-    let mut err = None;
-    let _ = plan.apply(|node| {
-        if let LogicalPlan::TableScan(scan) = node
-            && let TableReference::Full {
-                catalog,
-                schema,
-                table,
-            } = &scan.table_name
-        {
-            for ((a, n), why) in &tables.broken {
-                if a.as_str() == catalog.as_ref()
-                    && n.database == schema.as_ref()
-                    && n.table == table.as_ref()
-                {
-                    err = Some(EngineError::FailedPrecondition(why.clone()));
-                }
-            }
-        }
-        Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
-    });
-    match err {
-        Some(e) => Err(e),
-        None => Ok(()),
     }
 }
 

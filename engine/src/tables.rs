@@ -44,6 +44,8 @@ pub(crate) struct EngineTables {
     pub tables: BTreeMap<(AccountId, TableName), EngineTable>,
     /// Tables the engine cannot serve, with the reason (reported when queried).
     pub broken: BTreeMap<(AccountId, TableName), String>,
+    /// The catalog definitions of the broken tables.
+    pub broken_defs: BTreeMap<(AccountId, TableName), Table>,
 }
 
 impl EngineTables {
@@ -73,10 +75,30 @@ impl EngineTables {
                     tracing::warn!(table = %t.name, account = %t.account, error = %e,
                         "table cannot be served by the embedded engine");
                     out.broken.insert(key.clone(), e.to_string());
+                    out.broken_defs.insert(key.clone(), t.clone());
                 }
             }
         }
         out
+    }
+
+    /// A provider that fails every scan with the reason the table cannot be
+    /// served, so a query naming it gets that reason, not "table not found".
+    fn broken_provider(&self, key: &(AccountId, TableName), why: &str) -> Arc<dyn TableProvider> {
+        let fields: Option<Vec<Field>> = self.broken_defs.get(key).and_then(|t| {
+            t.columns
+                .iter()
+                .map(|c| {
+                    data_type(&t.name, c)
+                        .ok()
+                        .map(|dt| Field::new(&c.name, dt, true))
+                })
+                .collect()
+        });
+        Arc::new(BrokenTable {
+            schema: Arc::new(Schema::new(fields.unwrap_or_default())),
+            why: why.to_string(),
+        })
     }
 
     /// The catalog list exposing every table as `"ACCOUNT"."DB"."TABLE"`.
@@ -84,14 +106,19 @@ impl EngineTables {
         let list = MemoryCatalogProviderList::new();
         let mut catalogs: BTreeMap<&AccountId, BTreeMap<&str, Arc<MemorySchemaProvider>>> =
             BTreeMap::new();
-        for ((account, name), t) in &self.tables {
+        let broken = self
+            .broken
+            .iter()
+            .map(|(k, why)| (k, self.broken_provider(k, why)));
+        let served = self.tables.iter().map(|(k, t)| (k, t.provider.clone()));
+        for ((account, name), provider) in served.chain(broken) {
             let schema = catalogs
                 .entry(account)
                 .or_default()
                 .entry(name.database.as_str())
                 .or_insert_with(|| Arc::new(MemorySchemaProvider::new()));
             schema
-                .register_table(name.table.clone(), t.provider.clone())
+                .register_table(name.table.clone(), provider)
                 .map_err(|e| EngineError::internal(format!("registering `{name}`: {e}")))?;
         }
         for (account, schemas) in catalogs {
@@ -331,5 +358,35 @@ impl PhysicalExprAdapterFactory for StrictAdapterFactory {
             }
         }
         DefaultPhysicalExprAdapterFactory.create(logical_file_schema, physical_file_schema)
+    }
+}
+
+/// A catalog table the engine cannot serve.
+#[derive(Debug)]
+struct BrokenTable {
+    schema: SchemaRef,
+    why: String,
+}
+
+#[tonic::async_trait]
+impl TableProvider for BrokenTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        _projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        Err(DataFusionError::External(Box::new(
+            EngineError::FailedPrecondition(self.why.clone()),
+        )))
     }
 }

@@ -683,3 +683,41 @@ async fn csv_and_json_tables_and_changed_csv_headers() {
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn s3_tables_are_reported_not_served() {
+    let mut lake = lake().await;
+    let mut t = table(&lake, "sales.orders").clone();
+    t.name = TableName::parse("sales.remote").unwrap();
+    t.location = LocationUri::parse("s3://bucket/remote/").unwrap();
+    lake.catalog
+        .tables
+        .insert((t.account.clone(), t.name.clone()), t.clone());
+    let engine = Engine::new(&lake.catalog).unwrap();
+    assert_eq!(engine.tables().len(), 2);
+    let e = engine
+        .prepare_secured(
+            "SELECT * FROM __lg_t0",
+            &[secured("__lg_t0", full_access(&t))],
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("only `file://`"), "{e}");
+    let e = collect(
+        engine
+            .execute(r#"SELECT * FROM "111111111111".sales.remote"#)
+            .await,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, EngineError::FailedPrecondition(_)), "{e:?}");
+    assert!(e.to_string().contains("only `file://`"), "{e}");
+    let e = collect(engine.execute("SELECT * FROM orders").await)
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("table `orders` was not found; name tables as"),
+        "{e}"
+    );
+}

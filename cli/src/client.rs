@@ -1,6 +1,7 @@
 //! Connecting to a lakegate server: endpoint, bearer token, and turning
 //! transport failures into errors that say what to do.
 
+use grpc_proxy::auth::MAX_TOKEN_BYTES;
 use grpc_proxy::proto::governance_client::GovernanceClient;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
@@ -64,6 +65,13 @@ pub async fn connect(g: &Global) -> Result<Conn, CliError> {
     let endpoint = g.endpoint.clone();
     let token = match &g.token {
         None => None,
+        Some(t) if t.trim().len() > MAX_TOKEN_BYTES => {
+            return Err(CliError::denied(format!(
+                "the token is {} bytes; at most {MAX_TOKEN_BYTES} are accepted; mint a new one \
+                 with `lakegate token` (fewer groups and attributes)",
+                t.trim().len()
+            )));
+        }
         Some(t) => {
             let v: MetadataValue<Ascii> = format!("Bearer {}", t.trim()).parse().map_err(|_| {
                 CliError::usage(

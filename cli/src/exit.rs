@@ -40,6 +40,14 @@ impl CliError {
         }
     }
 
+    /// A denial or failed authentication (exit 3).
+    pub fn denied(message: impl Into<String>) -> Self {
+        Self {
+            exit: Exit::Denied,
+            message: message.into(),
+        }
+    }
+
     /// A usage error (exit 2).
     pub fn usage(message: impl Into<String>) -> Self {
         Self {
@@ -66,6 +74,10 @@ impl CliError {
             Code::Unimplemented => Self::error(format!(
                 "the server at {endpoint} does not support this call ({msg}); is it a lakegate \
                  server of the same version?"
+            )),
+            _ if msg.contains("HTTP status code 431") => Self::error(format!(
+                "the server refused the request headers as too large ({msg}); check the token \
+                 passed with --token or LAKEGATE_TOKEN"
             )),
             Code::ResourceExhausted | Code::OutOfRange => {
                 Self::error(format!("{msg}; send less input"))

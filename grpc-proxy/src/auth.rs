@@ -207,6 +207,13 @@ pub fn verify(key: &[u8], token: &str) -> Result<Caller, AuthError> {
             K::InvalidSignature => AuthError::BadSignature,
             K::ExpiredSignature => AuthError::Expired,
             K::InvalidAlgorithm => AuthError::Malformed("only HS256 tokens are accepted".into()),
+            K::InvalidToken => AuthError::Malformed(
+                "it is not a JWT: three base64url parts separated by dots".into(),
+            ),
+            K::Base64(_) | K::Json(_) | K::Utf8(_) => AuthError::Malformed(
+                "its parts do not decode to the claims `sub`, `groups`, `attrs`, `exp`".into(),
+            ),
+            K::MissingRequiredClaim(c) => AuthError::Malformed(format!("it has no `{c}` claim")),
             _ => AuthError::Malformed(e.to_string()),
         }
     })?;

@@ -461,3 +461,34 @@ fn conflicting_flags_are_usage_errors() {
         assert_eq!(out.code, 2, "{args:?}: {out:#?}");
     }
 }
+
+#[test]
+fn oversized_request_is_refused_and_the_server_stays_up() {
+    use grpc_proxy::proto::CreateDatabaseRequest;
+    use grpc_proxy::proto::governance_client::GovernanceClient;
+
+    let s = Server::start();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut c = GovernanceClient::connect(s.endpoint.clone()).await.unwrap();
+        let mut req = tonic::Request::new(CreateDatabaseRequest {
+            name: "a".repeat(5 << 20),
+            location: None,
+        });
+        req.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {}", s.admin_token).parse().unwrap(),
+        );
+        let err = c.create_database(req).await.unwrap_err();
+        assert_eq!(err.code(), tonic::Code::OutOfRange, "{err:?}");
+    });
+    let dbs = s.admin(&["database", "list", "--json"]);
+    dbs.ok();
+    assert_eq!(dbs.json(), serde_json::json!([]));
+    // An oversized token is refused before it is sent.
+    s.cli(&"a".repeat(20_000), &["database", "list"])
+        .fails(3, "at most 16384 are accepted");
+}

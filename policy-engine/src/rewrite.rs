@@ -276,10 +276,9 @@ fn split_account_prefix(tokens: &mut Vec<TokenWithSpan>, account: &str) {
                 ..
             },
         ] = w
+            && n.strip_suffix('.') == Some(account)
         {
-            if n.strip_suffix('.') == Some(account) {
-                at.push(i);
-            }
+            at.push(i);
         }
     }
     if at.is_empty() {

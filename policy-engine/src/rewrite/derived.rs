@@ -198,10 +198,10 @@ impl Visitor for SelfContained {
         ControlFlow::Break("a statement")
     }
     fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<Self::Break> {
-        if let Expr::Function(f) = e {
-            if super::walk::denied_function(&f.name).is_some() {
-                return ControlFlow::Break("a function that reads files");
-            }
+        if let Expr::Function(f) = e
+            && super::walk::denied_function(&f.name).is_some()
+        {
+            return ControlFlow::Break("a function that reads files");
         }
         ControlFlow::Continue(())
     }

@@ -54,13 +54,11 @@ pub(crate) fn check(tokens: &[TokenWithSpan], limit: usize) -> Result<()> {
                 }
                 continue;
             }
-            Token::RParen | Token::RBracket | Token::RBrace => {
-                if stack.len() > 1 {
-                    if let Some(done) = stack.pop() {
-                        let depth = done.total();
-                        if let Some(top) = stack.last_mut() {
-                            top.child = top.child.max(depth);
-                        }
+            Token::RParen | Token::RBracket | Token::RBrace if stack.len() > 1 => {
+                if let Some(done) = stack.pop() {
+                    let depth = done.total();
+                    if let Some(top) = stack.last_mut() {
+                        top.child = top.child.max(depth);
                     }
                 }
             }

@@ -66,7 +66,7 @@ pub(crate) fn deny(statement: &Statement) -> Error {
         | Statement::ReleaseSavepoint { .. }
         | Statement::Lock { .. }
         | Statement::LockTables { .. }
-        | Statement::UnlockTables { .. } => {
+        | Statement::UnlockTables => {
             "transactions and locks are not supported; send each query on its own"
         }
         Statement::Grant { .. }
@@ -135,11 +135,11 @@ fn kind(statement: &Statement) -> String {
     } else {
         first.clone()
     };
-    if two_words.contains(&first.as_str()) {
-        if let Some(second) = words.find(|w| !w.is_empty() && !modifiers.contains(&w.as_str())) {
-            kind.push(' ');
-            kind.push_str(&second);
-        }
+    if two_words.contains(&first.as_str())
+        && let Some(second) = words.find(|w| !w.is_empty() && !modifiers.contains(&w.as_str()))
+    {
+        kind.push(' ');
+        kind.push_str(&second);
     }
     kind
 }

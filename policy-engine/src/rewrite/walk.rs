@@ -712,10 +712,10 @@ impl<'a> Walker<'a> {
             return;
         }
         let parts: Vec<String> = idents.iter().take(4).map(norm).collect();
-        if let Some((alias, n)) = self.qualifier(&parts) {
-            if idents.len() > n {
-                idents.splice(0..n, std::iter::once(alias));
-            }
+        if let Some((alias, n)) = self.qualifier(&parts)
+            && idents.len() > n
+        {
+            idents.splice(0..n, std::iter::once(alias));
         }
     }
 
@@ -732,10 +732,10 @@ impl<'a> Walker<'a> {
         else {
             return;
         };
-        if let Some((alias, n)) = self.qualifier(&parts) {
-            if n == name.0.len() {
-                *name = ObjectName::from(vec![alias]);
-            }
+        if let Some((alias, n)) = self.qualifier(&parts)
+            && n == name.0.len()
+        {
+            *name = ObjectName::from(vec![alias]);
         }
     }
 }

@@ -60,9 +60,24 @@ fn source_chain(e: &dyn std::error::Error) -> String {
     parts.join(": ")
 }
 
+/// `HOST:PORT` and `grpc://HOST:PORT` mean `http://HOST:PORT`;
+/// `grpc+tls://` means `https://`.
+fn normalize(endpoint: &str) -> String {
+    let e = endpoint.trim();
+    if let Some(rest) = e.strip_prefix("grpc://") {
+        format!("http://{rest}")
+    } else if let Some(rest) = e.strip_prefix("grpc+tls://") {
+        format!("https://{rest}")
+    } else if e.contains("://") {
+        e.to_string()
+    } else {
+        format!("http://{e}")
+    }
+}
+
 /// Connects to the server named by `--endpoint`.
 pub async fn connect(g: &Global) -> Result<Conn, CliError> {
-    let endpoint = g.endpoint.clone();
+    let endpoint = normalize(&g.endpoint);
     let token = match &g.token {
         None => None,
         Some(t) if t.trim().len() > MAX_TOKEN_BYTES => {

@@ -51,6 +51,60 @@ fn client_without_server_says_what_to_do() {
 }
 
 #[test]
+fn endpoint_without_scheme_and_sigterm_shutdown() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let (mut child, _out, addr) =
+        spawn_serve(&data_dir, &tmp.path().join("log"), &[]).expect("serve");
+    let admin = run_cli(
+        None,
+        None,
+        &[
+            "token",
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+            "--principal",
+            ADMIN,
+        ],
+    );
+    admin.ok();
+    // HOST:PORT and grpc://HOST:PORT are accepted as endpoints.
+    for e in [addr.clone(), format!("grpc://{addr}")] {
+        let out = run_cli(
+            None,
+            None,
+            &[
+                "database",
+                "list",
+                "--endpoint",
+                &e,
+                "--token",
+                admin.stdout.trim(),
+            ],
+        );
+        out.ok();
+    }
+    // SIGTERM stops the server cleanly.
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            assert!(st.success(), "exit {st:?}");
+            break;
+        }
+        if start.elapsed() > std::time::Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("server did not stop on SIGTERM");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
 fn restart_keeps_state_and_key() {
     let mut s = Server::start();
     s.admin(&["database", "create", "kept"]).ok();

@@ -127,9 +127,69 @@ pub struct GrantSpec {
     pub exclude_columns: Vec<String>,
     /// `--location`
     pub location: Option<String>,
+    /// `--data-filter DB.TABLE.NAME`
+    pub data_filter: Option<String>,
+    /// `--resource-type DATABASE|TABLE` with `tags`.
+    pub resource_type: Option<String>,
+    /// `--tag KEY=V1,V2` (with `resource_type`), or `--lf-tag` values (without).
+    #[serde(default)]
+    pub tags: BTreeMap<String, Vec<String>>,
     /// `--mask COL=KIND`
     #[serde(default)]
     pub masks: BTreeMap<String, String>,
+}
+
+/// `data-filter create`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilterSpec {
+    /// `DB.TABLE.NAME`
+    pub name: String,
+    /// `--row-filter` (absent: all rows).
+    pub row_filter: Option<String>,
+    /// `--columns`
+    #[serde(default)]
+    pub columns: Vec<String>,
+    /// `--exclude-columns`
+    #[serde(default)]
+    pub exclude_columns: Vec<String>,
+}
+
+/// `lf-tag create`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LfTagSpec {
+    /// Key.
+    pub key: String,
+    /// Values.
+    pub values: Vec<String>,
+}
+
+/// `lf-tag assign|unassign`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssignSpec {
+    /// `--database`
+    pub database: Option<String>,
+    /// `--table`
+    pub table: Option<String>,
+    /// `--columns`
+    #[serde(default)]
+    pub columns: Vec<String>,
+    /// `--tag KEY=VALUE`s, in order.
+    pub tags: Vec<(String, String)>,
+}
+
+impl AssignSpec {
+    /// The policy-engine request.
+    pub fn request(&self) -> policy_engine::lftags::TagAssignRequest {
+        policy_engine::lftags::TagAssignRequest {
+            database: self.database.clone(),
+            table: self.table.clone(),
+            columns: self.columns.clone(),
+            tags: self.tags.clone(),
+        }
+    }
 }
 
 /// Expected error of a step.
@@ -156,6 +216,16 @@ pub struct Step {
     pub revoke: Option<GrantSpec>,
     /// Check effective access on this `DB.TABLE`.
     pub access: Option<String>,
+    /// Create a data cells filter.
+    pub data_filter: Option<FilterSpec>,
+    /// Create an LF-tag: key and values.
+    pub lf_tag: Option<LfTagSpec>,
+    /// Assign LF-tags.
+    pub assign: Option<AssignSpec>,
+    /// Unassign LF-tags.
+    pub unassign: Option<AssignSpec>,
+    /// Apply this account policy bundle: file name → Cedar source.
+    pub policies: Option<BTreeMap<String, String>>,
     /// Run this SQL (query targets only).
     pub query: Option<String>,
     /// Expected visible columns, in order (access steps).
@@ -242,16 +312,34 @@ impl Case {
 impl GrantSpec {
     /// The request this spec describes.
     pub fn request(&self) -> Result<GrantRequest> {
-        let resource = match (self.catalog, &self.database, &self.table, &self.location) {
-            (true, None, None, None) => ResourceSpec::Catalog,
-            (false, Some(d), None, None) => ResourceSpec::Database { name: d.clone() },
-            (false, None, Some(t), None) => ResourceSpec::Table {
-                name: t.clone(),
-                columns: self.columns.clone(),
-                exclude_columns: self.exclude_columns.clone(),
-            },
-            (false, None, None, Some(l)) => ResourceSpec::Location { uri: l.clone() },
-            _ => bail!("a grant names exactly one of catalog, database, table, location"),
+        let resource = if let Some(f) = &self.data_filter {
+            ResourceSpec::DataFilter { name: f.clone() }
+        } else if let Some(rt) = &self.resource_type {
+            ResourceSpec::LfTagPolicy {
+                resource_type: rt.clone(),
+                tags: self
+                    .tags
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            }
+        } else if let Some((k, v)) = self.tags.iter().next() {
+            ResourceSpec::LfTag {
+                key: k.clone(),
+                values: v.clone(),
+            }
+        } else {
+            match (self.catalog, &self.database, &self.table, &self.location) {
+                (true, None, None, None) => ResourceSpec::Catalog,
+                (false, Some(d), None, None) => ResourceSpec::Database { name: d.clone() },
+                (false, None, Some(t), None) => ResourceSpec::Table {
+                    name: t.clone(),
+                    columns: self.columns.clone(),
+                    exclude_columns: self.exclude_columns.clone(),
+                },
+                (false, None, None, Some(l)) => ResourceSpec::Location { uri: l.clone() },
+                _ => bail!("a grant names exactly one resource"),
+            }
         };
         Ok(GrantRequest {
             principal: self.principal.clone(),
@@ -325,7 +413,9 @@ impl LibraryTarget {
             let ctx = || format!("{} step {}", case.path.display(), i + 1);
             let caller = case.caller(&step.who).with_context(ctx)?;
             let outcome: Result<Option<policy_engine::TableAccess>, Error> =
-                if let Some(gs) = &step.grant {
+                if let Some(r) = run_admin_step(&g, &caller, step).with_context(ctx)? {
+                    r.map(|_| None)
+                } else if let Some(gs) = &step.grant {
                     g.grant(&caller, &gs.request().with_context(ctx)?)
                         .map(|_| None)
                 } else if let Some(gs) = &step.revoke {
@@ -376,4 +466,43 @@ impl LibraryTarget {
         }
         Ok(())
     }
+}
+
+/// Runs a step's catalog change (data filter, LF-tag, assignment, policy
+/// bundle) if it has one: `Ok(None)` if the step is of another kind.
+pub fn run_admin_step(
+    g: &Governance,
+    caller: &Caller,
+    step: &Step,
+) -> Result<Option<Result<(), Error>>> {
+    if let Some(f) = &step.data_filter {
+        let req = policy_engine::filters::NewDataFilter {
+            name: f.name.clone(),
+            row_filter: f.row_filter.clone(),
+            all_rows: f.row_filter.is_none(),
+            columns: f.columns.clone(),
+            exclude_columns: f.exclude_columns.clone(),
+        };
+        return Ok(Some(g.create_data_filter(caller, &req).map(|_| ())));
+    }
+    if let Some(t) = &step.lf_tag {
+        return Ok(Some(g.create_lf_tag(caller, &t.key, &t.values).map(|_| ())));
+    }
+    if let Some(a) = &step.assign {
+        return Ok(Some(g.assign_lf_tags(caller, &a.request()).map(|_| ())));
+    }
+    if let Some(a) = &step.unassign {
+        return Ok(Some(g.unassign_lf_tags(caller, &a.request()).map(|_| ())));
+    }
+    if let Some(p) = &step.policies {
+        let files: Vec<policy_engine::model::PolicyFile> = p
+            .iter()
+            .map(|(path, source)| policy_engine::model::PolicyFile {
+                path: path.clone(),
+                source: source.clone(),
+            })
+            .collect();
+        return Ok(Some(g.apply_policies(caller, &files).map(|_| ())));
+    }
+    Ok(None)
 }

@@ -43,6 +43,7 @@ pub mod authorize;
 pub mod catalog;
 pub mod compile;
 pub mod error;
+pub mod explain;
 pub mod filters;
 pub mod governance;
 pub mod lftags;

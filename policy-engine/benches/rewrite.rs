@@ -9,7 +9,8 @@
 //! ```
 //!
 //! where `parse_ns` is `Parser::parse_statements` with the same dialect and
-//! recursion limit, and `rewrite_ns` is [`policy_engine::rewrite::rewrite`]
+//! recursion limit (`parse_print_ns` adds printing the parsed statement back,
+//! the floor for any rewrite that re-serialises), and `rewrite_ns` is [`policy_engine::rewrite::rewrite`]
 //! end to end (size checks, tokens, nesting estimate, parse, walk, derived
 //! tables, `Display`, SHA-256 of the text) with an in-memory resolver.
 //! Medians are over interleaved samples of a fixed number of iterations each.
@@ -177,6 +178,7 @@ fn main() {
             // Warm up and check the query rewrites.
             rewrite(sql, &opts, &resolver).unwrap_or_else(|e| panic!("{name}: {e}"));
             let mut parse = Vec::with_capacity(samples);
+            let mut print = Vec::with_capacity(samples);
             let mut rw = Vec::with_capacity(samples);
             for _ in 0..samples {
                 let t = Instant::now();
@@ -190,14 +192,28 @@ fn main() {
                 parse.push(t.elapsed().as_nanos() as f64 / per_sample as f64);
                 let t = Instant::now();
                 for _ in 0..per_sample {
+                    let s = Parser::new(&dialect)
+                        .with_recursion_limit(DEFAULT_MAX_DEPTH)
+                        .try_with_sql(black_box(sql))
+                        .and_then(|mut p| p.parse_statements())
+                        .unwrap();
+                    black_box(s[0].to_string());
+                }
+                print.push(t.elapsed().as_nanos() as f64 / per_sample as f64);
+                let t = Instant::now();
+                for _ in 0..per_sample {
                     black_box(rewrite(black_box(sql), &opts, &resolver).unwrap());
                 }
                 rw.push(t.elapsed().as_nanos() as f64 / per_sample as f64);
             }
-            let (p, r) = (median(parse), median(rw));
+            let (p, pp, r) = (median(parse), median(print), median(rw));
             let ratio = r / p;
             worst = worst.max(ratio);
-            println!("rewrite/{name}{suffix}: parse_ns={p:.0} rewrite_ns={r:.0} ratio={ratio:.3}");
+            println!(
+                "rewrite/{name}{suffix}: parse_ns={p:.0} rewrite_ns={r:.0} ratio={ratio:.3} \
+                 parse_print_ns={pp:.0} print_ratio={:.3}",
+                pp / p
+            );
         }
     }
     println!("rewrite/worst: ratio={worst:.3} budget=1.300");

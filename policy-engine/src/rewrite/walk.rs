@@ -131,7 +131,11 @@ struct Resolved {
     physical: String,
     access: TableAccess,
     aliases: Vec<String>,
-    derived: Box<Query>,
+    /// The derived table body for [`Placement::Inline`], built once (it
+    /// parses the policy's predicates) and cloned per reference. Secured
+    /// bodies are only column lists and are built per reference instead,
+    /// which is cheaper than a deep clone.
+    template: Option<Box<Query>>,
 }
 
 enum Named {
@@ -460,7 +464,15 @@ impl<'a> Walker<'a> {
                         if !entry.aliases.contains(&alias.name.value) {
                             entry.aliases.push(alias.name.value.clone());
                         }
-                        let subquery = entry.derived.clone();
+                        let subquery = match &entry.template {
+                            Some(t) => t.clone(),
+                            None => derived::derived_query(
+                                &entry.access,
+                                derived::object_name(&[&entry.physical]),
+                                false,
+                                0,
+                            )?,
+                        };
                         self.push_rel(Rel {
                             name: rel_name,
                             table: Some(idx),
@@ -629,33 +641,30 @@ impl<'a> Walker<'a> {
             )));
         }
         let idx = self.tables.len();
-        let (physical, from) = match self.opts.placement {
-            Placement::Secured => {
-                let p = format!("{SECURED_TABLE_PREFIX}{idx}");
-                let from = derived::object_name(&[&p]);
-                (p, from)
-            }
+        let (physical, template) = match self.opts.placement {
+            Placement::Secured => (format!("{SECURED_TABLE_PREFIX}{idx}"), None),
             Placement::Inline => {
                 let from = derived::object_name(&[
                     access.account.as_str(),
                     &access.table.database,
                     &access.table.table,
                 ]);
-                (from.to_string(), from)
+                let physical = from.to_string();
+                let template = derived::derived_query(
+                    &access,
+                    from,
+                    true,
+                    self.opts.max_depth.min(super::MAX_PARSER_DEPTH),
+                )?;
+                (physical, Some(template))
             }
         };
-        let derived = derived::derived_query(
-            &access,
-            from,
-            self.opts.placement == Placement::Inline,
-            self.opts.max_depth.min(super::MAX_PARSER_DEPTH),
-        )?;
         self.tables.push(Resolved {
             referenced,
             physical,
             access,
             aliases: Vec::new(),
-            derived,
+            template,
         });
         Ok(idx)
     }

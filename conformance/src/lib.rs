@@ -434,10 +434,10 @@ impl LibraryTarget {
                     if error_kind(&e) != w.kind {
                         bail!("{}: want {} error, got {e:?}", ctx(), w.kind);
                     }
-                    if let Some(s) = &w.contains {
-                        if !e.to_string().contains(s.as_str()) {
-                            bail!("{}: error `{e}` does not contain `{s}`", ctx());
-                        }
+                    if let Some(s) = &w.contains
+                        && !e.to_string().contains(s.as_str())
+                    {
+                        bail!("{}: error `{e}` does not contain `{s}`", ctx());
                     }
                 }
                 (Some(w), Ok(_)) => bail!("{}: want {} error, got success", ctx(), w.kind),

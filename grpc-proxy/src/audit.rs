@@ -132,10 +132,10 @@ impl AuditLog {
                         }
                         // Flush when the queue is momentarily empty, so the file
                         // is current without a write per record under load.
-                        if rx.is_empty() {
-                            if let Err(e) = w.flush().await {
-                                tracing::error!("audit log {shown}: {e}");
-                            }
+                        if rx.is_empty()
+                            && let Err(e) = w.flush().await
+                        {
+                            tracing::error!("audit log {shown}: {e}");
                         }
                     }
                     Msg::Flush(done) => {
@@ -183,7 +183,12 @@ impl AuditLog {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )]
     use super::*;
 
     #[tokio::test]

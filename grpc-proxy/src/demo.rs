@@ -79,7 +79,7 @@ pub fn write_files(root: &Path) -> Result<()> {
             let who = rng.pick(&names);
             ids.push(id);
             customers.push(who.to_string());
-            emails.push(if rng.next() % 10 == 0 {
+            emails.push(if rng.next().is_multiple_of(10) {
                 None
             } else {
                 Some(format!("{who}{}@example.com", rng.next() % 100))

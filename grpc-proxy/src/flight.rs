@@ -266,14 +266,13 @@ impl FlightProxy {
         let plan = Arc::new(plan);
         if let Ok(mut plans) = self.plans.lock() {
             plans.retain(|_, p| p.created.elapsed() < PLAN_TTL);
-            if plans.len() >= MAX_PLANS {
-                if let Some(oldest) = plans
+            if plans.len() >= MAX_PLANS
+                && let Some(oldest) = plans
                     .iter()
                     .min_by_key(|(_, p)| p.created)
                     .map(|(k, _)| k.clone())
-                {
-                    plans.remove(&oldest);
-                }
+            {
+                plans.remove(&oldest);
             }
             plans.insert(id.clone(), plan.clone());
         }
@@ -736,7 +735,7 @@ impl FlightSqlService for FlightProxy {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         self.caller(&request)?;
-        let schema = query.clone().into_builder().schema();
+        let schema = query.into_builder().schema();
         self.metadata_info(query, request.into_inner(), &schema)
     }
 
@@ -766,7 +765,7 @@ impl FlightSqlService for FlightProxy {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         self.caller(&request)?;
-        let schema = query.clone().into_builder().schema();
+        let schema = query.into_builder().schema();
         self.metadata_info(query, request.into_inner(), &schema)
     }
 
@@ -855,7 +854,7 @@ impl FlightSqlService for FlightProxy {
         let data = XdbcTypeInfoDataBuilder::new()
             .build()
             .map_err(|e| Status::internal(format!("xdbc info: {e}")))?;
-        let schema = query.clone().into_builder(&data).schema();
+        let schema = query.into_builder(&data).schema();
         self.metadata_info(query, request.into_inner(), &schema)
     }
 

@@ -849,7 +849,9 @@ async fn differential_random_grants_match_a_naive_reference() {
         seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
         seed >> 33
     };
-    let preds: [(&str, fn(&(i64, f64, Option<&str>, &str)) -> bool); 4] = [
+    type Row<'a> = (i64, f64, Option<&'a str>, &'a str);
+    type Pred = fn(&Row) -> bool;
+    let preds: [(&str, Pred); 4] = [
         ("region = 'EU'", |r| r.3 == "EU"),
         ("amount > 15", |r| r.1 > 15.0),
         ("id IN (1, 4)", |r| r.0 == 1 || r.0 == 4),

@@ -226,14 +226,15 @@ fn resource_ctx(cat: &Catalog, target: &Target) -> Result<ResourceCtx> {
             // location covers everything inside it.
             let s = uri.as_str();
             for (i, ch) in s.char_indices() {
-                if ch == '/' && i + 1 < s.len() && i > s.find("://").unwrap_or(0) + 2 {
-                    if let Some(prefix) = s.get(..=i) {
-                        if let Ok(p) = LocationUri::parse(prefix) {
-                            let id = compile::location_id(account, &p);
-                            keys.push(compile::uid_text("Location", &id));
-                            chain.push((uid(&t.location, &id), Tags::new()));
-                        }
-                    }
+                if ch == '/'
+                    && i + 1 < s.len()
+                    && i > s.find("://").unwrap_or(0) + 2
+                    && let Some(prefix) = s.get(..=i)
+                    && let Ok(p) = LocationUri::parse(prefix)
+                {
+                    let id = compile::location_id(account, &p);
+                    keys.push(compile::uid_text("Location", &id));
+                    chain.push((uid(&t.location, &id), Tags::new()));
                 }
             }
             let id = compile::location_id(account, uri);

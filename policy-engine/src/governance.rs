@@ -389,10 +389,10 @@ impl Governance {
                  a data lake admin must run `lakegate location register URI` first"
             )));
         }
-        if let Some(db_loc) = db.and_then(|d| d.location.as_ref()) {
-            if db_loc.contains(uri) {
-                return Ok(());
-            }
+        if let Some(db_loc) = db.and_then(|d| d.location.as_ref())
+            && db_loc.contains(uri)
+        {
+            return Ok(());
         }
         self.require(
             snap,
@@ -850,13 +850,13 @@ impl Governance {
                             values: vs.clone(),
                         },
                     )?;
-                    if let Resource::LfTag { key, values } = r {
-                        if expr.insert(key.clone(), values).is_some() {
-                            return Err(Error::invalid(format!(
-                                "LF-tag key `{key}` appears twice in the expression; list its \
+                    if let Resource::LfTag { key, values } = r
+                        && expr.insert(key.clone(), values).is_some()
+                    {
+                        return Err(Error::invalid(format!(
+                            "LF-tag key `{key}` appears twice in the expression; list its \
                                  values once, comma-separated"
-                            )));
-                        }
+                        )));
                     }
                 }
                 if expr.is_empty() {
@@ -1119,12 +1119,12 @@ impl Governance {
                 }
                 let col = t.check_columns(std::slice::from_ref(col))?;
                 let col = col.into_iter().next().unwrap_or_default();
-                if let Resource::TableWithColumns { columns, .. } = &resource {
-                    if !columns.contains(&col) {
-                        return Err(Error::invalid(format!(
-                            "mask column `{col}` is not among the granted columns"
-                        )));
-                    }
+                if let Resource::TableWithColumns { columns, .. } = &resource
+                    && !columns.contains(&col)
+                {
+                    return Err(Error::invalid(format!(
+                        "mask column `{col}` is not among the granted columns"
+                    )));
                 }
                 masks.insert(col, ColumnMask::parse(kind)?);
             }
@@ -1403,14 +1403,14 @@ impl Governance {
                             put(n, &mut changes, &mut out);
                             touched = true;
                         }
-                    } else if grantable_only.contains(&Permission::Select) {
-                        if let Some(cg) = &existing {
-                            let mut n = cg.clone();
-                            n.grantable.clear();
-                            if &n != cg {
-                                put(n, &mut changes, &mut out);
-                                touched = true;
-                            }
+                    } else if grantable_only.contains(&Permission::Select)
+                        && let Some(cg) = &existing
+                    {
+                        let mut n = cg.clone();
+                        n.grantable.clear();
+                        if &n != cg {
+                            put(n, &mut changes, &mut out);
+                            touched = true;
                         }
                     }
                     if !touched {
@@ -1483,20 +1483,20 @@ impl Governance {
             if &g.account != acct {
                 continue;
             }
-            if let Some(w) = &want_principal {
-                if &g.principal != w {
-                    continue;
-                }
+            if let Some(w) = &want_principal
+                && &g.principal != w
+            {
+                continue;
             }
             let by_me =
                 matches!(&g.origin, GrantOrigin::Explicit { by } if by == &caller.principal);
             if !admin && !mine.contains(&&g.principal) && !by_me {
                 continue;
             }
-            if let Some(t) = &want_table {
-                if g.resource.table() != Some(t) {
-                    continue;
-                }
+            if let Some(t) = &want_table
+                && g.resource.table() != Some(t)
+            {
+                continue;
             }
             if let Some(d) = &want_db {
                 let on_db = match &g.resource {

@@ -214,3 +214,151 @@ impl From<ListPermissionsRequest> for PermissionFilter {
         }
     }
 }
+
+impl From<policy_engine::model::DataFilter> for DataFilter {
+    fn from(f: policy_engine::model::DataFilter) -> Self {
+        let (columns, exclude_columns) = match &f.columns {
+            ColumnSelection::All => (vec![], vec![]),
+            ColumnSelection::Include(c) => (set(c), vec![]),
+            ColumnSelection::Exclude(c) => (vec![], set(c)),
+        };
+        Self {
+            account: f.account.to_string(),
+            table: f.table.to_string(),
+            name: f.name,
+            row_filter: match f.rows {
+                policy_engine::model::RowFilter::AllRows => None,
+                policy_engine::model::RowFilter::Predicate(p) => Some(p),
+            },
+            columns,
+            exclude_columns,
+        }
+    }
+}
+
+impl From<CreateDataFilterRequest> for policy_engine::filters::NewDataFilter {
+    fn from(r: CreateDataFilterRequest) -> Self {
+        Self {
+            name: r.name,
+            row_filter: r.row_filter,
+            all_rows: r.all_rows,
+            columns: r.columns,
+            exclude_columns: r.exclude_columns,
+        }
+    }
+}
+
+impl From<policy_engine::model::LfTag> for LfTag {
+    fn from(t: policy_engine::model::LfTag) -> Self {
+        Self {
+            account: t.account.to_string(),
+            key: t.key,
+            values: set(&t.values),
+        }
+    }
+}
+
+impl From<AssignLfTagsRequest> for policy_engine::lftags::TagAssignRequest {
+    fn from(r: AssignLfTagsRequest) -> Self {
+        Self {
+            database: r.database,
+            table: r.table,
+            columns: r.columns,
+            tags: r.tags.into_iter().map(|t| (t.key, t.value)).collect(),
+        }
+    }
+}
+
+impl From<policy_engine::model::TagAssignment> for TagAssignment {
+    fn from(a: policy_engine::model::TagAssignment) -> Self {
+        use policy_engine::model::TagTarget;
+        let (database, table, column) = match a.target {
+            TagTarget::Database { database } => (database, None, None),
+            TagTarget::Table { table } => (table.database.clone(), Some(table.to_string()), None),
+            TagTarget::Column { table, column } => (
+                table.database.clone(),
+                Some(table.to_string()),
+                Some(column),
+            ),
+        };
+        Self {
+            database,
+            table,
+            column,
+            key: a.key,
+            value: a.value,
+        }
+    }
+}
+
+impl From<PolicyFile> for policy_engine::model::PolicyFile {
+    fn from(f: PolicyFile) -> Self {
+        Self {
+            path: f.path,
+            source: f.source,
+        }
+    }
+}
+
+impl From<policy_engine::model::PolicyFile> for PolicyFile {
+    fn from(f: policy_engine::model::PolicyFile) -> Self {
+        Self {
+            path: f.path,
+            source: f.source,
+        }
+    }
+}
+
+impl From<policy_engine::RowPredicate> for RowsExplanation {
+    fn from(r: policy_engine::RowPredicate) -> Self {
+        match r {
+            policy_engine::RowPredicate::All => Self {
+                all: true,
+                any_of: vec![],
+            },
+            policy_engine::RowPredicate::AnyOf(ps) => Self {
+                all: false,
+                any_of: ps,
+            },
+        }
+    }
+}
+
+impl From<policy_engine::access::TrailEntry> for TrailLine {
+    fn from(t: policy_engine::access::TrailEntry) -> Self {
+        Self {
+            policy: t.policy,
+            effect: t.effect,
+            source: t.source,
+            decided: t.decided,
+        }
+    }
+}
+
+impl From<policy_engine::explain::Explanation> for ExplainResponse {
+    fn from(e: policy_engine::explain::Explanation) -> Self {
+        Self {
+            rewritten_sql: e.rewritten_sql,
+            tables: e
+                .tables
+                .into_iter()
+                .map(|mut t| TableExplanation {
+                    table: t.table.to_string(),
+                    columns: t
+                        .visible_columns
+                        .iter()
+                        .map(|c| ColumnExplanation {
+                            name: c.clone(),
+                            data_type: t.data_types.remove(c).unwrap_or_default(),
+                            cells: t.cells.remove(c).map(Into::into),
+                            mask: t.masks.remove(c).map(|m| m.to_string()),
+                            tags: t.tags.remove(c).unwrap_or_default(),
+                        })
+                        .collect(),
+                    rows: Some(t.rows.into()),
+                    trail: t.trail.into_iter().map(Into::into).collect(),
+                })
+                .collect(),
+        }
+    }
+}

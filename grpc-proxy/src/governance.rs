@@ -10,17 +10,22 @@ use std::sync::Arc;
 
 use policy_engine::governance::NewTable;
 use policy_engine::model::{LocationUri, MAX_TEXT_LEN, ident};
-use policy_engine::{Caller, Error, Governance as PolicyGovernance};
+use policy_engine::{Caller, Error, Governance as PolicyGovernance, Principal};
 use tonic::{Request, Response, Status};
 
 use crate::auth::Authenticator;
 use crate::proto::governance_server::{Governance, GovernanceServer};
 use crate::proto::{
-    self, CreateDatabaseRequest, CreateTableRequest, DataLocation, Database, DescribeTableRequest,
-    GrantRequest, GrantResponse, ListDatabasesRequest, ListDatabasesResponse, ListLocationsRequest,
-    ListLocationsResponse, ListPermissionsRequest, ListPermissionsResponse, ListTablesRequest,
-    ListTablesResponse, RegisterLocationRequest, RevokeResponse, Table, WhoAmIRequest,
-    WhoAmIResponse,
+    self, ApplyPoliciesResponse, AssignLfTagsRequest, AssignLfTagsResponse,
+    CreateDataFilterRequest, CreateDatabaseRequest, CreateLfTagRequest, CreateTableRequest,
+    DataFilter, DataLocation, Database, DeleteDataFilterRequest, DeleteDataFilterResponse,
+    DeleteLfTagRequest, DeleteLfTagResponse, DescribeTableRequest, ExplainRequest, ExplainResponse,
+    GrantRequest, GrantResponse, LfTag, ListDataFiltersRequest, ListDataFiltersResponse,
+    ListDatabasesRequest, ListDatabasesResponse, ListLfTagsRequest, ListLfTagsResponse,
+    ListLocationsRequest, ListLocationsResponse, ListPermissionsRequest, ListPermissionsResponse,
+    ListPoliciesRequest, ListTablesRequest, ListTablesResponse, PolicyBundle,
+    RegisterLocationRequest, RevokeResponse, Table, UnassignLfTagsResponse, UpdateLfTagRequest,
+    WhoAmIRequest, WhoAmIResponse,
 };
 use crate::status;
 
@@ -139,6 +144,59 @@ fn check_grant(g: &GrantRequest) -> Result<(), Status> {
     g.masks.iter().try_for_each(|(c, m)| {
         text("mask column", c)?;
         text("mask", m)
+    })
+}
+
+fn check_assign(r: &AssignLfTagsRequest) -> Result<(), Status> {
+    for v in [&r.database, &r.table].into_iter().flatten() {
+        text("resource", v)?;
+    }
+    texts("columns", &r.columns)?;
+    if r.tags.len() > MAX_LIST_LEN {
+        return Err(status::from_error(Error::invalid(format!(
+            "`tags` has {} entries; at most {MAX_LIST_LEN} are accepted",
+            r.tags.len()
+        ))));
+    }
+    r.tags.iter().try_for_each(|t| {
+        text("tag", &t.key)?;
+        text("tag value", &t.value)
+    })
+}
+
+/// The principal an explain request is about: the caller itself when the
+/// request names no one else and gives no groups or attributes.
+fn explain_subject(caller: &Caller, r: &ExplainRequest) -> Result<Caller, Status> {
+    text("principal", &r.principal)?;
+    texts("groups", &r.groups)?;
+    if r.attrs.len() > MAX_LIST_LEN {
+        return Err(status::from_error(Error::invalid(format!(
+            "`attrs` has {} entries; at most {MAX_LIST_LEN} are accepted",
+            r.attrs.len()
+        ))));
+    }
+    r.attrs.iter().try_for_each(|(k, v)| {
+        text("attribute", k)?;
+        text("attribute value", v)
+    })?;
+    let principal = if r.principal.trim().is_empty() {
+        caller.principal.clone()
+    } else {
+        Principal::parse(r.principal.trim()).map_err(status::from_error)?
+    };
+    if principal == caller.principal && r.groups.is_empty() && r.attrs.is_empty() {
+        return Ok(caller.clone());
+    }
+    let groups = r
+        .groups
+        .iter()
+        .map(|g| Principal::parse(g.trim()))
+        .collect::<policy_engine::Result<Vec<_>>>()
+        .map_err(status::from_error)?;
+    Ok(Caller {
+        principal,
+        groups,
+        attrs: r.attrs.clone(),
     })
 }
 
@@ -337,5 +395,187 @@ impl Governance for GovernanceService {
         Ok(Response::new(ListPermissionsResponse {
             entries: es.into_iter().map(Into::into).collect(),
         }))
+    }
+
+    async fn create_data_filter(
+        &self,
+        request: Request<CreateDataFilterRequest>,
+    ) -> Result<Response<DataFilter>, Status> {
+        let caller = self.caller(&request)?;
+        let r = request.into_inner();
+        text("name", &r.name)?;
+        if let Some(p) = &r.row_filter {
+            text("row_filter", p)?;
+        }
+        texts("columns", &r.columns)?;
+        texts("exclude_columns", &r.exclude_columns)?;
+        let spec = r.into();
+        let f = self
+            .blocking(move |g| g.create_data_filter(&caller, &spec))
+            .await?;
+        Ok(Response::new(f.into()))
+    }
+
+    async fn list_data_filters(
+        &self,
+        request: Request<ListDataFiltersRequest>,
+    ) -> Result<Response<ListDataFiltersResponse>, Status> {
+        let caller = self.caller(&request)?;
+        let r = request.into_inner();
+        if let Some(t) = &r.table {
+            text("table", t)?;
+        }
+        let fs = self
+            .blocking(move |g| g.list_data_filters(&caller, r.table.as_deref()))
+            .await?;
+        Ok(Response::new(ListDataFiltersResponse {
+            filters: fs.into_iter().map(Into::into).collect(),
+        }))
+    }
+
+    async fn delete_data_filter(
+        &self,
+        request: Request<DeleteDataFilterRequest>,
+    ) -> Result<Response<DeleteDataFilterResponse>, Status> {
+        let caller = self.caller(&request)?;
+        let r = request.into_inner();
+        text("name", &r.name)?;
+        self.blocking(move |g| g.delete_data_filter(&caller, &r.name))
+            .await?;
+        Ok(Response::new(DeleteDataFilterResponse {}))
+    }
+
+    async fn create_lf_tag(
+        &self,
+        request: Request<CreateLfTagRequest>,
+    ) -> Result<Response<LfTag>, Status> {
+        let caller = self.caller(&request)?;
+        let r = request.into_inner();
+        text("key", &r.key)?;
+        texts("values", &r.values)?;
+        let t = self
+            .blocking(move |g| g.create_lf_tag(&caller, &r.key, &r.values))
+            .await?;
+        Ok(Response::new(t.into()))
+    }
+
+    async fn update_lf_tag(
+        &self,
+        request: Request<UpdateLfTagRequest>,
+    ) -> Result<Response<LfTag>, Status> {
+        let caller = self.caller(&request)?;
+        let r = request.into_inner();
+        text("key", &r.key)?;
+        texts("add", &r.add)?;
+        texts("remove", &r.remove)?;
+        let t = self
+            .blocking(move |g| g.update_lf_tag(&caller, &r.key, &r.add, &r.remove))
+            .await?;
+        Ok(Response::new(t.into()))
+    }
+
+    async fn delete_lf_tag(
+        &self,
+        request: Request<DeleteLfTagRequest>,
+    ) -> Result<Response<DeleteLfTagResponse>, Status> {
+        let caller = self.caller(&request)?;
+        let r = request.into_inner();
+        text("key", &r.key)?;
+        self.blocking(move |g| g.delete_lf_tag(&caller, &r.key))
+            .await?;
+        Ok(Response::new(DeleteLfTagResponse {}))
+    }
+
+    async fn list_lf_tags(
+        &self,
+        request: Request<ListLfTagsRequest>,
+    ) -> Result<Response<ListLfTagsResponse>, Status> {
+        let caller = self.caller(&request)?;
+        let ts = self.blocking(move |g| g.list_lf_tags(&caller)).await?;
+        Ok(Response::new(ListLfTagsResponse {
+            tags: ts.into_iter().map(Into::into).collect(),
+        }))
+    }
+
+    async fn assign_lf_tags(
+        &self,
+        request: Request<AssignLfTagsRequest>,
+    ) -> Result<Response<AssignLfTagsResponse>, Status> {
+        let caller = self.caller(&request)?;
+        let r = request.into_inner();
+        check_assign(&r)?;
+        let req = r.into();
+        let out = self
+            .blocking(move |g| g.assign_lf_tags(&caller, &req))
+            .await?;
+        Ok(Response::new(AssignLfTagsResponse {
+            assignments: out.into_iter().map(Into::into).collect(),
+        }))
+    }
+
+    async fn unassign_lf_tags(
+        &self,
+        request: Request<AssignLfTagsRequest>,
+    ) -> Result<Response<UnassignLfTagsResponse>, Status> {
+        let caller = self.caller(&request)?;
+        let r = request.into_inner();
+        check_assign(&r)?;
+        let req = r.into();
+        let n = self
+            .blocking(move |g| g.unassign_lf_tags(&caller, &req))
+            .await?;
+        Ok(Response::new(UnassignLfTagsResponse {
+            removed: u32::try_from(n).unwrap_or(u32::MAX),
+        }))
+    }
+
+    async fn apply_policies(
+        &self,
+        request: Request<PolicyBundle>,
+    ) -> Result<Response<ApplyPoliciesResponse>, Status> {
+        let caller = self.caller(&request)?;
+        let r = request.into_inner();
+        if r.files.len() > policy_engine::policies::MAX_FILES {
+            return Err(status::from_error(Error::invalid(format!(
+                "a policy bundle may have at most {} files",
+                policy_engine::policies::MAX_FILES
+            ))));
+        }
+        for f in &r.files {
+            text("path", &f.path)?;
+        }
+        let files: Vec<policy_engine::model::PolicyFile> =
+            r.files.into_iter().map(Into::into).collect();
+        let n = self
+            .blocking(move |g| g.apply_policies(&caller, &files))
+            .await?;
+        Ok(Response::new(ApplyPoliciesResponse {
+            policies: u32::try_from(n).unwrap_or(u32::MAX),
+        }))
+    }
+
+    async fn list_policies(
+        &self,
+        request: Request<ListPoliciesRequest>,
+    ) -> Result<Response<PolicyBundle>, Status> {
+        let caller = self.caller(&request)?;
+        let fs = self.blocking(move |g| g.list_policies(&caller)).await?;
+        Ok(Response::new(PolicyBundle {
+            files: fs.into_iter().map(Into::into).collect(),
+        }))
+    }
+
+    async fn explain(
+        &self,
+        request: Request<ExplainRequest>,
+    ) -> Result<Response<ExplainResponse>, Status> {
+        let caller = self.caller(&request)?;
+        let r = request.into_inner();
+        let subject = explain_subject(&caller, &r)?;
+        let sql = r.sql;
+        let e = self
+            .blocking(move |g| g.explain(&caller, &subject, &sql))
+            .await?;
+        Ok(Response::new(e.into()))
     }
 }

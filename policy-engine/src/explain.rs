@@ -31,6 +31,8 @@ pub struct TableExplanation {
     pub table: TableName,
     /// Columns the subject sees, in table order.
     pub visible_columns: Vec<String>,
+    /// Arrow data type of each visible column.
+    pub data_types: BTreeMap<String, String>,
     /// Rows the subject sees.
     pub rows: RowPredicate,
     /// Per visible column whose cells are visible in fewer rows than the
@@ -137,6 +139,11 @@ impl Governance {
                 }
                 TableExplanation {
                     visible_columns: a.columns.iter().map(|c| c.name.clone()).collect(),
+                    data_types: a
+                        .columns
+                        .iter()
+                        .map(|c| (c.name.clone(), c.data_type.clone()))
+                        .collect(),
                     table: a.table,
                     rows: a.rows,
                     cells,

@@ -24,12 +24,16 @@
 //!   visibility (earlier siblings, plus itself under `RECURSIVE`) and which
 //!   FROM items qualify a column depend on an order the generic visitor does
 //!   not give (it visits the projection before FROM). A subquery met inside an
-//!   expression is handed back to our walk with the current scopes, and the
-//!   expression visitor then skips it.
+//!   expression is handed back to our walk with the current scopes, then
+//!   parked (swapped for an empty placeholder) while the expression visitor
+//!   passes its place, so every node is visited once.
 //! - We estimate nesting on the token stream before parsing, because the
 //!   parser's recursion limit does not bound left-deep operator chains
 //!   (`1+1+…`, `… UNION …`), whose trees would otherwise overflow the stack
-//!   when visited, printed or dropped.
+//!   when visited, printed or dropped. Set-operation chains are walked with
+//!   an explicit stack, and the parser's recursion limit is capped at
+//!   [`MAX_PARSER_DEPTH`], so the deepest accepted statement fits a 2 MiB
+//!   thread stack.
 //! - An unqualified name is a CTE if a CTE of that name is in scope, else a
 //!   table of the default database (or an error); qualified names are never
 //!   CTEs. Names are compared the way DataFusion normalises them: unquoted

@@ -1,0 +1,48 @@
+"""Runs SQL through lakegate with the Python ADBC Flight SQL driver.
+
+Reads one JSON request from stdin: {"endpoint": "grpc://HOST:PORT",
+"token": "...", "sql": "..."} and prints one JSON line: {"columns": [...],
+"rows": [[...], ...]} or {"error": "...", "kind": "invalid_argument" |
+"permission_denied" | "unauthenticated" | "other"}.
+"""
+import json
+import sys
+import warnings
+
+warnings.simplefilter("ignore")
+
+import adbc_driver_flightsql.dbapi as flightsql  # noqa: E402
+
+
+def kind(message: str) -> str:
+    m = message.upper()
+    if "INVALID_ARGUMENT" in m or "INVALIDARGUMENT" in m:
+        return "invalid_argument"
+    if "UNAUTHENTICATED" in m:
+        return "unauthenticated"
+    if "UNAUTHORIZED" in m or "PERMISSION" in m:
+        return "permission_denied"
+    return "other"
+
+
+def main() -> None:
+    req = json.load(sys.stdin)
+    try:
+        conn = flightsql.connect(
+            req["endpoint"],
+            db_kwargs={"adbc.flight.sql.authorization_header": "Bearer " + req["token"]},
+            autocommit=True,
+        )
+        cur = conn.cursor()
+        cur.execute(req["sql"])
+        table = cur.fetch_arrow_table()
+        rows = [list(r.values()) for r in table.to_pylist()]
+        print(json.dumps({"columns": table.column_names, "rows": rows}, default=str))
+        cur.close()
+        conn.close()
+    except Exception as e:  # noqa: BLE001 - report every failure to the runner
+        print(json.dumps({"error": str(e), "kind": kind(str(e))}))
+
+
+if __name__ == "__main__":
+    main()

@@ -8,11 +8,15 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::exit::{CliError, report};
 
+mod data_filter;
 mod database;
 mod engine;
+mod explain;
 mod grant;
+mod lf_tag;
 mod location;
 mod permissions;
+mod policy;
 pub mod query;
 mod revoke;
 mod serve;
@@ -82,6 +86,17 @@ pub enum Command {
     Whoami,
     /// Run SQL through the Flight SQL proxy as the token's principal.
     Query(query::Args),
+    /// Show how a query is rewritten for a principal, what it may read, and why.
+    Explain(explain::Args),
+    /// Create, list and delete data cells filters.
+    #[command(subcommand)]
+    DataFilter(data_filter::Cmd),
+    /// Create, change, list and assign LF-tags.
+    #[command(subcommand)]
+    LfTag(lf_tag::Cmd),
+    /// Policy-as-code: validate, plan, apply and test a directory of Cedar policies.
+    #[command(subcommand)]
+    Policy(policy::Cmd),
     /// Run the embedded engine alone as a plain Flight SQL server (sidecar upstream, benchmark baseline).
     Engine(engine::Args),
 }
@@ -121,6 +136,10 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Permissions(c) => permissions::run(c, g).await,
         Command::Whoami => whoami::run(g).await,
         Command::Query(a) => query::run(a, g).await,
+        Command::Explain(a) => explain::run(a, g).await,
+        Command::DataFilter(c) => data_filter::run(c, g).await,
+        Command::LfTag(c) => lf_tag::run(c, g).await,
+        Command::Policy(c) => policy::run(c, g).await,
         Command::Engine(a) => engine::run(a).await,
     }
 }

@@ -930,3 +930,65 @@ async fn differential_random_grants_match_a_naive_reference() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_clear_errors_and_the_server_stays_up() {
+    let h = Harness::start(None, None).await;
+    h.grant("111111111111:user/alice", table("sales.orders", &[]), &[]);
+    let alice = h.token("111111111111:user/alice", &[], &[]);
+    // Oversized statement.
+    let big = format!(
+        "SELECT id FROM sales.orders WHERE id IN ({})",
+        vec!["1"; 200_000].join(",")
+    );
+    let e = h.query(&alice, &big).await.unwrap_err();
+    assert!(
+        matches!(
+            e.code(),
+            Code::InvalidArgument | Code::OutOfRange | Code::ResourceExhausted
+        ),
+        "{e:?}"
+    );
+    // Deeply nested statement: an error, not a crash.
+    let deep = format!("SELECT {}1{}", "(".repeat(20_000), ")".repeat(20_000));
+    let e = h.query(&alice, &deep).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    let nested = format!(
+        "SELECT * FROM {}sales.orders{}",
+        "(SELECT * FROM ".repeat(3000),
+        ") t".repeat(3000)
+    );
+    let e = h.query(&alice, &nested).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    // Unknown table.
+    let e = h
+        .query(&alice, "SELECT * FROM sales.nope")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    // A client that disconnects mid-stream: the server carries on.
+    let mut c = h.client(&alice).await;
+    let info = c
+        .execute(
+            "SELECT a.id FROM sales.orders a, sales.orders b, sales.orders c, sales.orders d, \
+             sales.orders e, sales.orders f, sales.orders g, sales.orders h"
+                .into(),
+            None,
+        )
+        .await
+        .unwrap();
+    let mut s = c
+        .do_get(info.endpoint[0].ticket.clone().unwrap())
+        .await
+        .unwrap();
+    let first = s.try_next().await.unwrap().unwrap();
+    assert!(first.num_rows() > 0);
+    drop(s);
+    drop(c);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let b = h
+        .query(&alice, "SELECT count(*) FROM sales.orders")
+        .await
+        .unwrap();
+    assert_eq!(rows(&b), [r(&["4"])]);
+}

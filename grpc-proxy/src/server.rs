@@ -279,8 +279,8 @@ pub async fn serve(
     let data_dir = cfg.data_dir.clone();
     let mut cfg = cfg;
     if demo {
-        let admin = Principal::parse(crate::demo::DEMO_ADMIN)
-            .map_err(|e| Error::Demo(e.to_string()))?;
+        let admin =
+            Principal::parse(crate::demo::DEMO_ADMIN).map_err(|e| Error::Demo(e.to_string()))?;
         if !cfg.admins.contains(&admin) {
             cfg.admins.push(admin);
         }

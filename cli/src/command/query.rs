@@ -21,7 +21,9 @@ pub struct Args {
 }
 
 /// A Flight SQL client for the server named by `--endpoint`, with the token.
-pub async fn flight_client(g: &Global) -> Result<FlightSqlServiceClient<tonic::transport::Channel>, CliError> {
+pub async fn flight_client(
+    g: &Global,
+) -> Result<FlightSqlServiceClient<tonic::transport::Channel>, CliError> {
     let endpoint = g.endpoint.clone();
     let ep = Endpoint::from_shared(endpoint.clone())
         .map_err(|e| {

@@ -74,8 +74,23 @@ fn columns(f: &DataFilter) -> String {
     }
 }
 
+/// Checks the shape of `DB.TABLE.NAME` before asking the server, which
+/// would otherwise read `DB.TABLE` as `TABLE.NAME`.
+fn check_name(name: &str) -> Result<(), CliError> {
+    if name.split('.').count() == 3 && name.split('.').all(|p| !p.trim().is_empty()) {
+        Ok(())
+    } else {
+        Err(CliError::usage(format!(
+            "`{name}` is not a data filter name; write DB.TABLE.NAME, e.g. sales.orders.eu"
+        )))
+    }
+}
+
 /// Runs a data-filter subcommand.
 pub async fn run(cmd: Cmd, g: &Global) -> Result<(), CliError> {
+    if let Cmd::Create { name, .. } | Cmd::Delete { name } = &cmd {
+        check_name(name)?;
+    }
     let mut c = connect(g).await?;
     match cmd {
         Cmd::Create {

@@ -13,6 +13,10 @@
 mod admin_flow;
 mod auth;
 mod bad_input;
+mod data_filters;
+mod explain;
 mod grant_option;
 mod harness;
+mod lf_tags;
+mod policy;
 mod startup;

@@ -66,6 +66,7 @@ async fn start(case: &Case) -> Result<Server> {
         upstream: None,
         demo: false,
         audit_log: None,
+        tls: None,
     })?;
     let gov = state.governance.clone();
     let admin = case.caller(&conformance::As::default())?;

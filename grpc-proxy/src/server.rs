@@ -49,6 +49,35 @@ pub struct ServerConfig {
     pub demo: bool,
     /// The audit log file (default: `DATA_DIR/audit.jsonl`).
     pub audit_log: Option<PathBuf>,
+    /// Serve TLS (rustls) with this certificate and key; with a client CA,
+    /// client certificates listed in `DATA_DIR/client-certs.json` authenticate
+    /// Flight SQL calls (mTLS).
+    pub tls: Option<TlsFiles>,
+}
+
+/// PEM files for TLS.
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    /// Server certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Server private key (PEM).
+    pub key: PathBuf,
+    /// CA (or self-signed client certificates) trusted for client
+    /// certificates (PEM); `None` disables mTLS.
+    pub client_ca: Option<PathBuf>,
+}
+
+/// Maps client certificates (SHA-256 of the DER, lower-case hex) to
+/// principals, in `DATA_DIR/client-certs.json`.
+pub const CLIENT_CERTS_FILE: &str = "client-certs.json";
+
+fn read_pem(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| {
+        Error::Engine(format!(
+            "cannot read TLS file `{}`: {e}; check --tls-cert, --tls-key and --client-ca",
+            path.display()
+        ))
+    })
 }
 
 /// Everything the services on the port share.
@@ -143,6 +172,22 @@ impl AppState {
             h.update(&key);
             h.finalize().to_vec()
         };
+        let certs_path = self.config.data_dir.join(CLIENT_CERTS_FILE);
+        let client_certs = if self
+            .config
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.client_ca.is_some())
+            && certs_path.exists()
+        {
+            let text = std::fs::read_to_string(&certs_path).map_err(|e| {
+                Error::Engine(format!("cannot read `{}`: {e}", certs_path.display()))
+            })?;
+            crate::flight::ClientCerts::parse(&text)
+                .map_err(|e| Error::Engine(format!("`{}`: {e}", certs_path.display())))?
+        } else {
+            crate::flight::ClientCerts::default()
+        };
         let proxy = FlightProxy::new(
             self.governance.clone(),
             self.auth.clone(),
@@ -151,7 +196,8 @@ impl AppState {
             hash_key,
             audit.clone(),
         )
-        .map_err(|s| Error::Engine(s.message().to_string()))?;
+        .map_err(|s| Error::Engine(s.message().to_string()))?
+        .with_client_certs(client_certs);
         self.flight = Some(Arc::new(proxy));
         Ok(audit)
     }
@@ -249,7 +295,19 @@ pub async fn serve_on(
             }
         })
     });
-    Server::builder()
+    let mut builder = Server::builder();
+    if let Some(tls) = &state.config.tls {
+        let mut cfg = tonic::transport::ServerTlsConfig::new().identity(
+            tonic::transport::Identity::from_pem(read_pem(&tls.cert)?, read_pem(&tls.key)?),
+        );
+        if let Some(ca) = &tls.client_ca {
+            cfg = cfg
+                .client_ca_root(tonic::transport::Certificate::from_pem(read_pem(ca)?))
+                .client_auth_optional(true);
+        }
+        builder = builder.tls_config(cfg)?;
+    }
+    builder
         .add_routes(routes(&state))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;

@@ -106,6 +106,15 @@ fn admin() -> Caller {
 
 impl Harness {
     async fn start(upstream: Option<String>, data_dir: Option<&Path>) -> Self {
+        Self::start_with(upstream, data_dir, None, None).await
+    }
+
+    async fn start_with(
+        upstream: Option<String>,
+        data_dir: Option<&Path>,
+        tls: Option<grpc_proxy::server::TlsFiles>,
+        client_certs: Option<String>,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data = data_dir
             .map(Path::to_path_buf)
@@ -117,6 +126,7 @@ impl Harness {
             upstream,
             demo: false,
             audit_log: None,
+            tls,
         };
         let mut state = AppState::open(cfg).unwrap();
         let gov = state.governance.clone();
@@ -147,6 +157,9 @@ impl Harness {
                 )
                 .unwrap();
             }
+        }
+        if let Some(map) = client_certs {
+            std::fs::write(data.join(grpc_proxy::server::CLIENT_CERTS_FILE), map).unwrap();
         }
         state.attach_flight().await.unwrap();
         let key = grpc_proxy::auth::load_key(&data).unwrap();
@@ -991,4 +1004,81 @@ async fn bad_input_gets_clear_errors_and_the_server_stays_up() {
         .await
         .unwrap();
     assert_eq!(rows(&b), [r(&["4"])]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mtls_client_certificates_authenticate_as_mapped_principals() {
+    use sha2::Digest;
+    let pki = tempfile::tempdir().unwrap();
+    let server = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let client = rcgen::generate_simple_self_signed(vec!["alice.client".into()]).unwrap();
+    let stranger = rcgen::generate_simple_self_signed(vec!["mallory".into()]).unwrap();
+    let w = |name: &str, text: String| {
+        let p = pki.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let cert = w("server.pem", server.cert.pem());
+    let key = w("server.key", server.signing_key.serialize_pem());
+    // Trust both client certificates at the TLS layer; only alice's is mapped.
+    let ca = w(
+        "clients.pem",
+        format!("{}{}", client.cert.pem(), stranger.cert.pem()),
+    );
+    let fp = hex::encode(sha2::Sha256::digest(client.cert.der()));
+    let map = format!(r#"{{"{fp}": {{"principal": "111111111111:user/alice"}}}}"#);
+    let h = Harness::start_with(
+        None,
+        None,
+        Some(grpc_proxy::server::TlsFiles {
+            cert,
+            key,
+            client_ca: Some(ca),
+        }),
+        Some(map),
+    )
+    .await;
+    h.grant(
+        "111111111111:user/alice",
+        table("sales.orders", &["id"]),
+        &[],
+    );
+    let port = h.addr.rsplit(':').next().unwrap().to_string();
+    let connect = |id_cert: String, id_key: String| {
+        let server_pem = server.cert.pem();
+        let port = port.clone();
+        async move {
+            let tls = tonic::transport::ClientTlsConfig::new()
+                .ca_certificate(tonic::transport::Certificate::from_pem(server_pem))
+                .domain_name("localhost")
+                .identity(tonic::transport::Identity::from_pem(id_cert, id_key));
+            let ch = Channel::from_shared(format!("https://127.0.0.1:{port}"))
+                .unwrap()
+                .tls_config(tls)
+                .unwrap()
+                .connect()
+                .await
+                .unwrap();
+            FlightSqlServiceClient::new(ch)
+        }
+    };
+    // Alice's certificate authenticates her: no token needed.
+    let mut c = connect(client.cert.pem(), client.signing_key.serialize_pem()).await;
+    let info = c
+        .execute("SELECT * FROM sales.orders ORDER BY id".into(), None)
+        .await
+        .unwrap();
+    let b: Vec<RecordBatch> = c
+        .do_get(info.endpoint[0].ticket.clone().unwrap())
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(names(&b), ["id"]);
+    // A certificate that is not mapped is UNAUTHENTICATED.
+    let mut m = connect(stranger.cert.pem(), stranger.signing_key.serialize_pem()).await;
+    let e = status(m.execute("SELECT 1".into(), None).await.unwrap_err());
+    assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
+    assert!(e.message().contains("client-certs.json"), "{e:?}");
 }

@@ -28,6 +28,16 @@ pub struct Args {
     /// Where to append the audit log (default: DATA_DIR/audit.jsonl).
     #[arg(long, value_name = "FILE")]
     audit_log: Option<PathBuf>,
+    /// Serve TLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The TLS private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Trust client certificates issued by this CA (PEM) for mTLS; map them to
+    /// principals in DATA_DIR/client-certs.json.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    client_ca: Option<PathBuf>,
     /// Make this principal a data lake admin of its account (repeatable).
     #[arg(long = "admin", value_name = "ID", value_parser = parse_principal)]
     admins: Vec<Principal>,
@@ -43,6 +53,14 @@ pub async fn run(a: Args) -> Result<(), CliError> {
         upstream: a.upstream,
         demo: a.demo,
         audit_log: a.audit_log,
+        tls: match (a.tls_cert, a.tls_key) {
+            (Some(cert), Some(key)) => Some(grpc_proxy::server::TlsFiles {
+                cert,
+                key,
+                client_ca: a.client_ca,
+            }),
+            _ => None,
+        },
     };
     serve(cfg, shutdown_signal())
         .await

@@ -33,7 +33,7 @@ pub struct NewDataFilter {
 
 /// Splits `DB.TABLE.NAME`.
 pub fn split_filter_name(name: &str) -> Result<(TableName, String)> {
-    let Some((t, f)) = name.rsplit_once('.') else {
+    let Some((t, f)) = name.rsplit_once('.').filter(|(t, _)| t.contains('.')) else {
         return Err(Error::invalid(format!(
             "`{}` is not a data filter name; write `DB.TABLE.FILTER`",
             clip(name)

@@ -762,14 +762,8 @@ impl Governance {
                 }
             }
             ResourceSpec::DataFilter { name } => {
-                let Some((tname, fname)) = name.rsplit_once('.') else {
-                    return Err(Error::invalid(format!(
-                        "`{}` is not a data filter name; write `DB.TABLE.FILTER`",
-                        clip(name)
-                    )));
-                };
-                let t = self.visible_table(snap, caller, tname)?;
-                let f = ident(fname, "data filter")?;
+                let (tname, f) = crate::filters::split_filter_name(name)?;
+                let t = self.visible_table(snap, caller, &tname.to_string())?;
                 if !snap
                     .catalog
                     .filters

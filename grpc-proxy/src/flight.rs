@@ -246,17 +246,17 @@ impl FlightProxy {
     /// A bearer token if one is sent; otherwise a client certificate listed
     /// in the certificate map; otherwise UNAUTHENTICATED.
     fn caller<T>(&self, req: &Request<T>) -> Result<Caller, Status> {
-        if req.metadata().get("authorization").is_none() {
-            if let Some(certs) = req.peer_certs() {
-                if let Some(leaf) = certs.first() {
-                    return self.client_certs.caller(leaf.as_ref()).ok_or_else(|| {
-                        Status::unauthenticated(format!(
-                            "client certificate {} is not mapped to a principal; add it to                              DATA_DIR/client-certs.json or send a bearer token",
-                            hex::encode(Sha256::digest(leaf.as_ref()))
-                        ))
-                    });
-                }
-            }
+        if req.metadata().get("authorization").is_none()
+            && let Some(certs) = req.peer_certs()
+            && let Some(leaf) = certs.first()
+        {
+            return self.client_certs.caller(leaf.as_ref()).ok_or_else(|| {
+                Status::unauthenticated(format!(
+                    "client certificate {} is not mapped to a principal; add it to \
+                     DATA_DIR/client-certs.json or send a bearer token",
+                    hex::encode(Sha256::digest(leaf.as_ref()))
+                ))
+            });
         }
         self.auth.authenticate(req.metadata())
     }
@@ -610,6 +610,60 @@ impl FlightProxy {
     }
 }
 
+/// (catalog, db_schema, table) named by a key command.
+type KeyTable = (Option<String>, Option<String>, String);
+
+fn cross_tables(q: &CommandGetCrossReference) -> [KeyTable; 2] {
+    [
+        (
+            q.pk_catalog.clone(),
+            q.pk_db_schema.clone(),
+            q.pk_table.clone(),
+        ),
+        (
+            q.fk_catalog.clone(),
+            q.fk_db_schema.clone(),
+            q.fk_table.clone(),
+        ),
+    ]
+}
+
+impl FlightProxy {
+    /// Authenticates and checks the caller may see every table a key
+    /// command names.
+    fn check_key_tables<T>(&self, request: &Request<T>, tables: &[KeyTable]) -> Result<(), Status> {
+        let caller = self.caller(request)?;
+        for (catalog, db, table) in tables {
+            self.check_visible_table(&caller, catalog.as_deref(), db.as_deref(), table)?;
+        }
+        Ok(())
+    }
+
+    fn key_info<M: ProstMessageExt>(
+        &self,
+        request: &Request<FlightDescriptor>,
+        tables: &[KeyTable],
+        cmd: M,
+        schema: &Schema,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.check_key_tables(request, tables)?;
+        self.metadata_info(cmd, request.get_ref().clone(), schema)
+    }
+
+    /// lakegate's catalog has no keys: an empty result of the right shape.
+    fn key_rows(
+        &self,
+        request: &Request<Ticket>,
+        tables: &[KeyTable],
+        schema: Schema,
+    ) -> Result<Response<BoxStream<FlightData>>, Status> {
+        self.check_key_tables(request, tables)?;
+        Ok(Response::new(Self::encode_batch(RecordBatch::new_empty(
+            Arc::new(schema),
+        ))))
+    }
+}
+
 fn engine_status(e: lakegate_engine::EngineError) -> Status {
     from_error(e.to_policy_error())
 }
@@ -860,14 +914,12 @@ impl FlightSqlService for FlightProxy {
         query: CommandGetPrimaryKeys,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let caller = self.caller(&request)?;
-        self.check_visible_table(
-            &caller,
-            query.catalog.as_deref(),
-            query.db_schema.as_deref(),
-            &query.table,
-        )?;
-        self.metadata_info(query, request.into_inner(), &primary_keys_schema())
+        let t = [(
+            query.catalog.clone(),
+            query.db_schema.clone(),
+            query.table.clone(),
+        )];
+        self.key_info(&request, &t, query, &primary_keys_schema())
     }
 
     async fn get_flight_info_exported_keys(
@@ -875,14 +927,12 @@ impl FlightSqlService for FlightProxy {
         query: CommandGetExportedKeys,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let caller = self.caller(&request)?;
-        self.check_visible_table(
-            &caller,
-            query.catalog.as_deref(),
-            query.db_schema.as_deref(),
-            &query.table,
-        )?;
-        self.metadata_info(query, request.into_inner(), &foreign_keys_schema())
+        let t = [(
+            query.catalog.clone(),
+            query.db_schema.clone(),
+            query.table.clone(),
+        )];
+        self.key_info(&request, &t, query, &foreign_keys_schema())
     }
 
     async fn get_flight_info_imported_keys(
@@ -890,14 +940,12 @@ impl FlightSqlService for FlightProxy {
         query: CommandGetImportedKeys,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let caller = self.caller(&request)?;
-        self.check_visible_table(
-            &caller,
-            query.catalog.as_deref(),
-            query.db_schema.as_deref(),
-            &query.table,
-        )?;
-        self.metadata_info(query, request.into_inner(), &foreign_keys_schema())
+        let t = [(
+            query.catalog.clone(),
+            query.db_schema.clone(),
+            query.table.clone(),
+        )];
+        self.key_info(&request, &t, query, &foreign_keys_schema())
     }
 
     async fn get_flight_info_cross_reference(
@@ -905,20 +953,8 @@ impl FlightSqlService for FlightProxy {
         query: CommandGetCrossReference,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let caller = self.caller(&request)?;
-        self.check_visible_table(
-            &caller,
-            query.pk_catalog.as_deref(),
-            query.pk_db_schema.as_deref(),
-            &query.pk_table,
-        )?;
-        self.check_visible_table(
-            &caller,
-            query.fk_catalog.as_deref(),
-            query.fk_db_schema.as_deref(),
-            &query.fk_table,
-        )?;
-        self.metadata_info(query, request.into_inner(), &foreign_keys_schema())
+        let t = cross_tables(&query);
+        self.key_info(&request, &t, query, &foreign_keys_schema())
     }
 
     async fn get_flight_info_xdbc_type_info(
@@ -1066,16 +1102,8 @@ impl FlightSqlService for FlightProxy {
         query: CommandGetPrimaryKeys,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        let caller = self.caller(&request)?;
-        self.check_visible_table(
-            &caller,
-            query.catalog.as_deref(),
-            query.db_schema.as_deref(),
-            &query.table,
-        )?;
-        // lakegate's catalog has no keys: an empty result of the right shape.
-        let batch = RecordBatch::new_empty(Arc::new(primary_keys_schema()));
-        Ok(Response::new(Self::encode_batch(batch)))
+        let t = [(query.catalog, query.db_schema, query.table)];
+        self.key_rows(&request, &t, primary_keys_schema())
     }
 
     async fn do_get_exported_keys(
@@ -1083,15 +1111,8 @@ impl FlightSqlService for FlightProxy {
         query: CommandGetExportedKeys,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        let caller = self.caller(&request)?;
-        self.check_visible_table(
-            &caller,
-            query.catalog.as_deref(),
-            query.db_schema.as_deref(),
-            &query.table,
-        )?;
-        let batch = RecordBatch::new_empty(Arc::new(foreign_keys_schema()));
-        Ok(Response::new(Self::encode_batch(batch)))
+        let t = [(query.catalog, query.db_schema, query.table)];
+        self.key_rows(&request, &t, foreign_keys_schema())
     }
 
     async fn do_get_imported_keys(
@@ -1099,15 +1120,8 @@ impl FlightSqlService for FlightProxy {
         query: CommandGetImportedKeys,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        let caller = self.caller(&request)?;
-        self.check_visible_table(
-            &caller,
-            query.catalog.as_deref(),
-            query.db_schema.as_deref(),
-            &query.table,
-        )?;
-        let batch = RecordBatch::new_empty(Arc::new(foreign_keys_schema()));
-        Ok(Response::new(Self::encode_batch(batch)))
+        let t = [(query.catalog, query.db_schema, query.table)];
+        self.key_rows(&request, &t, foreign_keys_schema())
     }
 
     async fn do_get_cross_reference(
@@ -1115,21 +1129,8 @@ impl FlightSqlService for FlightProxy {
         query: CommandGetCrossReference,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        let caller = self.caller(&request)?;
-        self.check_visible_table(
-            &caller,
-            query.pk_catalog.as_deref(),
-            query.pk_db_schema.as_deref(),
-            &query.pk_table,
-        )?;
-        self.check_visible_table(
-            &caller,
-            query.fk_catalog.as_deref(),
-            query.fk_db_schema.as_deref(),
-            &query.fk_table,
-        )?;
-        let batch = RecordBatch::new_empty(Arc::new(foreign_keys_schema()));
-        Ok(Response::new(Self::encode_batch(batch)))
+        let t = cross_tables(&query);
+        self.key_rows(&request, &t, foreign_keys_schema())
     }
 
     async fn do_get_xdbc_type_info(

@@ -1100,17 +1100,27 @@ impl Governance {
             let (principal, resource, perms, grantable) = self.prepare(snap, caller, req, false)?;
             let mut masks = BTreeMap::new();
             for (col, kind) in &req.masks {
+                if !perms.contains(&Permission::Select) && !perms.contains(&Permission::All) {
+                    return Err(Error::invalid("--mask needs SELECT in --permissions"));
+                }
+                // A TABLE tag grant may mask columns by name, in whatever
+                // table they match.
+                if let Resource::LfTagPolicy {
+                    resource_type: TagResourceType::Table,
+                    ..
+                } = &resource
+                {
+                    masks.insert(ident(col, "mask column")?, ColumnMask::parse(kind)?);
+                    continue;
+                }
                 let Some(t) = resource
                     .table()
                     .and_then(|t| snap.catalog.table(caller.account(), t))
                 else {
                     return Err(Error::invalid(
-                        "--mask applies only to table grants; name a --table",
+                        "--mask applies only to table and TABLE tag grants; name a --table",
                     ));
                 };
-                if !perms.contains(&Permission::Select) && !perms.contains(&Permission::All) {
-                    return Err(Error::invalid("--mask needs SELECT in --permissions"));
-                }
                 let col = t.check_columns(std::slice::from_ref(col))?;
                 let col = col.into_iter().next().unwrap_or_default();
                 if let Resource::TableWithColumns { columns, .. } = &resource

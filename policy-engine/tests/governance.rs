@@ -1373,3 +1373,39 @@ mod forbid {
         assert_eq!(visible(&g, &alice()).unwrap().len(), 4);
     }
 }
+
+#[test]
+fn tag_grants_carry_masks_by_column_name() {
+    let g = setup();
+    g.create_lf_tag(&admin(), "team", &["sales".into()])
+        .unwrap();
+    g.assign_lf_tags(
+        &admin(),
+        &policy_engine::lftags::TagAssignRequest {
+            database: Some("sales".into()),
+            table: None,
+            columns: vec![],
+            tags: vec![("team".into(), "sales".into())],
+        },
+    )
+    .unwrap();
+    g.grant(
+        &admin(),
+        &GrantRequest {
+            principal: "111111111111:user/alice".into(),
+            permissions: vec!["SELECT".into()],
+            grantable: vec![],
+            resource: ResourceSpec::LfTagPolicy {
+                resource_type: "TABLE".into(),
+                tags: vec![("team".into(), vec!["sales".into()])],
+            },
+            masks: vec![("email".into(), "hash".into())],
+        },
+    )
+    .unwrap();
+    let a = g.effective_access(&alice(), &orders()).unwrap();
+    let email = a.columns.iter().find(|c| c.name == "email").unwrap();
+    assert_eq!(email.mask, Some(policy_engine::ColumnMask::Hash));
+    let id = a.columns.iter().find(|c| c.name == "id").unwrap();
+    assert_eq!(id.mask, None);
+}

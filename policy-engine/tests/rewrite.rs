@@ -951,9 +951,9 @@ fn check_output(r: &Rewritten, visible: &BTreeMap<String, Vec<String>>, cte_ok: 
     impl Visitor for V<'_> {
         type Break = ();
         fn pre_visit_query(&mut self, q: &sqlparser::ast::Query) -> ControlFlow<()> {
-            if let SetExpr::Select(s) = q.body.as_ref() {
-                if let [twj] = s.from.as_slice() {
-                    if let TableFactor::Table { name, .. } = &twj.relation {
+            if let SetExpr::Select(s) = q.body.as_ref()
+                && let [twj] = s.from.as_slice()
+                    && let TableFactor::Table { name, .. } = &twj.relation {
                         let n = plain(name);
                         if let Some(cols) = self.visible.get(&n) {
                             let proj: Vec<String> = s
@@ -969,8 +969,6 @@ fn check_output(r: &Rewritten, visible: &BTreeMap<String, Vec<String>>, cte_ok: 
                             assert!(twj.joins.is_empty());
                         }
                     }
-                }
-            }
             ControlFlow::Continue(())
         }
         fn pre_visit_table_factor(&mut self, tf: &TableFactor) -> ControlFlow<()> {

@@ -953,22 +953,23 @@ fn check_output(r: &Rewritten, visible: &BTreeMap<String, Vec<String>>, cte_ok: 
         fn pre_visit_query(&mut self, q: &sqlparser::ast::Query) -> ControlFlow<()> {
             if let SetExpr::Select(s) = q.body.as_ref()
                 && let [twj] = s.from.as_slice()
-                    && let TableFactor::Table { name, .. } = &twj.relation {
-                        let n = plain(name);
-                        if let Some(cols) = self.visible.get(&n) {
-                            let proj: Vec<String> = s
-                                .projection
-                                .iter()
-                                .map(|p| match p {
-                                    SelectItem::UnnamedExpr(Expr::Identifier(i)) => i.value.clone(),
-                                    SelectItem::ExprWithAlias { alias, .. } => alias.value.clone(),
-                                    other => panic!("unexpected projection {other}"),
-                                })
-                                .collect();
-                            assert_eq!(&proj, cols, "{}", self.sql);
-                            assert!(twj.joins.is_empty());
-                        }
-                    }
+                && let TableFactor::Table { name, .. } = &twj.relation
+            {
+                let n = plain(name);
+                if let Some(cols) = self.visible.get(&n) {
+                    let proj: Vec<String> = s
+                        .projection
+                        .iter()
+                        .map(|p| match p {
+                            SelectItem::UnnamedExpr(Expr::Identifier(i)) => i.value.clone(),
+                            SelectItem::ExprWithAlias { alias, .. } => alias.value.clone(),
+                            other => panic!("unexpected projection {other}"),
+                        })
+                        .collect();
+                    assert_eq!(&proj, cols, "{}", self.sql);
+                    assert!(twj.joins.is_empty());
+                }
+            }
             ControlFlow::Continue(())
         }
         fn pre_visit_table_factor(&mut self, tf: &TableFactor) -> ControlFlow<()> {

@@ -64,12 +64,15 @@ fn scenario() -> impl Strategy<Value = Scenario> {
         })
 }
 
+/// A source of visibility: (rows predicate, columns).
+type Source = (Option<(usize, i64)>, Vec<bool>);
+
 /// The naive reference: per row, per column, `Some(value)` if visible,
 /// `None` if NULL; rows nobody may see are absent; `None` overall if no
 /// column is visible.
 fn reference(s: &Scenario) -> Option<Vec<Vec<Option<i64>>>> {
     // Sources: (rows predicate, columns).
-    let mut sources: Vec<(Option<(usize, i64)>, Vec<bool>)> = Vec::new();
+    let mut sources: Vec<Source> = Vec::new();
     sources.push((None, s.grant_cols.clone()));
     if s.tag_grant {
         sources.push((None, s.tags.iter().map(|t| *t == 1).collect()));

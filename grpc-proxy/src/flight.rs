@@ -341,7 +341,11 @@ impl FlightProxy {
         let id = random_id();
         let plan = Arc::new(plan);
         if let Ok(mut plans) = self.plans.lock() {
-            plans.retain(|_, p| p.created.elapsed() < PLAN_TTL);
+            // Sweep expired plans only when the cache is full, not on every
+            // statement (a full sweep per GetFlightInfo cost ~1 ms at 10k plans).
+            if plans.len() >= MAX_PLANS {
+                plans.retain(|_, p| p.created.elapsed() < PLAN_TTL);
+            }
             if plans.len() >= MAX_PLANS
                 && let Some(oldest) = plans
                     .iter()

@@ -1137,13 +1137,16 @@ impl Governance {
             let id = grant_id(&acct, &principal, &resource);
             let mut changes = Vec::new();
             let g = match (snap.catalog.grants.get(&id), &resource) {
-                (Some(old), Resource::TableWithColumns { columns: new, .. }) => {
+                (
+                    Some(old),
+                    Resource::TableWithColumns {
+                        table,
+                        columns: new,
+                    },
+                ) => {
                     let merged = merge_columns(old_columns(old), new);
                     let resource = Resource::TableWithColumns {
-                        table: resource.table().cloned().unwrap_or_else(|| TableName {
-                            database: String::new(),
-                            table: String::new(),
-                        }),
+                        table: table.clone(),
                         columns: merged.clone(),
                     };
                     if !old.grantable.is_empty() && matches!(merged, ColumnSelection::Exclude(_)) {

@@ -16,6 +16,8 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::sql::sqlparser::ast::Statement;
 use policy_engine::catalog::Catalog;
 use policy_engine::model::{AccountId, TableName};
 
@@ -160,14 +162,43 @@ impl Engine {
         self.prepare(sql).await?.execute().await
     }
 
-    /// Plans `sql` in a session that holds only `secured`, each under its
-    /// single-identifier name, each filtered and masked inside its scan.
-    /// `EXPLAIN` is refused because plans show filter text and raw row counts.
+    /// Plans the rewritten `statement` (the AST the rewriter checked, never
+    /// text printed from it, DESIGN §4) in a session that holds only
+    /// `secured`, each under its single-identifier name, each filtered and
+    /// masked inside its scan. `EXPLAIN` is refused because plans show filter
+    /// text and raw row counts.
     pub async fn prepare_secured(
+        &self,
+        statement: &Statement,
+        secured: &[SecuredTable],
+    ) -> Result<Query, EngineError> {
+        let ctx = self.secured_session(secured)?;
+        let plan = ctx
+            .state()
+            .statement_to_plan(DFStatement::Statement(Box::new(statement.clone())))
+            .await
+            .map_err(EngineError::from_datafusion)?;
+        secured_query(&ctx, plan).await
+    }
+
+    /// Like [`Engine::prepare_secured`], for SQL text parsed by DataFusion
+    /// (tests and benchmarks; the proxy hands over the AST).
+    pub async fn prepare_secured_sql(
         &self,
         sql: &str,
         secured: &[SecuredTable],
     ) -> Result<Query, EngineError> {
+        let ctx = self.secured_session(secured)?;
+        let plan = ctx
+            .state()
+            .create_logical_plan(sql)
+            .await
+            .map_err(EngineError::from_datafusion)?;
+        secured_query(&ctx, plan).await
+    }
+
+    /// A session whose catalog holds only `secured`.
+    fn secured_session(&self, secured: &[SecuredTable]) -> Result<SessionContext, EngineError> {
         let loaded = self.loaded();
         let mut state = self.template.clone();
         let schema = MemorySchemaProvider::new();
@@ -202,29 +233,34 @@ impl Engine {
         let list = MemoryCatalogProviderList::new();
         list.register_catalog(opts.default_catalog.clone(), Arc::new(catalog));
         state.register_catalog_list(Arc::new(list));
-        let ctx = SessionContext::new_with_state(state);
-        let df = plan_sql(&ctx, sql).await?;
-        if matches!(
-            df.logical_plan(),
-            LogicalPlan::Explain(_) | LogicalPlan::Analyze(_)
-        ) {
-            return Err(EngineError::NotAllowed(
-                "EXPLAIN is not allowed through lakegate, because plans show filter text and \
-                 raw row counts; use `lakegate explain` instead"
-                    .into(),
-            ));
-        }
-        Ok(Query { df })
+        Ok(SessionContext::new_with_state(state))
     }
 
-    /// Runs `sql` over `secured` only; see [`Engine::prepare_secured`].
+    /// Runs `statement` over `secured` only; see [`Engine::prepare_secured`].
     pub async fn execute_secured(
         &self,
-        sql: &str,
+        statement: &Statement,
         secured: &[SecuredTable],
     ) -> Result<SendableRecordBatchStream, EngineError> {
-        self.prepare_secured(sql, secured).await?.execute().await
+        self.prepare_secured(statement, secured)
+            .await?
+            .execute()
+            .await
     }
+}
+
+/// Checks and executes a plan of a secured session: queries only, no
+/// `EXPLAIN`.
+async fn secured_query(ctx: &SessionContext, plan: LogicalPlan) -> Result<Query, EngineError> {
+    if matches!(plan, LogicalPlan::Explain(_) | LogicalPlan::Analyze(_)) {
+        return Err(EngineError::NotAllowed(
+            "EXPLAIN is not allowed through lakegate, because plans show filter text and raw \
+             row counts; use `lakegate explain` instead"
+                .into(),
+        ));
+    }
+    let df = only_queries(ctx, plan).await?;
+    Ok(Query { df })
 }
 
 /// Plans one SQL query with DDL, DML (including COPY) and statements
@@ -235,6 +271,11 @@ async fn plan_sql(ctx: &SessionContext, sql: &str) -> Result<DataFrame, EngineEr
         .create_logical_plan(sql)
         .await
         .map_err(EngineError::from_datafusion)?;
+    only_queries(ctx, plan).await
+}
+
+/// Executes `plan` with DDL, DML and statements refused.
+async fn only_queries(ctx: &SessionContext, plan: LogicalPlan) -> Result<DataFrame, EngineError> {
     let opts = SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)

@@ -34,7 +34,9 @@ use datafusion::physical_plan::filter_pushdown::{
 };
 use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
+use datafusion::sql::sqlparser::ast::ExprWithAlias;
 use policy_engine::access::{RowPredicate, TableAccess};
+use policy_engine::predicate::RowExpr;
 
 use crate::error::EngineError;
 use crate::infer::is_lower_ident;
@@ -98,16 +100,29 @@ impl SecureTable {
         let df_full = DFSchema::try_from(full.as_ref().clone())
             .map_err(|e| EngineError::internal(format!("schema of `{name}`: {e}")))?;
         let parse = |sql: &str| parse_expr(state, sql, &df_full);
+        // Row predicates are typed ASTs (attributes are literal nodes): they
+        // are planned as they are, never printed and parsed again.
+        let plan_pred = |e: &RowExpr| {
+            state
+                .create_logical_expr_from_sql_expr(
+                    ExprWithAlias {
+                        expr: e.expr().clone(),
+                        alias: None,
+                    },
+                    &df_full,
+                )
+                .map_err(|e| e.strip_backtrace())
+        };
         let predicate = |p: &RowPredicate, what: &str| -> Result<Option<Expr>, EngineError> {
             match p {
                 RowPredicate::All => Ok(None),
                 RowPredicate::AnyOf(ps) => {
                     let mut acc: Option<Expr> = None;
-                    for sql in ps {
-                        let e = parse(sql).map_err(|e| {
+                    for pred in ps {
+                        let e = plan_pred(pred).map_err(|e| {
                             EngineError::FailedPrecondition(format!(
-                                "the {what} of table `{name}` does not parse ({e}); ask a data \
-                                 lake admin to fix the data filter"
+                                "the {what} of table `{name}` cannot be applied ({e}); ask a \
+                                 data lake admin to fix the data filter"
                             ))
                         })?;
                         acc = Some(match acc {

@@ -671,7 +671,12 @@ async fn breakdown(data: &Path, s: &Sizes) {
     let mut v = Vec::new();
     for _ in 0..n {
         let t = Instant::now();
-        std::hint::black_box(engine.prepare_secured(&rw.sql, &secured).await.unwrap());
+        std::hint::black_box(
+            engine
+                .prepare_secured(&rw.statement, &secured)
+                .await
+                .unwrap(),
+        );
         v.push(t.elapsed());
     }
     steps.push(("engine_prepare_secured", v));
@@ -684,7 +689,10 @@ async fn breakdown(data: &Path, s: &Sizes) {
             let query = if plain {
                 engine.prepare(&qd).await.unwrap()
             } else {
-                engine.prepare_secured(&rw.sql, &secured).await.unwrap()
+                engine
+                    .prepare_secured(&rw.statement, &secured)
+                    .await
+                    .unwrap()
             };
             let t = Instant::now();
             let mut st = query.execute().await.unwrap();

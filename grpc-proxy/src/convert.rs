@@ -318,7 +318,7 @@ impl From<policy_engine::RowPredicate> for RowsExplanation {
             },
             policy_engine::RowPredicate::AnyOf(ps) => Self {
                 all: false,
-                any_of: ps,
+                any_of: ps.iter().map(ToString::to_string).collect(),
             },
         }
     }

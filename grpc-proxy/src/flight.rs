@@ -177,6 +177,14 @@ impl TableResolver for SnapResolver<'_> {
     }
 }
 
+/// `p1 OR p2 OR …`, for the audit log.
+fn join_or(ps: &[policy_engine::predicate::RowExpr]) -> String {
+    ps.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" OR ")
+}
+
 fn statement_hash(sql: &str) -> String {
     hex::encode(Sha256::digest(sql.as_bytes()))
 }
@@ -302,7 +310,7 @@ impl FlightProxy {
             Backend::Embedded(engine) => {
                 engine.refresh(&snap.catalog).map_err(engine_status)?;
                 let q = engine
-                    .prepare_secured(&rewritten.sql, &self.secured(&rewritten))
+                    .prepare_secured(&rewritten.statement, &self.secured(&rewritten))
                     .await
                     .map_err(engine_status)?;
                 (q.schema(), Vec::new(), Some(q))
@@ -392,7 +400,7 @@ impl FlightProxy {
                     .join(", ")
             ));
             if let policy_engine::RowPredicate::AnyOf(ps) = &t.access.rows {
-                rec.filters.push(format!("{name}: {}", ps.join(" OR ")));
+                rec.filters.push(format!("{name}: {}", join_or(ps)));
             }
             for c in &t.access.columns {
                 if let Some(m) = &c.mask {
@@ -400,7 +408,7 @@ impl FlightProxy {
                 }
                 if let Some(policy_engine::RowPredicate::AnyOf(ps)) = &c.cells {
                     rec.filters
-                        .push(format!("{name}.{} cells: {}", c.name, ps.join(" OR ")));
+                        .push(format!("{name}.{} cells: {}", c.name, join_or(ps)));
                 }
             }
             for e in &t.access.trail {
@@ -494,7 +502,7 @@ impl FlightProxy {
                         None => {
                             engine
                                 .execute_secured(
-                                    &plan.rewritten.sql,
+                                    &plan.rewritten.statement,
                                     &self.secured(&plan.rewritten),
                                 )
                                 .await

@@ -28,6 +28,7 @@ use std::time::Instant;
 
 use policy_engine::access::{ColumnAccess, RowPredicate, TableAccess, table_not_found};
 use policy_engine::model::{AccountId, ColumnMask, Format, LocationUri, TableName};
+use policy_engine::predicate::RowExpr;
 use policy_engine::rewrite::{DEFAULT_MAX_DEPTH, Placement, RewriteOptions, rewrite};
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
@@ -75,7 +76,10 @@ fn catalog() -> BTreeMap<TableName, TableAccess> {
             "o_region",
         ],
     );
-    orders.rows = RowPredicate::AnyOf(vec!["o_region = 'EU'".into(), "o_region = 'US'".into()]);
+    orders.rows = RowPredicate::AnyOf(vec![
+        RowExpr::parse("o_region = 'EU'").unwrap(),
+        RowExpr::parse("o_region = 'US'").unwrap(),
+    ]);
     orders.columns[3].mask = Some(ColumnMask::Redact);
     let mut customer = table(
         "sales",

@@ -2,7 +2,7 @@
 //! which columns exist for the caller, which rows it sees, which cells are
 //! masked, and the trail of policies that decided it.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::authorize::{Authorizer, PrincipalCtx, Target};
 use crate::catalog::Catalog;
@@ -11,21 +11,21 @@ use crate::error::{Error, Result};
 use crate::model::{
     AccountId, Caller, ColumnMask, Format, LocationUri, Permission, RowFilter, TableName,
 };
-use crate::predicate;
+use crate::predicate::{self, RowExpr};
 
 /// Rows of a table a caller may see.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RowPredicate {
     /// Every row.
     All,
     /// Rows where any of these predicates (rule 4 language, attributes
-    /// already substituted) is true.
-    AnyOf(Vec<String>),
+    /// already substituted as literal nodes) is true; none matches no row.
+    AnyOf(Vec<RowExpr>),
 }
 
 /// One visible column.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ColumnAccess {
     /// Column name.
     pub name: String,
@@ -43,7 +43,7 @@ pub struct ColumnAccess {
 }
 
 /// One line of the decision trail.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TrailEntry {
     /// Cedar policy id.
     pub policy: String,
@@ -56,7 +56,7 @@ pub struct TrailEntry {
 }
 
 /// What a caller may read of one table.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TableAccess {
     /// Owning account.
     pub account: AccountId,
@@ -221,9 +221,10 @@ pub fn effective_access(
     // Data cells filters (rule 2): each permitted filter is (rows, columns);
     // grants on the table and its columns are filters with all rows.
     let mut rows_all = !columns.is_empty();
-    let mut row_preds: Vec<String> = Vec::new();
+    let mut row_preds: Vec<RowExpr> = Vec::new();
     // Per column: the filters that show it, as row predicates (None = all rows).
-    let mut by_column: std::collections::BTreeMap<String, Vec<Option<String>>> = Default::default();
+    let mut by_column: std::collections::BTreeMap<String, Vec<Option<RowExpr>>> =
+        Default::default();
     // When grants already show every column on every row, filters cannot
     // add anything (and would only clutter the trail).
     let everything = columns.len() == table.columns.len();
@@ -244,7 +245,7 @@ pub fn effective_access(
                 RowFilter::AllRows => None,
                 RowFilter::Predicate(src) => Some(
                     predicate::substitute(src, table, &caller.attrs)?
-                        .unwrap_or_else(|| "FALSE".to_string()),
+                        .unwrap_or_else(RowExpr::never),
                 ),
             };
             let mut shown = Vec::new();
@@ -281,7 +282,8 @@ pub fn effective_access(
             trail.push(TrailEntry {
                 source: format!(
                     "data filter {tn}.{fname} ({}) via {}",
-                    rows.as_deref().unwrap_or("all rows"),
+                    rows.as_ref()
+                        .map_or_else(|| "all rows".to_string(), ToString::to_string),
                     d.reasons
                         .iter()
                         .map(|r| describe_source(cat, compiled, r))
@@ -308,7 +310,7 @@ pub fn effective_access(
             let cells = if fs.iter().any(|r| r.is_none()) {
                 None
             } else {
-                let mut ps: Vec<String> = Vec::new();
+                let mut ps: Vec<RowExpr> = Vec::new();
                 for r in fs.iter().flatten() {
                     if !ps.contains(r) {
                         ps.push(r.clone());

@@ -275,7 +275,12 @@ mod tests {
         let e = g.explain(&admin(), &alice(), SQL).unwrap();
         let t = &e.tables[0];
         assert_eq!(t.visible_columns, ["id", "region"]);
-        assert_eq!(t.rows, RowPredicate::AnyOf(vec!["region = 'EU'".into()]));
+        assert_eq!(
+            t.rows,
+            RowPredicate::AnyOf(vec![
+                crate::predicate::RowExpr::parse("region = 'EU'").unwrap()
+            ])
+        );
         assert!(e.rewritten_sql.contains("'EU'"), "{}", e.rewritten_sql);
         assert!(!e.rewritten_sql.contains("ssn"), "{}", e.rewritten_sql);
         assert!(

@@ -59,5 +59,6 @@ pub use authorize::{Decision, Target};
 pub use error::{Error, Result};
 pub use governance::{Governance, GrantRequest, NewTable, PermissionFilter, ResourceSpec};
 pub use model::{Caller, ColumnMask, Grant, Permission, Principal, Resource};
+pub use predicate::RowExpr;
 pub use rewrite::{Placement, RewriteOptions, Rewritten, RewrittenTable, TableResolver, rewrite};
 pub use store::{MemStore, SqliteStore, Store};

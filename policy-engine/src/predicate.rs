@@ -346,14 +346,71 @@ pub fn attributes(src: &str) -> Vec<String> {
     out
 }
 
-/// Substitutes the caller's attributes as typed literals. Returns `None` if
-/// the caller lacks an attribute the predicate names (or its value does not
-/// fit the column's type): the whole filter then matches no row.
+/// A row predicate ready to apply: the rule-4 expression as a typed AST,
+/// with the caller's attributes substituted as literal nodes.
+///
+/// We carry the AST, never text, because printing an AST and parsing it
+/// again is where meaning changes (a value with quotes or backslashes). Its
+/// `Display` is for people (explain, audit); the rewriter and the embedded
+/// engine consume [`RowExpr::expr`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RowExpr(Expr);
+
+impl RowExpr {
+    /// The expression.
+    pub fn expr(&self) -> &Expr {
+        &self.0
+    }
+
+    /// The predicate that matches no row.
+    pub fn never() -> Self {
+        Self(Expr::Value(ValueWithSpan {
+            value: Value::Boolean(false),
+            span: Span::empty(),
+        }))
+    }
+
+    /// Parses one expression that names no principal attribute (for tests,
+    /// benches and fixed predicates). It is not validated against a table:
+    /// data cells filters go through [`validate`] when they are created and
+    /// [`substitute`] per caller.
+    ///
+    /// Errors: [`Error::InvalidArgument`] when it does not parse or names an
+    /// attribute.
+    pub fn parse(src: &str) -> Result<Self> {
+        if src.contains("${") {
+            return Err(Error::invalid(format!(
+                "row filter `{}` names principal attributes; substitute them for a caller",
+                clip(src)
+            )));
+        }
+        Ok(Self(parse(src)?))
+    }
+}
+
+impl std::fmt::Display for RowExpr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl serde::Serialize for RowExpr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+/// Substitutes the caller's attributes as typed literal nodes. Returns
+/// `None` if the caller lacks an attribute the predicate names, or if a value
+/// does not parse as the compared column's type (`inf`, `NaN`, `1e999` or
+/// `five` for a number; `yesterday` for a date): the whole filter then
+/// matches no row (DESIGN §3 rule 4). No error names the filter or the
+/// columns, because the caller may not see them.
 pub fn substitute(
     src: &str,
     table: &Table,
     attrs: &BTreeMap<String, String>,
-) -> Result<Option<String>> {
+) -> Result<Option<RowExpr>> {
     let mut expr = parse(src)?;
     let lower: BTreeMap<String, &String> = attrs
         .iter()
@@ -361,36 +418,166 @@ pub fn substitute(
         .collect();
     let mut ok = true;
     subst(&mut expr, table, &lower, None, &mut ok);
-    Ok(ok.then(|| expr.to_string()))
+    Ok(ok.then_some(RowExpr(expr)))
 }
 
-fn literal_for(ty: Ty, v: &str) -> Option<Expr> {
-    let value = match ty {
-        Ty::Number => {
-            let t = v.trim();
-            if t.parse::<f64>().is_err() || t.is_empty() {
-                return None;
-            }
-            Value::Number(t.to_string(), false)
-        }
-        Ty::Boolean => match v.trim().to_ascii_lowercase().as_str() {
-            "true" => Value::Boolean(true),
-            "false" => Value::Boolean(false),
-            _ => return None,
-        },
-        Ty::String | Ty::Temporal | Ty::Other => Value::SingleQuotedString(v.to_string()),
-    };
-    Some(Expr::Value(ValueWithSpan {
+fn value(value: Value) -> Expr {
+    Expr::Value(ValueWithSpan {
         value,
         span: Span::empty(),
-    }))
+    })
 }
 
-fn column_type_of(e: &Expr, table: &Table) -> Option<Ty> {
+/// A decimal number: optional sign, digits with at most one `.`, optional
+/// exponent; finite. `inf`, `NaN`, `0x10`, `1_000` and `1e999` are not.
+fn number_literal(v: &str) -> Option<Expr> {
+    let t = v.trim();
+    let (negative, body) = match t.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let (mantissa, exponent) = match body.find(['e', 'E']) {
+        Some(i) => (body.get(..i)?, Some(body.get(i + 1..)?)),
+        None => (body, None),
+    };
+    let mut dots = 0;
+    let mut digits = 0;
+    for c in mantissa.chars() {
+        match c {
+            '0'..='9' => digits += 1,
+            '.' => dots += 1,
+            _ => return None,
+        }
+    }
+    if digits == 0 || dots > 1 {
+        return None;
+    }
+    if let Some(x) = exponent {
+        let x = x.strip_prefix(['+', '-']).unwrap_or(x);
+        if x.is_empty() || !x.chars().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+    }
+    if !body.parse::<f64>().is_ok_and(f64::is_finite) {
+        return None;
+    }
+    let n = value(Value::Number(body.to_string(), false));
+    Some(if negative {
+        Expr::UnaryOp {
+            op: UnaryOperator::Minus,
+            expr: Box::new(n),
+        }
+    } else {
+        n
+    })
+}
+
+/// `n` ASCII digits.
+fn digits(s: &str, n: usize) -> Option<u32> {
+    (s.len() == n && s.chars().all(|c| c.is_ascii_digit()))
+        .then(|| s.parse().ok())
+        .flatten()
+}
+
+/// `YYYY-MM-DD` with a month and day that exist.
+fn is_date(s: &str) -> bool {
+    let mut it = s.split('-');
+    let (Some(y), Some(m), Some(d), None) = (it.next(), it.next(), it.next(), it.next()) else {
+        return false;
+    };
+    let (Some(y), Some(m), Some(d)) = (digits(y, 4), digits(m, 2), digits(d, 2)) else {
+        return false;
+    };
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days).contains(&d)
+}
+
+/// `HH:MM[:SS[.fraction]]`.
+fn is_time(s: &str) -> bool {
+    let (hms, frac) = match s.split_once('.') {
+        Some((a, b)) => (a, Some(b)),
+        None => (s, None),
+    };
+    if frac.is_some_and(|f| f.is_empty() || f.len() > 9 || !f.chars().all(|c| c.is_ascii_digit())) {
+        return false;
+    }
+    let parts: Vec<&str> = hms.split(':').collect();
+    let ok = |p: Option<&&str>, max: u32| p.and_then(|p| digits(p, 2)).is_some_and(|v| v <= max);
+    match parts.len() {
+        2 => frac.is_none() && ok(parts.first(), 23) && ok(parts.get(1), 59),
+        3 => ok(parts.first(), 23) && ok(parts.get(1), 59) && ok(parts.get(2), 59),
+        _ => false,
+    }
+}
+
+/// `DATE[( |T)TIME[Z|(+|-)HH:MM]]`.
+fn is_timestamp(s: &str) -> bool {
+    let Some(date) = s.get(..10) else {
+        return false;
+    };
+    if !is_date(date) {
+        return false;
+    }
+    let rest = s.get(10..).unwrap_or_default();
+    if rest.is_empty() {
+        return true;
+    }
+    let Some(time) = rest.strip_prefix([' ', 'T']) else {
+        return false;
+    };
+    let time = time.strip_suffix('Z').unwrap_or(time);
+    let (time, zone) = match time.rfind(['+', '-']) {
+        Some(i) => (time.get(..i).unwrap_or_default(), time.get(i + 1..)),
+        None => (time, None),
+    };
+    is_time(time) && zone.is_none_or(|z| is_time(z) && z.len() == 5)
+}
+
+fn literal_for(ty: Ty, data_type: &str, v: &str) -> Option<Expr> {
+    match ty {
+        Ty::Number => number_literal(v),
+        Ty::Boolean => match v.trim().to_ascii_lowercase().as_str() {
+            "true" => Some(value(Value::Boolean(true))),
+            "false" => Some(value(Value::Boolean(false))),
+            _ => None,
+        },
+        Ty::String => Some(value(Value::SingleQuotedString(v.to_string()))),
+        Ty::Temporal => {
+            let ok = if data_type.starts_with("Date") {
+                is_date(v)
+            } else if data_type.starts_with("Timestamp") {
+                is_timestamp(v)
+            } else {
+                is_time(v)
+            };
+            ok.then(|| value(Value::SingleQuotedString(v.to_string())))
+        }
+        // No attribute is compared with a column of another type: no rows.
+        Ty::Other => None,
+    }
+}
+
+fn column_type_of<'t>(e: &Expr, table: &'t Table) -> Option<(Ty, &'t str)> {
     match e {
-        Expr::Identifier(Ident { value, .. }) if !value.starts_with(ATTR_PREFIX) => table
-            .column(&value.to_ascii_lowercase())
-            .map(|c| column_ty(&c.data_type)),
+        Expr::Identifier(Ident {
+            value, quote_style, ..
+        }) if !value.starts_with(ATTR_PREFIX) => {
+            let name = if quote_style.is_some() {
+                value.clone()
+            } else {
+                value.to_ascii_lowercase()
+            };
+            table
+                .column(&name)
+                .map(|c| (column_ty(&c.data_type), c.data_type.as_str()))
+        }
         Expr::Nested(inner) => column_type_of(inner, table),
         _ => None,
     }
@@ -400,14 +587,14 @@ fn subst(
     e: &mut Expr,
     table: &Table,
     attrs: &BTreeMap<String, &String>,
-    ty: Option<Ty>,
+    ty: Option<(Ty, &str)>,
     ok: &mut bool,
 ) {
     match e {
         Expr::Identifier(id) => {
             if let Some(name) = id.value.strip_prefix(ATTR_PREFIX) {
                 match (attrs.get(name), ty) {
-                    (Some(v), Some(t)) => match literal_for(t, v) {
+                    (Some(v), Some((t, dt))) => match literal_for(t, dt, v) {
                         Some(lit) => *e = lit,
                         None => *ok = false,
                     },
@@ -534,23 +721,137 @@ mod tests {
         )
         .unwrap()
         .unwrap();
-        assert_eq!(s, "region = 'EU' AND id > 5");
-        // Quotes in attribute values stay inside the literal.
-        attrs.insert("region".to_string(), "x' OR 1=1 --".to_string());
-        let s = substitute("region = ${principal.attrs.region}", &t, &attrs)
-            .unwrap()
-            .unwrap();
-        assert_eq!(s, "region = 'x'' OR 1=1 --'");
+        assert_eq!(s.to_string(), "region = 'EU' AND id > 5");
         // Missing attribute: the whole filter matches nothing.
         assert_eq!(
             substitute("region = 'EU' OR id = ${principal.attrs.nope}", &t, &attrs).unwrap(),
             None
         );
-        // A value that does not fit the column's type: nothing either.
-        attrs.insert("min".to_string(), "five".to_string());
+    }
+
+    /// The literal node holding an attribute's value, for `COLUMN = ${attr}`.
+    fn literal(src: &str, name: &str, v: &str) -> Option<Value> {
+        let attrs = BTreeMap::from([(name.to_string(), v.to_string())]);
+        let e = substitute(src, &table(), &attrs).unwrap()?;
+        match e.expr() {
+            Expr::BinaryOp { right, .. } => match right.as_ref() {
+                Expr::Value(v) => Some(v.value.clone()),
+                Expr::UnaryOp { expr, .. } => match expr.as_ref() {
+                    Expr::Value(v) => Some(v.value.clone()),
+                    other => panic!("{other:?}"),
+                },
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn attributes_are_literals_not_text_strings() {
+        // Whatever the value holds, it is one string literal node, exactly.
+        for v in [
+            "x\\' OR 1=1 --",
+            "x' OR 1=1 --",
+            "x\\'' OR 1=1 --",
+            "' OR ''='",
+            "\\",
+            "a\"b",
+            "${principal.attrs.region}",
+            "EU\n--",
+        ] {
+            assert_eq!(
+                literal("region = ${principal.attrs.r}", "r", v),
+                Some(Value::SingleQuotedString(v.to_string())),
+                "{v}"
+            );
+        }
+    }
+
+    #[test]
+    fn attributes_are_literals_not_text_numbers() {
+        for v in [
+            "inf",
+            "-inf",
+            "NaN",
+            "nan",
+            "infinity",
+            "Infinity",
+            "1e999",
+            "-1e999",
+            "0x10",
+            "1_000",
+            "1 OR 1=1",
+            "0) OR (1=1",
+            "five",
+            "",
+            " ",
+            "--1",
+            "+-1",
+            "1.2.3",
+            "1e",
+            "e5",
+            ".",
+            "1;",
+        ] {
+            assert_eq!(literal("id > ${principal.attrs.n}", "n", v), None, "{v:?}");
+        }
+        for (v, want) in [
+            ("5", "5"),
+            (" 7 ", "7"),
+            ("-2.5", "2.5"),
+            ("1e3", "1e3"),
+            (".5", ".5"),
+        ] {
+            assert_eq!(
+                literal("id > ${principal.attrs.n}", "n", v),
+                Some(Value::Number(want.to_string(), false)),
+                "{v:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn attributes_are_literals_not_text_dates_and_booleans() {
+        for v in ["2024-01-31", "2024-02-29"] {
+            assert!(
+                literal("day > ${principal.attrs.d}", "d", v).is_some(),
+                "{v}"
+            );
+        }
+        for v in [
+            "2023-02-29",
+            "2024-13-01",
+            "yesterday",
+            "2024-01-01' OR '1'='1",
+            "24-1-1",
+        ] {
+            assert_eq!(literal("day > ${principal.attrs.d}", "d", v), None, "{v}");
+        }
         assert_eq!(
-            substitute("id > ${principal.attrs.min}", &t, &attrs).unwrap(),
-            None
+            literal("active = ${principal.attrs.b}", "b", "TRUE"),
+            Some(Value::Boolean(true))
         );
+        assert_eq!(literal("active = ${principal.attrs.b}", "b", "yes"), None);
+    }
+
+    #[test]
+    fn timestamps_and_times_are_checked() {
+        for ok in [
+            "2024-01-01",
+            "2024-01-01 10:00:00",
+            "2024-01-01T10:00:00.123Z",
+            "2024-01-01T10:00:00+01:00",
+        ] {
+            assert!(is_timestamp(ok), "{ok}");
+        }
+        for bad in [
+            "2024-01-01X",
+            "2024-01-01 25:00:00",
+            "2024-01-01 10:00:00+1",
+            "now",
+        ] {
+            assert!(!is_timestamp(bad), "{bad}");
+        }
+        assert!(is_time("23:59:59.5") && is_time("10:00") && !is_time("10:60"));
     }
 }

@@ -7,7 +7,9 @@
 //!      ──▶ exactly one Statement::Query (everything else is denied with what to do)
 //!      ──walk (CTE scopes, FROM scopes)──▶ every catalog table reference becomes
 //!            (SELECT visible columns FROM physical [WHERE visible rows]) AS alias
-//!      ──Display──▶ Rewritten { sql, tables, statement_hash }
+//!      ──▶ Rewritten { statement (the AST, for the embedded engine),
+//!                      sql (Inline: printed, parsed again, must be the same AST),
+//!                      tables, statement_hash }
 //! ```
 //!
 //! Key items: [`rewrite`], [`RewriteOptions`], [`Placement`], [`TableResolver`],
@@ -41,14 +43,19 @@
 //! - Each distinct table is resolved once per statement and its derived table
 //!   built once, then cloned for every reference, so a self-join costs one
 //!   access decision.
-//! - The original text is never forwarded: the output is always the
-//!   re-serialised AST, and everything we add (projections, masks,
-//!   predicates) is built as typed AST nodes; predicates and mask expressions
-//!   are parsed as single expressions, checked to contain no subquery or table,
-//!   never spliced as text.
+//! - The original text is never forwarded. The embedded engine plans the
+//!   rewritten AST itself; an upstream gets the AST printed, and only if
+//!   parsing that text again gives the same AST (module `roundtrip`), because
+//!   sqlparser's printer does not round-trip every literal. Everything we add
+//!   (projections, masks, predicates) is built as typed AST nodes: row
+//!   predicates arrive as [`crate::predicate::RowExpr`] with principal
+//!   attributes as literal nodes; mask expressions are parsed as single
+//!   expressions, checked to contain no subquery or table, never spliced as
+//!   text.
 
 mod derived;
 mod nesting;
+mod roundtrip;
 mod statement;
 mod walk;
 
@@ -165,7 +172,13 @@ pub struct RewrittenTable {
 /// A rewritten statement.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rewritten {
-    /// The SQL to run: the re-serialised, rewritten AST.
+    /// The rewritten statement: what the embedded engine plans (it is handed
+    /// the AST, never text).
+    pub statement: Statement,
+    /// The rewritten statement as SQL. For [`Placement::Inline`] this is the
+    /// text an upstream runs, and it was checked to parse back to
+    /// [`Rewritten::statement`]; for [`Placement::Secured`] it is for people
+    /// (audit, explain).
     pub sql: String,
     /// The distinct tables it reads, in order of first reference.
     pub tables: Vec<RewrittenTable>,
@@ -232,8 +245,13 @@ pub fn rewrite(
     };
     let mut walker = walk::Walker::new(opts, resolver);
     walker.walk_query(&mut query)?;
-    let sql = Statement::Query(query).to_string();
+    let mut statement = Statement::Query(query);
+    let sql = match opts.placement {
+        Placement::Inline => roundtrip::print_checked(&mut statement, max_depth)?,
+        Placement::Secured => statement.to_string(),
+    };
     Ok(Rewritten {
+        statement,
         sql,
         tables: walker.into_tables(),
         statement_hash,

@@ -114,7 +114,7 @@ fn reference(s: &Scenario) -> Option<Vec<Vec<Option<i64>>>> {
 
 /// Evaluates a predicate the library produced (`cK = V`, as we generated it).
 fn eval(pred: &str, r: i64) -> bool {
-    if pred == "FALSE" {
+    if pred == "false" {
         return false;
     }
     let (c, v) = pred.split_once(" = ").unwrap();
@@ -125,7 +125,7 @@ fn eval(pred: &str, r: i64) -> bool {
 fn any_of(p: &RowPredicate, r: i64) -> bool {
     match p {
         RowPredicate::All => true,
-        RowPredicate::AnyOf(ps) => ps.iter().any(|q| eval(q, r)),
+        RowPredicate::AnyOf(ps) => ps.iter().any(|q| eval(&q.to_string(), r)),
     }
 }
 

@@ -21,6 +21,11 @@ use policy_engine::{
 
 const ACCT: &str = "111111111111";
 
+/// A row predicate as the library produces it.
+fn rx(src: &str) -> policy_engine::RowExpr {
+    policy_engine::RowExpr::parse(src).unwrap()
+}
+
 fn caller(p: &str) -> Caller {
     Caller::new(Principal::parse(p).unwrap())
 }
@@ -896,7 +901,7 @@ mod filters {
         let a = g.effective_access(&alice(), &orders()).unwrap();
         assert_eq!(
             a.rows,
-            RowPredicate::AnyOf(vec!["amount > 100".into(), "region = 'EU'".into()])
+            RowPredicate::AnyOf(vec![rx("amount > 100"), rx("region = 'EU'")])
         );
         let cols: Vec<_> = a
             .columns
@@ -909,15 +914,15 @@ mod filters {
                 ("id", None),
                 (
                     "region",
-                    Some(RowPredicate::AnyOf(vec!["region = 'EU'".into()]))
+                    Some(RowPredicate::AnyOf(vec![rx("region = 'EU'")]))
                 ),
                 (
                     "amount",
-                    Some(RowPredicate::AnyOf(vec!["amount > 100".into()]))
+                    Some(RowPredicate::AnyOf(vec![rx("amount > 100")]))
                 ),
                 (
                     "email",
-                    Some(RowPredicate::AnyOf(vec!["region = 'EU'".into()]))
+                    Some(RowPredicate::AnyOf(vec![rx("region = 'EU'")]))
                 ),
             ]
         );
@@ -940,7 +945,7 @@ mod filters {
         let email = a.columns.iter().find(|c| c.name == "email").unwrap();
         assert_eq!(
             email.cells,
-            Some(RowPredicate::AnyOf(vec!["region = 'EU'".into()]))
+            Some(RowPredicate::AnyOf(vec![rx("region = 'EU'")]))
         );
         let id = a.columns.iter().find(|c| c.name == "id").unwrap();
         assert_eq!(id.cells, None);
@@ -963,10 +968,13 @@ mod filters {
         a.groups
             .push(Principal::parse("111111111111:group/sellers").unwrap());
         let acc = g.effective_access(&a, &orders()).unwrap();
-        assert_eq!(acc.rows, RowPredicate::AnyOf(vec!["FALSE".into()]));
+        assert_eq!(
+            acc.rows,
+            RowPredicate::AnyOf(vec![policy_engine::RowExpr::never()])
+        );
         a.attrs.insert("region".into(), "EU".into());
         let acc = g.effective_access(&a, &orders()).unwrap();
-        assert_eq!(acc.rows, RowPredicate::AnyOf(vec!["region = 'EU'".into()]));
+        assert_eq!(acc.rows, RowPredicate::AnyOf(vec![rx("region = 'EU'")]));
     }
 
     #[test]

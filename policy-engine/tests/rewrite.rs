@@ -12,6 +12,7 @@ use std::ops::ControlFlow;
 
 use policy_engine::access::{ColumnAccess, RowPredicate, TableAccess, table_not_found};
 use policy_engine::model::{AccountId, ColumnMask, Format, LocationUri, TableName};
+use policy_engine::predicate::RowExpr;
 use policy_engine::rewrite::{Placement, RewriteOptions, Rewritten, TableResolver, rewrite};
 use policy_engine::{Error, Result};
 use sqlparser::ast::{Expr, ObjectName, SelectItem, SetExpr, TableFactor, Visit, Visitor};
@@ -780,14 +781,16 @@ fn masked_fake() -> Fake {
             .map(|(_, m)| m.clone());
     }
     a.columns[2].cells = Some(RowPredicate::AnyOf(vec![
-        "region = 'EU'".into(),
-        "id < 10".into(),
+        RowExpr::parse("region = 'EU'").unwrap(),
+        RowExpr::parse("id < 10").unwrap(),
     ]));
     a.columns[0].cells = Some(RowPredicate::All);
-    a.columns[9].cells = Some(RowPredicate::AnyOf(vec!["region IN ('EU', 'US')".into()]));
+    a.columns[9].cells = Some(RowPredicate::AnyOf(vec![
+        RowExpr::parse("region IN ('EU', 'US')").unwrap(),
+    ]));
     a.rows = RowPredicate::AnyOf(vec![
-        "region = 'EU'".into(),
-        "region = 'US' AND id > 5".into(),
+        RowExpr::parse("region = 'EU'").unwrap(),
+        RowExpr::parse("region = 'US' AND id > 5").unwrap(),
     ]);
     Fake::new().with(a)
 }
@@ -800,19 +803,31 @@ fn inline_renders_masks_cells_and_rows() {
         &masked_fake(),
     )
     .unwrap();
-    let want = concat!(
-        r#"SELECT * FROM (SELECT "id", "#,
-        r#"CASE WHEN "name" IS NULL THEN NULL ELSE 'REDACTED' END AS "name", "#,
-        r#"CASE WHEN (region = 'EU') OR (id < 10) THEN regexp_replace(left("ssn", greatest(character_length("ssn") - 4, 0)), '[\p{L}\p{N}]', 'x', 'g') || right("ssn", 4) END AS "ssn", "#,
-        r#"regexp_replace(left(CAST("phone" AS VARCHAR), greatest(character_length(CAST("phone" AS VARCHAR)) - 4, 0)), '[\p{L}\p{N}]', 'x', 'g') || right(CAST("phone" AS VARCHAR), 4) AS "phone", "#,
-        r#"lakegate_mask_hash(CAST("email" AS VARCHAR)) AS "email", "#,
-        r#"CAST(NULL AS DECIMAL(10,2)) AS "salary", "#,
-        r#"CAST(NULL AS DATE) AS "born", "#,
-        r#"arrow_cast(NULL, 'Timestamp(µs, "UTC")') AS "seen", "#,
-        r#"upper(SUBSTR(note, 1, 3)) AS "note", "#,
-        r#"CASE WHEN (region IN ('EU', 'US')) THEN "region" END AS "region" "#,
-        r#"FROM "111111111111"."hr"."people" WHERE (region = 'EU') OR (region = 'US' AND id > 5)) p"#,
-    );
+    // Every column outside a cell rule reads NULL in rows the filter hides
+    // (DESIGN §4), so nothing pushed below the WHERE sees a hidden value.
+    let rows = "(region = 'EU') OR (region = 'US' AND id > 5)";
+    let want = [
+        format!(r#"SELECT * FROM (SELECT CASE WHEN {rows} THEN "id" END AS "id", "#),
+        format!(
+            r#"CASE WHEN {rows} THEN CASE WHEN "name" IS NULL THEN NULL ELSE 'REDACTED' END END AS "name", "#
+        ),
+        r#"CASE WHEN (region = 'EU') OR (id < 10) THEN regexp_replace(left("ssn", greatest(character_length("ssn") - 4, 0)), E'[\\p{L}\\p{N}]', 'x', 'g') || right("ssn", 4) END AS "ssn", "#.to_string(),
+        format!(
+            r#"CASE WHEN {rows} THEN regexp_replace(left(CAST("phone" AS VARCHAR), greatest(character_length(CAST("phone" AS VARCHAR)) - 4, 0)), E'[\\p{{L}}\\p{{N}}]', 'x', 'g') || right(CAST("phone" AS VARCHAR), 4) END AS "phone", "#
+        ),
+        format!(
+            r#"CASE WHEN {rows} THEN lakegate_mask_hash(CAST("email" AS VARCHAR)) END AS "email", "#
+        ),
+        format!(r#"CASE WHEN {rows} THEN CAST(NULL AS DECIMAL(10,2)) END AS "salary", "#),
+        format!(r#"CASE WHEN {rows} THEN CAST(NULL AS DATE) END AS "born", "#),
+        format!(
+            r#"CASE WHEN {rows} THEN arrow_cast(NULL, 'Timestamp(µs, "UTC")') END AS "seen", "#
+        ),
+        format!(r#"CASE WHEN {rows} THEN upper(SUBSTR(note, 1, 3)) END AS "note", "#),
+        r#"CASE WHEN (region IN ('EU', 'US')) THEN "region" END AS "region" "#.to_string(),
+        format!(r#"FROM "111111111111"."hr"."people" WHERE {rows}) p"#),
+    ]
+    .concat();
     assert_eq!(r.sql, want);
     // Secured placement leaves all of it to the scan.
     let r = rewrite(
@@ -856,7 +871,7 @@ fn null_masks_use_the_column_type() {
         ("Binary", "arrow_cast(NULL, 'Binary')"),
         ("List(Int64)", "arrow_cast(NULL, 'List(Int64)')"),
         ("Decimal256(50, 2)", "arrow_cast(NULL, 'Decimal256(50, 2)')"),
-        ("it's", "arrow_cast(NULL, 'it''s')"),
+        ("it's", "arrow_cast(NULL, E'it\\'s')"),
     ];
     for (ty, want) in types {
         let mut a = access("t", "x", &[("c", ty)]);
@@ -888,29 +903,28 @@ fn empty_predicate_lists_match_nothing() {
     .unwrap();
     assert_eq!(
         r.sql,
-        r#"SELECT * FROM (SELECT "c", CASE WHEN false THEN "d" END AS "d" FROM "111111111111"."t"."x" WHERE false) AS "x""#
+        r#"SELECT * FROM (SELECT CASE WHEN false THEN "c" END AS "c", CASE WHEN false THEN "d" END AS "d" FROM "111111111111"."t"."x" WHERE false) AS "x""#
     );
 }
 
 #[test]
 fn bad_policy_fragments_fail_closed() {
-    for (rows, mask) in [
-        (Some("region = 'EU') OR (1 = 1"), None),
-        (Some("id IN (SELECT id FROM hr.people)"), None),
-        (Some("region = 'EU'; DROP TABLE x"), None),
-        (Some("EXISTS (SELECT 1)"), None),
-        (None, Some("(SELECT max(ssn) FROM hr.people)")),
-        (None, Some("read_parquet('x')")),
-        (None, Some("c FROM t")),
-        (Some(""), None),
+    // Row predicates are typed values: a bad one cannot even be built.
+    for rows in [
+        "region = 'EU') OR (1 = 1",
+        "region = 'EU'; DROP TABLE x",
+        "",
+        "region = ${principal.attrs.region}",
+    ] {
+        assert!(RowExpr::parse(rows).is_err(), "{rows}");
+    }
+    for mask in [
+        "(SELECT max(ssn) FROM hr.people)",
+        "read_parquet('x')",
+        "c FROM t",
     ] {
         let mut a = access("t", "x", &[("c", "Utf8")]);
-        if let Some(r) = rows {
-            a.rows = RowPredicate::AnyOf(vec![r.into()]);
-        }
-        if let Some(m) = mask {
-            a.columns[0].mask = Some(ColumnMask::Expr(m.into()));
-        }
+        a.columns[0].mask = Some(ColumnMask::Expr(mask.into()));
         match rewrite(
             "SELECT * FROM t.x",
             &opts(Placement::Inline),
@@ -920,7 +934,7 @@ fn bad_policy_fragments_fail_closed() {
                 assert!(m.contains("ask a data lake admin"), "{m}");
                 assert_style(&m);
             }
-            other => panic!("{rows:?} {mask:?}: {other:?}"),
+            other => panic!("{mask:?}: {other:?}"),
         }
     }
 }
@@ -1245,4 +1259,115 @@ fn resolver_can_be_a_closure() {
     };
     let r = rewrite("SELECT * FROM x.y", &opts(Placement::Secured), &resolver).unwrap();
     assert_eq!(r.sql, r#"SELECT * FROM (SELECT "a" FROM "__lg_t0") AS "y""#);
+}
+
+/// Every string value a statement holds, in order.
+fn string_values(sql: &str) -> Vec<String> {
+    struct V(Vec<String>);
+    impl Visitor for V {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            if let Expr::Value(v) = e {
+                match &v.value {
+                    sqlparser::ast::Value::SingleQuotedString(s)
+                    | sqlparser::ast::Value::EscapedStringLiteral(s) => self.0.push(s.clone()),
+                    _ => {}
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let statements = Parser::parse_sql(&GenericDialect {}, sql).unwrap();
+    let mut v = V(vec![]);
+    let _ = statements.visit(&mut v);
+    v.0
+}
+
+/// Aliases (quoted identifiers) of the outer projection.
+fn aliases(sql: &str) -> Vec<String> {
+    let statements = Parser::parse_sql(&GenericDialect {}, sql).unwrap();
+    let sqlparser::ast::Statement::Query(q) = &statements[0] else {
+        panic!("{sql}")
+    };
+    let SetExpr::Select(s) = q.body.as_ref() else {
+        panic!("{sql}")
+    };
+    s.projection
+        .iter()
+        .filter_map(|i| match i {
+            SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn reserialisation_keeps_meaning_for_every_quote_and_backslash() {
+    // The class of the red-team finding: a literal or quoted identifier whose
+    // printed form means something else (`'x\''` printed as `'x\'`). For
+    // every combination of troublesome pieces, the text sent upstream either
+    // parses back to the same statement, holding exactly the value the
+    // client wrote, or the statement is refused.
+    let pieces = [
+        "'", "''", "\\", "\\'", "\"", "\"\"", "\\\"", "\n", "--", "/*", ";", "x", "E'", "$$",
+    ];
+    let mut values = Vec::new();
+    for a in pieces {
+        for b in pieces {
+            for c in ["", "'", "\\", " UNION SELECT ssn FROM hr.people --"] {
+                values.push(format!("{a}{b}{c}"));
+            }
+        }
+    }
+    let (mut kept, mut refused) = (0, 0);
+    for v in &values {
+        let literal = format!("'{}'", v.replace('\'', "''"));
+        let sql = format!("SELECT id FROM sales.orders WHERE region = {literal}");
+        let wrote = string_values(&sql);
+        assert_eq!(wrote, [v.clone()], "{sql}");
+        match inline(&sql) {
+            Ok(rw) => {
+                let again = Parser::parse_sql(&GenericDialect {}, &rw.sql).unwrap();
+                assert_eq!(again, [rw.statement.clone()], "{sql}");
+                assert_eq!(string_values(&rw.sql), wrote, "{sql} => {}", rw.sql);
+                kept += 1;
+            }
+            Err(Error::PermissionDenied(m)) => {
+                assert!(m.contains("upstream"), "{m}");
+                refused += 1;
+            }
+            Err(e) => panic!("{sql}: {e:?}"),
+        }
+        let ident = format!("\"{}\"", v.replace('"', "\"\""));
+        let sql = format!("SELECT id AS {ident} FROM sales.orders");
+        match inline(&sql) {
+            Ok(rw) => {
+                let again = Parser::parse_sql(&GenericDialect {}, &rw.sql).unwrap();
+                assert_eq!(again, [rw.statement.clone()], "{sql}");
+                assert_eq!(aliases(&rw.sql), aliases(&sql), "{sql} => {}", rw.sql);
+                kept += 1;
+            }
+            Err(Error::PermissionDenied(m)) => {
+                assert!(m.contains("upstream"), "{m}");
+                refused += 1;
+            }
+            Err(e) => panic!("{sql}: {e:?}"),
+        }
+    }
+    // Every string literal round-trips (as `E'…'` where needed); only
+    // identifiers the printer cannot express are refused.
+    assert!(kept > values.len(), "kept {kept}, refused {refused}");
+}
+
+#[test]
+fn reserialisation_red_team_example_is_harmless() {
+    let sql = "SELECT region FROM sales.orders WHERE region = 'x\\'' UNION ALL \
+               SELECT ssn FROM \"111111111111\".hr.people --'";
+    let rw = inline(sql).unwrap();
+    // One literal, exactly what the rewriter saw; no second table.
+    assert_eq!(
+        string_values(&rw.sql),
+        ["x\\' UNION ALL SELECT ssn FROM \"111111111111\".hr.people --"]
+    );
+    assert_eq!(rw.tables.len(), 1);
 }

@@ -17,6 +17,7 @@ mod data_filters;
 mod explain;
 mod grant_option;
 mod harness;
+mod leaks;
 mod lf_tags;
 mod policy;
 mod startup;

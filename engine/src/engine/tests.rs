@@ -17,6 +17,7 @@ use policy_engine::catalog::Catalog;
 use policy_engine::model::{
     AccountId, ColumnMask, Format, LocationUri, Principal, Table, TableName,
 };
+use policy_engine::predicate::RowExpr;
 
 use super::Engine;
 use crate::error::EngineError;
@@ -153,7 +154,7 @@ fn with_mask(mut a: TableAccess, col: &str, m: ColumnMask) -> TableAccess {
 }
 
 fn eu_only(mut a: TableAccess) -> TableAccess {
-    a.rows = RowPredicate::AnyOf(vec!["region = 'EU'".into()]);
+    a.rows = RowPredicate::AnyOf(vec![RowExpr::parse("region = 'EU'").unwrap()]);
     a
 }
 
@@ -170,7 +171,8 @@ async fn run(
     sql: &str,
     sec: &[SecuredTable],
 ) -> Result<Vec<RecordBatch>, EngineError> {
-    collect(engine.execute_secured(sql, sec).await).await
+    let q = engine.prepare_secured_sql(sql, sec).await?;
+    collect(q.execute().await).await
 }
 
 /// All values of column `i` as strings ("NULL" for null).
@@ -330,7 +332,7 @@ async fn masks_of_each_kind_keep_null() {
         with_mask(full_access(t), "id", ColumnMask::Null),
     )];
     let q = engine
-        .prepare_secured("SELECT id FROM __lg_t0", &sec)
+        .prepare_secured_sql("SELECT id FROM __lg_t0", &sec)
         .await
         .unwrap();
     assert_eq!(
@@ -379,13 +381,18 @@ async fn cell_conditions_null_hidden_cells() {
         .iter_mut()
         .find(|c| c.name == "ssn")
         .unwrap()
-        .cells = Some(RowPredicate::AnyOf(vec!["region = 'EU'".into()]));
+        .cells = Some(RowPredicate::AnyOf(vec![
+        RowExpr::parse("region = 'EU'").unwrap(),
+    ]));
     let mut a = with_mask(a, "ssn", ColumnMask::Last4);
     a.columns
         .iter_mut()
         .find(|c| c.name == "email")
         .unwrap()
-        .cells = Some(RowPredicate::AnyOf(vec!["id = 3".into(), "id = 4".into()]));
+        .cells = Some(RowPredicate::AnyOf(vec![
+        RowExpr::parse("id = 3").unwrap(),
+        RowExpr::parse("id = 4").unwrap(),
+    ]));
     let sec = [secured("__lg_t0", a)];
     let b = run(
         &engine,
@@ -421,7 +428,7 @@ async fn hidden_columns_are_absent() {
     a.columns.retain(|c| c.name != "ssn" && c.name != "region");
     let sec = [secured("__lg_t0", a)];
     let q = engine
-        .prepare_secured("SELECT * FROM __lg_t0", &sec)
+        .prepare_secured_sql("SELECT * FROM __lg_t0", &sec)
         .await
         .unwrap();
     let names: Vec<String> = q
@@ -461,7 +468,7 @@ async fn hidden_columns_are_absent() {
 
 /// The physical plan of a secured query, as text.
 async fn plan_text(engine: &Engine, sql: &str, sec: &[SecuredTable]) -> String {
-    let q = engine.prepare_secured(sql, sec).await.unwrap();
+    let q = engine.prepare_secured_sql(sql, sec).await.unwrap();
     let plan = q.df.create_physical_plan().await.unwrap();
     datafusion::physical_plan::displayable(plan.as_ref())
         .indent(true)
@@ -696,7 +703,7 @@ async fn s3_tables_are_reported_not_served() {
     let engine = Engine::new(&lake.catalog).unwrap();
     assert_eq!(engine.tables().len(), 2);
     let e = engine
-        .prepare_secured(
+        .prepare_secured_sql(
             "SELECT * FROM __lg_t0",
             &[secured("__lg_t0", full_access(&t))],
         )

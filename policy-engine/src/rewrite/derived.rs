@@ -18,6 +18,7 @@ use sqlparser::tokenizer::Token;
 use crate::access::{ColumnAccess, RowPredicate, TableAccess};
 use crate::error::{Error, Result};
 use crate::model::{ColumnMask, clip};
+use crate::predicate::RowExpr;
 
 use super::{MASK_HASH_UDF, MAX_NESTING};
 
@@ -40,28 +41,35 @@ pub(crate) fn derived_query(
     inline: bool,
     max_depth: usize,
 ) -> Result<Box<Query>> {
+    let selection = match (&access.rows, inline) {
+        (RowPredicate::AnyOf(preds), true) => Some(any_of(preds)),
+        _ => None,
+    };
     let mut projection = Vec::with_capacity(access.columns.len());
     for c in &access.columns {
         if inline {
-            projection.push(inline_column(access, c, max_depth)?);
+            projection.push(inline_column(access, c, selection.as_ref(), max_depth)?);
         } else {
             projection.push(SelectItem::UnnamedExpr(column(&c.name)));
         }
     }
-    let selection = match (&access.rows, inline) {
-        (RowPredicate::AnyOf(preds), true) => Some(any_of(preds, max_depth).map_err(|e| {
-            Error::FailedPrecondition(format!(
-                "the row filter of table `{}` cannot be applied ({e}); ask a data lake admin to \
-                 fix the data cells filters on it",
-                access.table
-            ))
-        })?),
-        _ => None,
-    };
     Ok(Box::new(query(select(projection, from, selection))))
 }
 
-fn inline_column(access: &TableAccess, c: &ColumnAccess, max_depth: usize) -> Result<SelectItem> {
+/// One projected column of an inline derived table.
+///
+/// With a row filter, every column reads `CASE WHEN <rows> THEN <value> END`
+/// (DESIGN §4): an upstream may evaluate the user's predicates before the
+/// derived table's `WHERE` (pushdown through the projection), and then they
+/// see NULL in hidden rows instead of a hidden value, so no error (division
+/// by zero, a failing cast) can depend on one. A column with a cell rule is
+/// already NULL outside its cells, which lie inside the visible rows.
+fn inline_column(
+    access: &TableAccess,
+    c: &ColumnAccess,
+    rows: Option<&Expr>,
+    max_depth: usize,
+) -> Result<SelectItem> {
     let mut value = match &c.mask {
         None => None,
         Some(m) => Some(mask_expr(m, c, max_depth).map_err(|e| {
@@ -75,15 +83,12 @@ fn inline_column(access: &TableAccess, c: &ColumnAccess, max_depth: usize) -> Re
         })?),
     };
     if let Some(RowPredicate::AnyOf(preds)) = &c.cells {
-        let cond = any_of(preds, max_depth).map_err(|e| {
-            Error::FailedPrecondition(format!(
-                "the cell filter on column `{}` of table `{}` cannot be applied ({e}); ask a data \
-                 lake admin to fix the data cells filters on it",
-                c.name, access.table
-            ))
-        })?;
+        let cond = any_of(preds);
         let shown = value.take().unwrap_or_else(|| column(&c.name));
         value = Some(case(vec![(cond, shown)], None));
+    } else if let Some(rows) = rows {
+        let shown = value.take().unwrap_or_else(|| column(&c.name));
+        value = Some(case(vec![(rows.clone(), shown)], None));
     }
     Ok(match value {
         None => SelectItem::UnnamedExpr(column(&c.name)),
@@ -146,17 +151,18 @@ fn mask_expr(
     })
 }
 
-/// `(p1) OR (p2) OR …`; no predicate matches no row.
-fn any_of(preds: &[String], max_depth: usize) -> std::result::Result<Expr, String> {
+/// `(p1) OR (p2) OR …`; no predicate matches no row. The predicates are
+/// typed ASTs (attributes already literal nodes), cloned, never reparsed.
+pub(crate) fn any_of(preds: &[RowExpr]) -> Expr {
     let mut out: Option<Expr> = None;
     for p in preds {
-        let e = Expr::Nested(Box::new(fragment(p, max_depth)?));
+        let e = Expr::Nested(Box::new(p.expr().clone()));
         out = Some(match out {
             None => e,
             Some(acc) => binary(acc, BinaryOperator::Or, e),
         });
     }
-    Ok(out.unwrap_or(Expr::Value(Value::Boolean(false).with_empty_span())))
+    out.unwrap_or(Expr::Value(Value::Boolean(false).with_empty_span()))
 }
 
 /// Parses one expression of a policy (row predicate or mask): exactly one

@@ -1324,11 +1324,11 @@ fn reserialisation_keeps_meaning_for_every_quote_and_backslash() {
         let literal = format!("'{}'", v.replace('\'', "''"));
         let sql = format!("SELECT id FROM sales.orders WHERE region = {literal}");
         let wrote = string_values(&sql);
-        assert_eq!(wrote, [v.clone()], "{sql}");
+        assert_eq!(wrote, std::slice::from_ref(v), "{sql}");
         match inline(&sql) {
             Ok(rw) => {
                 let again = Parser::parse_sql(&GenericDialect {}, &rw.sql).unwrap();
-                assert_eq!(again, [rw.statement.clone()], "{sql}");
+                assert_eq!(again, std::slice::from_ref(&rw.statement), "{sql}");
                 assert_eq!(string_values(&rw.sql), wrote, "{sql} => {}", rw.sql);
                 kept += 1;
             }
@@ -1343,7 +1343,7 @@ fn reserialisation_keeps_meaning_for_every_quote_and_backslash() {
         match inline(&sql) {
             Ok(rw) => {
                 let again = Parser::parse_sql(&GenericDialect {}, &rw.sql).unwrap();
-                assert_eq!(again, [rw.statement.clone()], "{sql}");
+                assert_eq!(again, std::slice::from_ref(&rw.statement), "{sql}");
                 assert_eq!(aliases(&rw.sql), aliases(&sql), "{sql} => {}", rw.sql);
                 kept += 1;
             }

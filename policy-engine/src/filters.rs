@@ -88,6 +88,7 @@ impl Governance {
             } else {
                 self.visible_schema(snap, caller, table)?
             };
+            let full_width = table.columns.len();
             let table = &shown;
             let rows = match (&req.row_filter, req.all_rows) {
                 (Some(p), false) => RowFilter::Predicate(predicate::validate(p, table)?),
@@ -117,6 +118,22 @@ impl Governance {
                         "give either --columns or --exclude-columns, not both",
                     ));
                 }
+            };
+            // A filter made by a caller that cannot see every column never
+            // covers the others: "all" and exclude lists become the visible
+            // columns, so granting the filter cannot reveal a column a forbid
+            // hides from its creator.
+            let columns = match columns {
+                ColumnSelection::Include(c) => ColumnSelection::Include(c),
+                sel if table.columns.len() < full_width => ColumnSelection::Include(
+                    table
+                        .columns
+                        .iter()
+                        .filter(|c| sel.contains(&c.name))
+                        .map(|c| c.name.clone())
+                        .collect(),
+                ),
+                sel => sel,
             };
             let f = DataFilter {
                 account: caller.account().clone(),

@@ -476,7 +476,92 @@ impl Governance {
                 }
                 Ok(out)
             }
+            Resource::DataFilter { table, filter } => {
+                self.check_filter_regrant(snap, caller, table, filter)?;
+                Ok(requested)
+            }
             _ => Ok(requested),
         }
+    }
+
+    /// A data filter carries no masks, so a non-admin may re-grant SELECT on
+    /// one only if that reveals nothing it holds masked or hidden: either its
+    /// grant option is on the filter itself (a grant on the filter, admin
+    /// rights or an account policy), or it holds every column the filter
+    /// shows unmasked through grants with the grant option.
+    fn check_filter_regrant(
+        &self,
+        snap: &Snapshot,
+        caller: &Caller,
+        table: &crate::model::TableName,
+        filter: &str,
+    ) -> Result<()> {
+        let acct = caller.account();
+        let authz = Authorizer::new(&snap.catalog, &snap.compiled);
+        let p = PrincipalCtx::new(caller)?;
+        let d = authz.decide(
+            &p,
+            &compile::grant_action_name(Permission::Select),
+            &Target::DataFilter(acct.clone(), table.clone(), filter.to_string()),
+        )?;
+        let on_filter = d
+            .reasons
+            .iter()
+            .any(|r| match snap.compiled.get(r).map(|p| &p.source) {
+                Some(PolicySource::GrantOption(id)) => snap
+                    .catalog
+                    .grants
+                    .get(id)
+                    .is_some_and(|g| matches!(g.resource, Resource::DataFilter { .. })),
+                Some(PolicySource::Admin { .. }) | Some(PolicySource::File { .. }) => true,
+                _ => false,
+            });
+        if on_filter {
+            return Ok(());
+        }
+        let (Some(f), Some(t)) = (
+            snap.catalog
+                .filters
+                .get(&(acct.clone(), table.clone(), filter.to_string())),
+            snap.catalog.table(acct, table),
+        ) else {
+            return Err(Error::invalid(format!(
+                "data filter `{filter}` does not exist on table `{table}`; create it with \
+                 `lakegate data-filter create`"
+            )));
+        };
+        let names: Vec<String> = t
+            .columns
+            .iter()
+            .filter(|c| f.columns.contains(&c.name))
+            .map(|c| c.name.clone())
+            .collect();
+        let select = authz.decide_columns(&p, Permission::Select.as_str(), acct, table, &names)?;
+        if select.len() != names.len() || select.iter().any(|d| !d.allowed) {
+            return Err(Error::denied(format!(
+                "`{}` may not grant SELECT on data filter `{table}.{filter}`: it shows columns \
+                 hidden from the grantor; ask a data lake admin",
+                caller.principal
+            )));
+        }
+        let grant_opt = authz.decide_columns(
+            &p,
+            &compile::grant_action_name(Permission::Select),
+            acct,
+            table,
+            &names,
+        )?;
+        for (name, d) in names.iter().zip(grant_opt.iter()) {
+            if let Some(m) = held_mask(snap, &d.reasons, name) {
+                return Err(Error::denied(format!(
+                    "`{}` holds column `{name}` masked as `{m}`, and data filter \
+                     `{table}.{filter}` shows it unmasked (filters carry no masks), so it may not \
+                     grant SELECT on the filter; grant `--table {table} --columns ...` with \
+                     `--mask {name}={m}` instead, or ask a data lake admin",
+                    caller.principal
+                )));
+            }
+        }
+        Ok(())
     }
 }

@@ -388,6 +388,79 @@ fn grant_option_keeps_masks_a_forbid_hidden_column_is_not_regranted() {
     assert_eq!(visible(&g, &bob()), ["id", "amount"]);
 }
 
+fn filter_grant(principal: &str, name: &str) -> GrantRequest {
+    GrantRequest {
+        principal: principal.into(),
+        permissions: vec!["SELECT".into()],
+        grantable: vec![],
+        resource: ResourceSpec::DataFilter { name: name.into() },
+        masks: vec![],
+    }
+}
+
+#[test]
+fn grant_option_keeps_masks_a_data_filter_cannot_unmask_a_column() {
+    let g = setup();
+    g.grant(
+        &admin(),
+        &grantable(with_masks(
+            table_grant(ALICE, "SELECT"),
+            &[("email", "hash")],
+        )),
+    )
+    .unwrap();
+    // Alice may create filters (SELECT with the grant option on the table),
+    // but filters carry no masks: one showing email may not be passed on.
+    g.create_data_filter(
+        &alice(),
+        &data_filter("sales.orders.eu", Some("region = 'EU'"), &[]),
+    )
+    .unwrap();
+    let err = g
+        .grant(&alice(), &filter_grant(BOB, "sales.orders.eu"))
+        .unwrap_err();
+    assert!(matches!(err, Error::PermissionDenied(_)), "{err:?}");
+    assert!(err.to_string().contains("masked as `hash`"), "{err}");
+    assert!(visible(&g, &bob()).is_empty());
+    g.create_data_filter(
+        &alice(),
+        &data_filter("sales.orders.ids", Some("region = 'EU'"), &["id", "region"]),
+    )
+    .unwrap();
+    g.grant(&alice(), &filter_grant(BOB, "sales.orders.ids"))
+        .unwrap();
+    assert_eq!(visible(&g, &bob()), ["id", "region"]);
+    // A filter an admin granted with the grant option may be passed on.
+    let mut direct = filter_grant(ALICE, "sales.orders.eu");
+    direct.grantable = vec!["SELECT".into()];
+    g.grant(&admin(), &direct).unwrap();
+    g.grant(&alice(), &filter_grant(BOB, "sales.orders.eu"))
+        .unwrap();
+}
+
+#[test]
+fn grant_option_keeps_masks_a_filter_made_by_a_grantor_covers_only_what_it_sees() {
+    let g = setup();
+    g.create_lf_tag(&admin(), "classification", &["pii".into()])
+        .unwrap();
+    tag(&g, on_columns(&["email"], "classification", "pii"));
+    g.grant(&admin(), &grantable(table_grant(ALICE, "SELECT")))
+        .unwrap();
+    apply_forbid(&g, FORBID_PII);
+    let f = g
+        .create_data_filter(&alice(), &data_filter("sales.orders.all", None, &[]))
+        .unwrap();
+    assert_eq!(
+        f.columns,
+        policy_engine::model::ColumnSelection::Include(
+            ["id", "region", "amount"]
+                .iter()
+                .map(|c| c.to_string())
+                .collect()
+        )
+    );
+}
+
 // ---------------------------------------------------------------------------
 // Item 4: assigning a tag needs rights on the resource, not only ASSOCIATE.
 

@@ -19,4 +19,5 @@ mod grant_option;
 mod harness;
 mod lf_tags;
 mod policy;
+mod security;
 mod startup;

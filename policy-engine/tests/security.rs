@@ -948,3 +948,19 @@ fn admin_errors_authorize_first_explain_hides_forbidden_columns_from_non_admins(
     let text = format!("{:?}", admins.tables[0].trail);
     assert!(text.contains("forbid.cedar"), "{text}");
 }
+
+#[test]
+fn admin_errors_authorize_first_policy_apply() {
+    let g = setup();
+    let err = g
+        .apply_policies(
+            &alice(),
+            &[PolicyFile {
+                path: "bad.cedar".into(),
+                source: "forbid (principal, action, resource) when { resource.nope };".into(),
+            }],
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::PermissionDenied(_)), "{err:?}");
+    assert!(!err.to_string().contains("bad.cedar"), "{err}");
+}

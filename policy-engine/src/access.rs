@@ -345,20 +345,19 @@ pub fn effective_access(
         if !can_describe_table(cat, &authz, &p, account, name)? {
             return Err(table_not_found(name));
         }
+        // The denial names the missing permission, never the policy files
+        // and indexes that decided it: those are for admins (explain).
         let why = if forbids.is_empty() {
-            "no grant gives it any column".to_string()
+            "no grant gives it any column; ask a data lake admin to grant SELECT".to_string()
         } else {
             format!(
-                "forbidden by {}",
-                forbids
-                    .iter()
-                    .map(|f| describe_source(cat, compiled, f))
-                    .collect::<Vec<_>>()
-                    .join("; ")
+                "a policy of account `{account}` forbids it; a data lake admin can see which with \
+                 `lakegate explain --principal {}`",
+                caller.principal
             )
         };
         return Err(Error::denied(format!(
-            "SELECT on table `{name}` is denied for `{}`: {why}; ask a data lake admin to grant SELECT",
+            "SELECT on table `{name}` is denied for `{}`: {why}",
             caller.principal
         )));
     }

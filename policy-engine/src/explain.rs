@@ -104,6 +104,10 @@ impl Governance {
                 caller.account()
             )));
         }
+        // Only admins see which account policies decided (file names and
+        // indexes) and which columns a forbid hides: to anyone else a
+        // hidden column does not exist (DESIGN §3 rule 3).
+        let admin = self.is_admin(&snap, caller);
         let mut opts = RewriteOptions::new(caller.account().clone());
         opts.placement = Placement::Inline;
         let resolver = |t: &TableName| {
@@ -149,7 +153,11 @@ impl Governance {
                     cells,
                     masks,
                     tags: col_tags,
-                    trail: a.trail,
+                    trail: if admin {
+                        a.trail
+                    } else {
+                        redact_trail(a.trail)
+                    },
                 }
             })
             .collect();
@@ -158,6 +166,22 @@ impl Governance {
             tables,
         })
     }
+}
+
+/// The trail as a non-admin may see it: no `forbid` lines (they name
+/// hidden columns), and account policies named without file or index.
+fn redact_trail(trail: Vec<TrailEntry>) -> Vec<TrailEntry> {
+    trail
+        .into_iter()
+        .filter(|t| t.effect != "forbid")
+        .map(|mut t| {
+            if t.policy.starts_with("file:") {
+                t.policy = "account-policy".into();
+                t.source = "a policy of the account".into();
+            }
+            t
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -80,6 +80,16 @@ impl Governance {
                      another name"
                 )));
             }
+            // Validate against the table as the caller sees it: a column a
+            // forbid hides does not exist for it here either (DESIGN §3
+            // rule 3, §4 "authorize before validating").
+            let shown = if self.is_admin(snap, caller) {
+                table.clone()
+            } else {
+                self.visible_schema(snap, caller, table)?
+            };
+            let full_width = table.columns.len();
+            let table = &shown;
             let rows = match (&req.row_filter, req.all_rows) {
                 (Some(p), false) => RowFilter::Predicate(predicate::validate(p, table)?),
                 (None, true) => RowFilter::AllRows,
@@ -108,6 +118,22 @@ impl Governance {
                         "give either --columns or --exclude-columns, not both",
                     ));
                 }
+            };
+            // A filter made by a caller that cannot see every column never
+            // covers the others: "all" and exclude lists become the visible
+            // columns, so granting the filter cannot reveal a column a forbid
+            // hides from its creator.
+            let columns = match columns {
+                ColumnSelection::Include(c) => ColumnSelection::Include(c),
+                sel if table.columns.len() < full_width => ColumnSelection::Include(
+                    table
+                        .columns
+                        .iter()
+                        .filter(|c| sel.contains(&c.name))
+                        .map(|c| c.name.clone())
+                        .collect(),
+                ),
+                sel => sel,
             };
             let f = DataFilter {
                 account: caller.account().clone(),
@@ -161,28 +187,44 @@ impl Governance {
 
     /// `data-filter delete`: admins or holders of DROP on the filter. The
     /// grants on the filter go with it.
+    ///
+    /// Authorized before the filter is looked up: to a caller that may not
+    /// see the filter (DESCRIBE, SELECT or DROP on it, as `data-filter list`
+    /// shows), an existing and a missing filter read the same. A caller that
+    /// may see it but not drop it is told which permission it lacks.
     pub fn delete_data_filter(&self, caller: &Caller, name: &str) -> Result<()> {
         let (tn, fname) = split_filter_name(name)?;
         self.mutate(|snap| {
             let acct = caller.account().clone();
             self.visible_table(snap, caller, &tn.to_string())?;
-            if !snap
-                .catalog
-                .filters
-                .contains_key(&(acct.clone(), tn.clone(), fname.clone()))
-            {
-                return Err(Error::invalid(format!(
+            let exists =
+                snap.catalog
+                    .filters
+                    .contains_key(&(acct.clone(), tn.clone(), fname.clone()));
+            let not_found = || {
+                Error::invalid(format!(
                     "data filter `{fname}` does not exist on `{tn}`; see `lakegate data-filter list`"
-                )));
-            }
+                ))
+            };
             if !self.is_admin(snap, caller) {
-                self.require(
-                    snap,
-                    caller,
-                    Permission::Drop,
-                    &Target::DataFilter(acct.clone(), tn.clone(), fname.clone()),
-                    &format!("data filter `{tn}.{fname}`"),
-                )?;
+                let target = Target::DataFilter(acct.clone(), tn.clone(), fname.clone());
+                let may = |p: Permission| -> Result<bool> {
+                    Ok(self.authorize(snap, caller, p, &target)?.allowed)
+                };
+                let can_drop = may(Permission::Drop)?;
+                let can_see = can_drop || may(Permission::Describe)? || may(Permission::Select)?;
+                if !exists || !can_see {
+                    return Err(not_found());
+                }
+                if !can_drop {
+                    return Err(Error::denied(format!(
+                        "`{}` lacks DROP on data filter `{tn}.{fname}`; ask a data lake admin to \
+                         grant it",
+                        caller.principal
+                    )));
+                }
+            } else if !exists {
+                return Err(not_found());
             }
             let mut changes = vec![Change::DeleteFilter {
                 account: acct.clone(),

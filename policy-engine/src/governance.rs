@@ -20,9 +20,9 @@ use crate::catalog::{Catalog, Change};
 use crate::compile::{self, CompileCache, Compiled};
 use crate::error::{Error, Result};
 use crate::model::{
-    AccountId, Caller, Column, ColumnMask, ColumnSelection, DataLocation, Database, Format, Grant,
-    GrantOrigin, LocationUri, MAX_COLUMNS, MAX_TEXT_LEN, Permission, Principal, Resource, Table,
-    TableName, TagResourceType, clip, ident,
+    AccountId, Caller, Column, ColumnSelection, DataLocation, Database, Format, Grant, GrantOrigin,
+    LocationUri, MAX_COLUMNS, MAX_TEXT_LEN, Permission, Principal, Resource, Table, TableName,
+    TagResourceType, clip, ident,
 };
 
 /// One catalog version with its compiled policies.
@@ -168,7 +168,7 @@ pub struct Governance {
 const MAX_RETRIES: usize = 8;
 
 /// Stable grant id: one grant per (account, principal, merge key).
-fn grant_id(account: &AccountId, principal: &Principal, resource: &Resource) -> String {
+pub(crate) fn grant_id(account: &AccountId, principal: &Principal, resource: &Resource) -> String {
     let mut h = Sha256::new();
     h.update(account.as_str());
     h.update([0]);
@@ -292,7 +292,12 @@ impl Governance {
         }
     }
 
-    fn can_describe_database(&self, snap: &Snapshot, caller: &Caller, db: &str) -> Result<bool> {
+    pub(crate) fn can_describe_database(
+        &self,
+        snap: &Snapshot,
+        caller: &Caller,
+        db: &str,
+    ) -> Result<bool> {
         let authz = Authorizer::new(&snap.catalog, &snap.compiled);
         let p = PrincipalCtx::new(caller)?;
         let acct = caller.account();
@@ -333,7 +338,7 @@ impl Governance {
     }
 
     /// Looks up a database the caller may see; hidden ones are "not found".
-    fn visible_database<'s>(
+    pub(crate) fn visible_database<'s>(
         &self,
         snap: &'s Snapshot,
         caller: &Caller,
@@ -372,9 +377,10 @@ impl Governance {
         }
     }
 
-    /// Checks that `uri` lies inside a registered location and that the
-    /// caller may use it (DATA_LOCATION_ACCESS, or a database location that
-    /// contains it).
+    /// Checks that the caller may use `uri` (DATA_LOCATION_ACCESS, or a
+    /// database location that contains it) and that it lies inside a
+    /// registered location. The right is checked first, so a caller without
+    /// it does not learn which locations are registered.
     fn check_location(
         &self,
         snap: &Snapshot,
@@ -383,24 +389,25 @@ impl Governance {
         db: Option<&Database>,
     ) -> Result<()> {
         let acct = caller.account();
+        let in_db = db
+            .and_then(|d| d.location.as_ref())
+            .is_some_and(|db_loc| db_loc.contains(uri));
+        if !in_db && !self.is_admin(snap, caller) {
+            self.require(
+                snap,
+                caller,
+                Permission::DataLocationAccess,
+                &Target::Location(acct.clone(), uri.clone()),
+                &format!("location `{uri}`"),
+            )?;
+        }
         if snap.catalog.registered_location_for(acct, uri).is_none() {
             return Err(Error::invalid(format!(
                 "location `{uri}` is not inside any registered data location; \
                  a data lake admin must run `lakegate location register URI` first"
             )));
         }
-        if let Some(db_loc) = db.and_then(|d| d.location.as_ref())
-            && db_loc.contains(uri)
-        {
-            return Ok(());
-        }
-        self.require(
-            snap,
-            caller,
-            Permission::DataLocationAccess,
-            &Target::Location(acct.clone(), uri.clone()),
-            &format!("location `{uri}`"),
-        )
+        Ok(())
     }
 
     /// `database create DB [--location URI]`.
@@ -658,7 +665,12 @@ impl Governance {
     }
 
     /// A table as the caller may see it: only visible columns (DESIGN §3 rule 3).
-    fn visible_schema(&self, snap: &Snapshot, caller: &Caller, t: &Table) -> Result<Table> {
+    pub(crate) fn visible_schema(
+        &self,
+        snap: &Snapshot,
+        caller: &Caller,
+        t: &Table,
+    ) -> Result<Table> {
         let mut shown = t.clone();
         match access::effective_access(
             &snap.catalog,
@@ -762,33 +774,21 @@ impl Governance {
                 }
             }
             ResourceSpec::DataFilter { name } => {
+                // Whether the filter exists is checked after the caller is
+                // authorized (`check_exists`), so that to a caller without
+                // the right an existing and a missing filter look the same.
                 let (tname, f) = crate::filters::split_filter_name(name)?;
                 let t = self.visible_table(snap, caller, &tname.to_string())?;
-                if !snap
-                    .catalog
-                    .filters
-                    .contains_key(&(acct.clone(), t.name.clone(), f.clone()))
-                {
-                    return Err(Error::invalid(format!(
-                        "data filter `{f}` does not exist on table `{}`; create it with \
-                         `lakegate data-filter create`",
-                        t.name
-                    )));
-                }
                 Resource::DataFilter {
                     table: t.name.clone(),
                     filter: f,
                 }
             }
             ResourceSpec::Location { uri } => {
-                let uri = LocationUri::parse(uri)?;
-                if snap.catalog.registered_location_for(acct, &uri).is_none() {
-                    return Err(Error::invalid(format!(
-                        "location `{uri}` is not inside any registered data location; \
-                         register it first with `lakegate location register`"
-                    )));
+                // Registration is checked after authorization (`check_exists`).
+                Resource::DataLocation {
+                    uri: LocationUri::parse(uri)?,
                 }
-                Resource::DataLocation { uri }
             }
             ResourceSpec::LfTag { key, values } => {
                 let key = ident(key, "LF-tag key")?;
@@ -867,7 +867,8 @@ impl Governance {
     }
 
     /// Checks column names exist and are visible to the caller (hidden
-    /// columns are reported exactly like missing ones).
+    /// columns are reported exactly like missing ones, and only visible
+    /// columns are listed). Data lake admins see every column.
     pub(crate) fn check_visible_columns(
         &self,
         snap: &Snapshot,
@@ -875,25 +876,22 @@ impl Governance {
         t: &Table,
         names: &[String],
     ) -> Result<BTreeSet<String>> {
+        if self.is_admin(snap, caller) {
+            return Ok(t.check_columns(names)?.into_iter().collect());
+        }
         let shown = self.visible_schema(snap, caller, t)?;
-        let shown = if shown.columns.is_empty() {
-            // DESCRIBE-only callers must still name columns correctly, but may
-            // only grant what they hold (checked separately), so validate
-            // against the full schema without listing it.
-            return Ok(t
-                .check_columns(names)
-                .map_err(|_| {
-                    Error::invalid(format!(
-                        "a column in `{}` is not in table `{}`",
-                        names.join(","),
-                        t.name
-                    ))
-                })?
-                .into_iter()
-                .collect());
-        } else {
-            shown
-        };
+        if shown.columns.is_empty() {
+            // A DESCRIBE-only caller sees no column: every name is unknown
+            // to it, whether or not the column exists.
+            let first = names.first().map(String::as_str).unwrap_or_default();
+            return Err(Error::invalid(format!(
+                "column `{}` is not in table `{}`; you can see none of its columns (see \
+                 `lakegate table describe {}`)",
+                clip(first),
+                t.name,
+                t.name
+            )));
+        }
         Ok(shown.check_columns(names)?.into_iter().collect())
     }
 
@@ -964,133 +962,11 @@ impl Governance {
                  grant an explicit --columns list instead",
             ));
         }
+        // Authorize before looking at anything else that exists (DESIGN §4).
+        self.refuse_own_grants(snap, caller, &principal)?;
+        self.check_grant_option(snap, caller, &resource, &(&perms | &grantable))?;
+        self.check_exists(snap, caller, &resource)?;
         Ok((principal, resource, perms, grantable))
-    }
-
-    /// Whether the caller may grant (or revoke) `perms` on `resource`:
-    /// admins may; others need the grant option on the same or a wider
-    /// resource (rule 10).
-    fn check_grant_option(
-        &self,
-        snap: &Snapshot,
-        caller: &Caller,
-        resource: &Resource,
-        perms: &BTreeSet<Permission>,
-    ) -> Result<()> {
-        if self.is_admin(snap, caller) {
-            return Ok(());
-        }
-        let acct = caller.account();
-        let authz = Authorizer::new(&snap.catalog, &snap.compiled);
-        let p = PrincipalCtx::new(caller)?;
-        let perms = compile::expand(perms, resource);
-        let targets: Vec<Target> = match resource {
-            Resource::Catalog => vec![Target::Catalog(acct.clone())],
-            Resource::Database { database } => {
-                vec![Target::Database(acct.clone(), database.clone())]
-            }
-            Resource::Table { table } => vec![Target::Table(acct.clone(), table.clone())],
-            Resource::TableWithColumns { table, columns } => {
-                let t = snap
-                    .catalog
-                    .table(acct, table)
-                    .ok_or_else(|| table_not_found(table))?;
-                t.columns
-                    .iter()
-                    .filter(|c| columns.contains(&c.name))
-                    .map(|c| Target::Column(acct.clone(), table.clone(), c.name.clone()))
-                    .collect()
-            }
-            Resource::DataFilter { table, filter } => vec![Target::DataFilter(
-                acct.clone(),
-                table.clone(),
-                filter.clone(),
-            )],
-            Resource::DataLocation { uri } => vec![Target::Location(acct.clone(), uri.clone())],
-            Resource::LfTag { key, values } => values
-                .iter()
-                .map(|v| Target::TagValue(acct.clone(), key.clone(), v.clone()))
-                .collect(),
-            Resource::LfTagPolicy { expression, .. } => {
-                // Granting through a tag expression needs
-                // GRANT_WITH_LF_TAG_EXPRESSION on every key=value it names,
-                // or a grantable tag policy grant at least as wide.
-                if self.holds_wider_tag_grant(snap, caller, resource, &perms) {
-                    return Ok(());
-                }
-                let mut ok = true;
-                for (k, vs) in expression {
-                    for v in vs {
-                        let d = authz.decide(
-                            &p,
-                            Permission::GrantWithLfTagExpression.as_str(),
-                            &Target::TagValue(acct.clone(), k.clone(), v.clone()),
-                        )?;
-                        ok &= d.allowed;
-                    }
-                }
-                if ok {
-                    return Ok(());
-                }
-                return Err(Error::denied(format!(
-                    "`{}` may not grant on {resource}: it needs GRANT_WITH_LF_TAG_EXPRESSION on \
-                     every tag value named, or a grantable grant with the same or a narrower \
-                     expression; ask a data lake admin",
-                    caller.principal
-                )));
-            }
-        };
-        for perm in &perms {
-            for t in &targets {
-                let d = authz.decide(&p, &compile::grant_action_name(*perm), t)?;
-                if !d.allowed {
-                    return Err(Error::denied(format!(
-                        "`{}` may not grant or revoke {perm} on {resource}: it holds no grant \
-                         option for it on this or a wider resource; ask a data lake admin",
-                        caller.principal
-                    )));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn holds_wider_tag_grant(
-        &self,
-        snap: &Snapshot,
-        caller: &Caller,
-        resource: &Resource,
-        perms: &BTreeSet<Permission>,
-    ) -> bool {
-        let Resource::LfTagPolicy {
-            resource_type,
-            expression,
-        } = resource
-        else {
-            return false;
-        };
-        let mine: Vec<&Principal> = std::iter::once(&caller.principal)
-            .chain(caller.groups.iter())
-            .collect();
-        snap.catalog.grants.values().any(|g| {
-            if &g.account != caller.account() || !mine.contains(&&g.principal) {
-                return false;
-            }
-            let Resource::LfTagPolicy {
-                resource_type: rt,
-                expression: held,
-            } = &g.resource
-            else {
-                return false;
-            };
-            // Narrower: every key the held grant constrains is constrained
-            // at least as tightly by the new expression.
-            rt == resource_type
-                && compile::expand(&g.grantable, &g.resource).is_superset(perms)
-                && held
-                    .iter()
-                    .all(|(k, hv)| expression.get(k).is_some_and(|nv| nv.is_subset(hv)))
-        })
     }
 
     /// `grant`: adds permissions, merging with the principal's existing
@@ -1098,41 +974,9 @@ impl Governance {
     pub fn grant(&self, caller: &Caller, req: &GrantRequest) -> Result<Grant> {
         self.mutate(|snap| {
             let (principal, resource, perms, grantable) = self.prepare(snap, caller, req, false)?;
-            let mut masks = BTreeMap::new();
-            for (col, kind) in &req.masks {
-                if !perms.contains(&Permission::Select) && !perms.contains(&Permission::All) {
-                    return Err(Error::invalid("--mask needs SELECT in --permissions"));
-                }
-                // A TABLE tag grant may mask columns by name, in whatever
-                // table they match.
-                if let Resource::LfTagPolicy {
-                    resource_type: TagResourceType::Table,
-                    ..
-                } = &resource
-                {
-                    masks.insert(ident(col, "mask column")?, ColumnMask::parse(kind)?);
-                    continue;
-                }
-                let Some(t) = resource
-                    .table()
-                    .and_then(|t| snap.catalog.table(caller.account(), t))
-                else {
-                    return Err(Error::invalid(
-                        "--mask applies only to table and TABLE tag grants; name a --table",
-                    ));
-                };
-                let col = t.check_columns(std::slice::from_ref(col))?;
-                let col = col.into_iter().next().unwrap_or_default();
-                if let Resource::TableWithColumns { columns, .. } = &resource
-                    && !columns.contains(&col)
-                {
-                    return Err(Error::invalid(format!(
-                        "mask column `{col}` is not among the granted columns"
-                    )));
-                }
-                masks.insert(col, ColumnMask::parse(kind)?);
-            }
-            self.check_grant_option(snap, caller, &resource, &perms)?;
+            let masks = self.check_masks(snap, caller, &resource, &perms, &req.masks)?;
+            // A non-admin's re-grant carries its own masks (rules 8, 10).
+            let masks = self.regrant_masks(snap, caller, &resource, &perms, masks)?;
             let acct = caller.account().clone();
             let id = grant_id(&acct, &principal, &resource);
             let mut changes = Vec::new();
@@ -1186,7 +1030,21 @@ impl Governance {
                         m.extend(masks.clone());
                         m
                     };
+                    // One grant per LF-tag key: a re-grant naming other
+                    // values of the key adds them (it used to keep only the
+                    // old values, silently granting nothing new).
+                    let resource = match (&old.resource, &resource) {
+                        (
+                            Resource::LfTag { key, values: had },
+                            Resource::LfTag { values: add, .. },
+                        ) => Resource::LfTag {
+                            key: key.clone(),
+                            values: had | add,
+                        },
+                        _ => old.resource.clone(),
+                    };
                     Grant {
+                        resource,
                         permissions: &old.permissions | &perms,
                         grantable: &old.grantable | &grantable,
                         masks: m,
@@ -1218,8 +1076,6 @@ impl Governance {
         self.mutate(|snap| {
             let (principal, resource, perms, grantable_only) =
                 self.prepare(snap, caller, req, true)?;
-            let all_perms = &perms | &grantable_only;
-            self.check_grant_option(snap, caller, &resource, &all_perms)?;
             let acct = caller.account().clone();
             let mut changes = Vec::new();
             let mut out = RevokeOutcome {

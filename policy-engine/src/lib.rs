@@ -46,6 +46,7 @@ pub mod error;
 pub mod explain;
 pub mod filters;
 pub mod governance;
+pub mod grants;
 pub mod lftags;
 pub mod model;
 pub mod policies;

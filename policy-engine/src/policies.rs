@@ -89,6 +89,15 @@ impl Governance {
     /// `policy apply DIR`: makes `files` the caller's account policy set
     /// (data lake admins only). Returns the number of policies.
     pub fn apply_policies(&self, caller: &Caller, files: &[PolicyFile]) -> Result<usize> {
+        // Authorize before validating (DESIGN §4): a non-admin is refused
+        // before its bundle is looked at.
+        let snap = self.snapshot()?;
+        if !self.is_admin(&snap, caller) {
+            return Err(Error::denied(format!(
+                "only a data lake admin of `{}` may apply policies; ask one",
+                caller.account()
+            )));
+        }
         let n = validate_bundle(files)?;
         self.mutate(|snap| {
             if !self.is_admin(snap, caller) {

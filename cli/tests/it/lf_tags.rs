@@ -169,19 +169,35 @@ fn lf_tags_are_managed_assigned_and_granted_on() {
     s.admin(&["lf-tag", "update", "classification", "--remove", "pii"])
         .ok();
 
-    // --lf-tag grants: ASSOCIATE lets a non-admin assign that value.
-    s.cli(
-        &alice,
-        &[
-            "lf-tag",
-            "assign",
-            "--table",
-            "sales.customers",
-            "--tag",
-            "classification=internal",
-        ],
-    )
-    .fails(3, "ASSOCIATE");
+    // Assigning needs rights on the resource with the grant option (issue 8
+    // item 4) and ASSOCIATE on the value.
+    let assign_internal = || {
+        s.cli(
+            &alice,
+            &[
+                "lf-tag",
+                "assign",
+                "--table",
+                "sales.customers",
+                "--tag",
+                "classification=internal",
+            ],
+        )
+    };
+    assign_internal().fails(3, "with the grant option");
+    s.admin(&[
+        "grant",
+        "--principal",
+        ALICE,
+        "--permissions",
+        "ALL",
+        "--grantable",
+        "ALL",
+        "--table",
+        "sales.customers",
+    ])
+    .ok();
+    assign_internal().fails(3, "ASSOCIATE");
     s.admin(&[
         "grant",
         "--principal",
@@ -192,28 +208,7 @@ fn lf_tags_are_managed_assigned_and_granted_on() {
         "classification=internal",
     ])
     .ok();
-    s.admin(&[
-        "grant",
-        "--principal",
-        ALICE,
-        "--permissions",
-        "DESCRIBE",
-        "--table",
-        "sales.customers",
-    ])
-    .ok();
-    s.cli(
-        &alice,
-        &[
-            "lf-tag",
-            "assign",
-            "--table",
-            "sales.customers",
-            "--tag",
-            "classification=internal",
-        ],
-    )
-    .ok();
+    assign_internal().ok();
     // Non-admins may not create tags.
     s.cli(&alice, &["lf-tag", "create", "k", "--values", "v"])
         .fails(3, "data lake admin");

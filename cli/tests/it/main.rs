@@ -20,4 +20,5 @@ mod harness;
 mod leaks;
 mod lf_tags;
 mod policy;
+mod security;
 mod startup;

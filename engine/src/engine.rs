@@ -20,6 +20,8 @@ use policy_engine::catalog::Catalog;
 use policy_engine::model::{AccountId, TableName};
 
 use crate::error::EngineError;
+use crate::limits::{EngineLimits, GuardedStream, StatementPool, bound_functions, until};
+use datafusion::execution::memory_pool::MemoryPool;
 use crate::format::session_config;
 use crate::secure::{SecureTable, SecuredTable};
 use crate::tables::EngineTables;
@@ -42,6 +44,7 @@ pub struct TableInfo {
 /// A planned query: its result schema is known, nothing has run yet.
 pub struct Query {
     df: DataFrame,
+    limits: EngineLimits,
 }
 
 impl std::fmt::Debug for Query {
@@ -58,12 +61,20 @@ impl Query {
         Arc::new(self.df.schema().as_arrow().clone())
     }
 
-    /// Runs the query, streaming its batches.
+    /// Runs the query, streaming its batches, under the engine's limits:
+    /// the statement timeout counts from now, and a batch larger than a
+    /// statement may use is refused.
     pub async fn execute(self) -> Result<SendableRecordBatchStream, EngineError> {
-        self.df
-            .execute_stream()
-            .await
-            .map_err(EngineError::from_datafusion)
+        let limits = self.limits;
+        let deadline = tokio::time::Instant::now() + limits.statement_timeout;
+        let df = self.df;
+        let stream = until(deadline, limits.statement_timeout, async move {
+            df.execute_stream()
+                .await
+                .map_err(EngineError::from_datafusion)
+        })
+        .await?;
+        Ok(Box::pin(GuardedStream::new(stream, deadline, limits)))
     }
 }
 
@@ -80,6 +91,9 @@ pub struct Engine {
     /// runtime, with no tables.
     template: SessionState,
     current: RwLock<Arc<Loaded>>,
+    limits: EngineLimits,
+    /// The memory all statements share.
+    pool: Arc<dyn MemoryPool>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -91,14 +105,50 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// An engine over the tables of `catalog`.
+    /// An engine over the tables of `catalog`, with the default limits.
     pub fn new(catalog: &Catalog) -> Result<Self, EngineError> {
-        let template = template_state()?;
+        Self::with_limits(catalog, EngineLimits::default())
+    }
+
+    /// An engine over the tables of `catalog` under `limits`.
+    pub fn with_limits(catalog: &Catalog, limits: EngineLimits) -> Result<Self, EngineError> {
+        let pool = limits.total_pool();
+        let template = template_state(&limits, Arc::clone(&pool))?;
         let loaded = load(&template, catalog, None)?;
         Ok(Self {
             template,
             current: RwLock::new(Arc::new(loaded)),
+            limits,
+            pool,
         })
+    }
+
+    /// The engine's limits.
+    pub fn limits(&self) -> EngineLimits {
+        self.limits
+    }
+
+    /// `state` with a memory pool of its own for one statement, drawing
+    /// from the engine's shared pool.
+    fn statement_state(&self, state: SessionState) -> Result<SessionState, EngineError> {
+        let pool = StatementPool::new(Arc::clone(&self.pool), self.limits.max_statement_memory);
+        let runtime = RuntimeEnvBuilder::from_runtime_env(state.runtime_env())
+            .with_memory_pool(Arc::new(pool))
+            .build_arc()
+            .map_err(|e| EngineError::internal(format!("runtime: {e}")))?;
+        Ok(SessionStateBuilder::new_from_existing(state)
+            .with_runtime_env(runtime)
+            .build())
+    }
+
+    /// Plans `sql` in `ctx` within the statement timeout.
+    async fn plan_bounded(
+        &self,
+        ctx: &SessionContext,
+        sql: &str,
+    ) -> Result<DataFrame, EngineError> {
+        let deadline = tokio::time::Instant::now() + self.limits.statement_timeout;
+        until(deadline, self.limits.statement_timeout, plan_sql(ctx, sql)).await
     }
 
     /// The catalog version the engine serves.
@@ -151,8 +201,12 @@ impl Engine {
     /// (`"ACCOUNT"."DB"."TABLE"`). DDL, DML and `SET` are refused.
     pub async fn prepare(&self, sql: &str) -> Result<Query, EngineError> {
         let loaded = self.loaded();
-        let df = plan_sql(&loaded.ctx, sql).await.map_err(qualify_hint)?;
-        Ok(Query { df })
+        let ctx = SessionContext::new_with_state(self.statement_state(loaded.ctx.state())?);
+        let df = self.plan_bounded(&ctx, sql).await.map_err(qualify_hint)?;
+        Ok(Query {
+            df,
+            limits: self.limits,
+        })
     }
 
     /// Runs `sql` as written (the unprotected engine and the baseline).
@@ -202,8 +256,8 @@ impl Engine {
         let list = MemoryCatalogProviderList::new();
         list.register_catalog(opts.default_catalog.clone(), Arc::new(catalog));
         state.register_catalog_list(Arc::new(list));
-        let ctx = SessionContext::new_with_state(state);
-        let df = plan_sql(&ctx, sql).await?;
+        let ctx = SessionContext::new_with_state(self.statement_state(state)?);
+        let df = self.plan_bounded(&ctx, sql).await?;
         if matches!(
             df.logical_plan(),
             LogicalPlan::Explain(_) | LogicalPlan::Analyze(_)
@@ -214,7 +268,10 @@ impl Engine {
                     .into(),
             ));
         }
-        Ok(Query { df })
+        Ok(Query {
+            df,
+            limits: self.limits,
+        })
     }
 
     /// Runs `sql` over `secured` only; see [`Engine::prepare_secured`].
@@ -283,9 +340,13 @@ fn first_line(s: &str) -> String {
 /// The template session: configuration, built-in functions, a runtime
 /// without the file-listing cache (new files must show up in the next
 /// query), only harmless table functions, no table factories.
-fn template_state() -> Result<SessionState, EngineError> {
+fn template_state(
+    limits: &EngineLimits,
+    pool: Arc<dyn MemoryPool>,
+) -> Result<SessionState, EngineError> {
     let runtime = RuntimeEnvBuilder::new()
         .with_object_list_cache_limit(0)
+        .with_memory_pool(pool)
         .build_arc()
         .map_err(|e| EngineError::internal(format!("runtime: {e}")))?;
     let cfg = session_config().with_create_default_catalog_and_schema(false);
@@ -304,6 +365,8 @@ fn template_state() -> Result<SessionState, EngineError> {
         }
     }
     state.table_factories_mut().clear();
+    bound_functions(&mut state, limits.max_statement_memory)
+        .map_err(|e| EngineError::internal(format!("bounding functions: {e}")))?;
     Ok(state)
 }
 

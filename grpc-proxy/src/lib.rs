@@ -58,6 +58,7 @@ pub mod error;
 pub mod flight;
 pub mod flight_tickets;
 pub mod governance;
+pub mod plan_cache;
 pub mod proto;
 pub mod server;
 pub mod status;

@@ -18,5 +18,6 @@ mod explain;
 mod grant_option;
 mod harness;
 mod lf_tags;
+mod limits;
 mod policy;
 mod startup;

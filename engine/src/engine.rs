@@ -20,7 +20,9 @@ use policy_engine::catalog::Catalog;
 use policy_engine::model::{AccountId, TableName};
 
 use crate::error::EngineError;
-use crate::limits::{EngineLimits, GuardedStream, StatementPool, bound_functions, until};
+use crate::limits::{
+    EngineLimits, GuardedStream, StatementPool, YieldOften, bound_functions, until,
+};
 use datafusion::execution::memory_pool::MemoryPool;
 use crate::format::session_config;
 use crate::secure::{SecureTable, SecuredTable};
@@ -355,6 +357,7 @@ fn template_state(
         .with_runtime_env(runtime)
         .with_default_features()
         .with_catalog_list(Arc::new(MemoryCatalogProviderList::new()))
+        .with_physical_optimizer_rule(Arc::new(YieldOften))
         .build();
     let names: Vec<String> = state.table_functions().keys().cloned().collect();
     for n in names {

@@ -13,6 +13,11 @@
 //!   before allocating; they also check what they produced.
 //! - [`GuardedStream`] fails a statement at its deadline and refuses a
 //!   result batch larger than a statement may use.
+//! - [`YieldOften`] puts a cooperative yield point above every operator,
+//!   because DataFusion yields only at its sources: an aggregate over a cross
+//!   join of in-memory `VALUES` would otherwise compute for minutes inside a
+//!   single poll, and neither the deadline nor a client's disconnect could
+//!   stop it.
 //!
 //! Over a limit the statement fails with [`EngineError::ResourceExhausted`]
 //! or [`EngineError::DeadlineExceeded`]; the server lives on.
@@ -40,6 +45,11 @@ use datafusion::logical_expr::udf_eq::UdfEq;
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
 };
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::coop::CooperativeExec;
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use futures::Stream;
 
 use crate::error::EngineError;
@@ -467,5 +477,38 @@ pub(crate) async fn until<T>(
     match tokio::time::timeout_at(deadline, fut).await {
         Ok(r) => r,
         Err(_) => Err(deadline_error(timeout)),
+    }
+}
+
+/// A physical optimizer rule, run last, that wraps every operator that has
+/// inputs in a [`CooperativeExec`]: each batch it produces spends tokio's
+/// cooperative budget, so a task running the plan yields regularly and a
+/// deadline or a dropped stream takes effect within a few batches.
+#[derive(Debug, Default)]
+pub(crate) struct YieldOften;
+
+impl PhysicalOptimizerRule for YieldOften {
+    fn optimize(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        _config: &ConfigOptions,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        plan.transform_up(|node| {
+            let is_coop = (node.as_ref() as &dyn std::any::Any).is::<CooperativeExec>();
+            if node.children().is_empty() || is_coop {
+                return Ok(Transformed::no(node));
+            }
+            let wrapped: Arc<dyn ExecutionPlan> = Arc::new(CooperativeExec::new(node));
+            Ok(Transformed::yes(wrapped))
+        })
+        .map(|t| t.data)
+    }
+
+    fn name(&self) -> &str {
+        "lakegate_yield_often"
+    }
+
+    fn schema_check(&self) -> bool {
+        true
     }
 }

@@ -468,18 +468,43 @@ async fn statement_timeout_stops_table_less_compute() {
     }
 }
 
-/// CPU time this process has used (user + system), from /proc.
+/// Name of the threads of the cancellation test's runtime, so its CPU time
+/// can be told apart from other tests running in the same process.
+const CANCEL_THREADS: &str = "lg-cancel";
+
+/// CPU time (user + system) used by this process's threads named
+/// [`CANCEL_THREADS`], from /proc.
 fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let after = stat.rsplit_once(')').unwrap().1;
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    // Fields 14 and 15 of stat (1-based), i.e. 11 and 12 after the name.
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    let mut ticks = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let Ok(stat) = std::fs::read_to_string(task.unwrap().path().join("stat")) else {
+            continue;
+        };
+        let Some((head, after)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        if !head.contains(&format!("({CANCEL_THREADS}")) {
+            continue;
+        }
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        // Fields 14 and 15 of stat (1-based), i.e. 11 and 12 after the name.
+        ticks += fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    }
     Duration::from_millis(ticks * 10)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cancel_on_disconnect_before_the_first_batch_stops_the_producer() {
+#[test]
+fn cancel_on_disconnect_before_the_first_batch_stops_the_producer() {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(CANCEL_THREADS)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(cancel_on_disconnect());
+}
+
+async fn cancel_on_disconnect() {
     for d in BOTH {
         // A long timeout: only the disconnect can stop the statement.
         let limits = Limits {
@@ -491,9 +516,13 @@ async fn cancel_on_disconnect_before_the_first_batch_stops_the_producer() {
         let mut c = s.client(&nobody).await;
         let t = first_ticket(&mut c, &endless()).await;
         let mut stream = c.do_get(t).await.unwrap();
-        // The statement computes; no batch comes.
+        // The statement computes (it keeps the test's threads busy); no
+        // batch comes.
+        let busy = cpu_time();
         let first = tokio::time::timeout(Duration::from_millis(700), stream.next()).await;
         assert!(first.is_err(), "{d:?}: a batch arrived: {first:?}");
+        let busy = cpu_time().saturating_sub(busy);
+        assert!(busy >= Duration::from_millis(300), "{d:?}: not computing? {busy:?}");
         // The client goes away.
         drop(stream);
         drop(c);

@@ -20,13 +20,13 @@ use policy_engine::catalog::Catalog;
 use policy_engine::model::{AccountId, TableName};
 
 use crate::error::EngineError;
+use crate::format::session_config;
 use crate::limits::{
     EngineLimits, GuardedStream, StatementPool, YieldOften, bound_functions, until,
 };
-use datafusion::execution::memory_pool::MemoryPool;
-use crate::format::session_config;
 use crate::secure::{SecureTable, SecuredTable};
 use crate::tables::EngineTables;
+use datafusion::execution::memory_pool::MemoryPool;
 
 /// Table functions a query may call; every other one is removed, because a
 /// table function that reads files or URLs would bypass the catalog.

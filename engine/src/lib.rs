@@ -66,6 +66,6 @@ mod tables;
 
 pub use engine::{Engine, Query, TableInfo};
 pub use error::EngineError;
-pub use limits::EngineLimits;
 pub use flight::{EngineFlightService, serve_engine, status};
+pub use limits::EngineLimits;
 pub use secure::{SecureBoundaryExec, SecuredTable};

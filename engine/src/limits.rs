@@ -30,17 +30,19 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use datafusion::arrow::array::{Array, Int64Array};
-use datafusion::arrow::compute::kernels::length::length;
 use datafusion::arrow::compute::cast;
+use datafusion::arrow::compute::kernels::length::length;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DataFusionError, Result as DfResult, ScalarValue};
 use datafusion::execution::memory_pool::{
     GreedyMemoryPool, MemoryConsumer, MemoryLimit, MemoryPool, MemoryReservation,
     TrackConsumersPool,
 };
-use datafusion::execution::{FunctionRegistry, RecordBatchStream, SendableRecordBatchStream};
 use datafusion::execution::session_state::SessionState;
+use datafusion::execution::{FunctionRegistry, RecordBatchStream, SendableRecordBatchStream};
 use datafusion::logical_expr::udf_eq::UdfEq;
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
@@ -48,8 +50,6 @@ use datafusion::logical_expr::{
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::coop::CooperativeExec;
-use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::{Transformed, TreeNode};
 use futures::Stream;
 
 use crate::error::EngineError;
@@ -191,12 +191,12 @@ impl MemoryPool for StatementPool {
                     Some(u.saturating_sub(additional))
                 });
             return Err(match e {
-                DataFusionError::ResourcesExhausted(m) => DataFusionError::ResourcesExhausted(
-                    format!(
+                DataFusionError::ResourcesExhausted(m) => {
+                    DataFusionError::ResourcesExhausted(format!(
                         "the server's memory for statements is in use (`--max-total-memory`); \
                          try again later ({m})"
-                    ),
-                ),
+                    ))
+                }
                 other => other,
             });
         }
@@ -259,12 +259,12 @@ fn as_i64(a: &dyn Array) -> DfResult<Int64Array> {
 fn byte_lengths(v: &ColumnarValue, other: i64) -> DfResult<PerRow> {
     Ok(match v {
         ColumnarValue::Scalar(s) => PerRow::Scalar(match s {
-            ScalarValue::Utf8(x) | ScalarValue::LargeUtf8(x) | ScalarValue::Utf8View(x) => {
-                x.as_ref().map(|s| i64::try_from(s.len()).unwrap_or(i64::MAX))
-            }
-            ScalarValue::Binary(x) | ScalarValue::LargeBinary(x) | ScalarValue::BinaryView(x) => {
-                x.as_ref().map(|s| i64::try_from(s.len()).unwrap_or(i64::MAX))
-            }
+            ScalarValue::Utf8(x) | ScalarValue::LargeUtf8(x) | ScalarValue::Utf8View(x) => x
+                .as_ref()
+                .map(|s| i64::try_from(s.len()).unwrap_or(i64::MAX)),
+            ScalarValue::Binary(x) | ScalarValue::LargeBinary(x) | ScalarValue::BinaryView(x) => x
+                .as_ref()
+                .map(|s| i64::try_from(s.len()).unwrap_or(i64::MAX)),
             s if s.is_null() => None,
             _ => Some(other),
         }),

@@ -74,10 +74,14 @@ pub enum AuthError {
     #[error("the token has expired")]
     Expired,
     /// The token's `nbf` lies in the future.
-    #[error("the token is not valid yet (its `nbf` lies in the future); wait, or mint a token without `nbf`")]
+    #[error(
+        "the token is not valid yet (its `nbf` lies in the future); wait, or mint a token without `nbf`"
+    )]
     NotYetValid,
     /// The token's `iat` lies in the future (beyond the allowed clock skew).
-    #[error("the token was issued in the future (`iat` is ahead of this server's clock); check the clocks")]
+    #[error(
+        "the token was issued in the future (`iat` is ahead of this server's clock); check the clocks"
+    )]
     IssuedInFuture,
     /// The token is valid for longer than the server accepts.
     #[error(
@@ -265,7 +269,11 @@ fn check_times(c: &Claims, now: u64, max: Duration) -> Result<(), AuthError> {
 
 /// Verifies a token against `key`, refusing one whose lifetime exceeds
 /// `max_lifetime`, and returns the caller it names with its expiry.
-pub fn verify_token(key: &[u8], token: &str, max_lifetime: Duration) -> Result<Verified, AuthError> {
+pub fn verify_token(
+    key: &[u8],
+    token: &str,
+    max_lifetime: Duration,
+) -> Result<Verified, AuthError> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(AuthError::TooLarge(token.len()));
     }

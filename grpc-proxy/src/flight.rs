@@ -1056,7 +1056,9 @@ impl FlightSqlService for FlightProxy {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let (caller, exp) = self.authed(&request)?;
-        let sealed = self.sealer.open(&cmd.prepared_statement_handle, "prep", &caller)?;
+        let sealed = self
+            .sealer
+            .open(&cmd.prepared_statement_handle, "prep", &caller)?;
         let p = peer(&request);
         let info = self
             .statement_info(&caller, exp, &sealed.sql, request.into_inner(), p)
@@ -1193,7 +1195,9 @@ impl FlightSqlService for FlightProxy {
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
         let caller = self.caller(&request)?;
-        let sealed = self.sealer.open(&ticket.statement_handle, "stmt", &caller)?;
+        let sealed = self
+            .sealer
+            .open(&ticket.statement_handle, "stmt", &caller)?;
         let p = peer(&request);
         let stream = self.statement_stream(caller, sealed, p).await?;
         Ok(Response::new(stream))
@@ -1205,7 +1209,9 @@ impl FlightSqlService for FlightProxy {
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
         let caller = self.caller(&request)?;
-        let sealed = self.sealer.open(&query.prepared_statement_handle, "prep", &caller)?;
+        let sealed = self
+            .sealer
+            .open(&query.prepared_statement_handle, "prep", &caller)?;
         let p = peer(&request);
         let stream = self.statement_stream(caller, sealed, p).await?;
         Ok(Response::new(stream))
@@ -1466,7 +1472,9 @@ impl FlightSqlService for FlightProxy {
         request: Request<Action>,
     ) -> Result<(), Status> {
         let caller = self.caller(&request)?;
-        let sealed = self.sealer.open(&query.prepared_statement_handle, "prep", &caller)?;
+        let sealed = self
+            .sealer
+            .open(&query.prepared_statement_handle, "prep", &caller)?;
         self.forget(&sealed.plan);
         Ok(())
     }

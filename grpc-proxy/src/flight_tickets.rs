@@ -203,7 +203,10 @@ mod tests {
     fn another_principal_kind_key_or_alteration_is_refused() {
         let s = Sealer::new(b"0123456789abcdef0123456789abcdef");
         let t = s.seal(sample(), 60, u64::MAX).unwrap();
-        assert!(s.open(&t, "stmt", &who("111111111111:user/bob", &[])).is_err());
+        assert!(
+            s.open(&t, "stmt", &who("111111111111:user/bob", &[]))
+                .is_err()
+        );
         assert!(s.open(&t, "prep", &alice()).is_err());
         let other = Sealer::new(b"another key, another deployment!");
         assert!(other.open(&t, "stmt", &alice()).is_err());

@@ -170,8 +170,7 @@ impl<P> PlanCache<P> {
         {
             inner.purge_expired(now);
         }
-        while inner.owner_bytes(owner).saturating_add(bytes) > self.limits.max_bytes_per_principal
-        {
+        while inner.owner_bytes(owner).saturating_add(bytes) > self.limits.max_bytes_per_principal {
             let Some(seq) = inner
                 .owners
                 .get(owner)

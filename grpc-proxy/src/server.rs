@@ -176,8 +176,7 @@ impl AppState {
         Ok(Self {
             governance: Arc::new(governance),
             auth: Arc::new(
-                Authenticator::new(key)
-                    .with_max_token_lifetime(config.limits.max_token_lifetime),
+                Authenticator::new(key).with_max_token_lifetime(config.limits.max_token_lifetime),
             ),
             config: Arc::new(config),
             flight: None,
@@ -213,9 +212,11 @@ impl AppState {
                     .governance
                     .snapshot()
                     .map_err(|e| Error::Engine(e.to_string()))?;
-                let engine =
-                    lakegate_engine::Engine::with_limits(&snap.catalog, self.config.limits.engine())
-                    .map_err(|e| Error::Engine(e.to_string()))?;
+                let engine = lakegate_engine::Engine::with_limits(
+                    &snap.catalog,
+                    self.config.limits.engine(),
+                )
+                .map_err(|e| Error::Engine(e.to_string()))?;
                 Backend::Embedded(Arc::new(engine))
             }
         };

@@ -70,7 +70,9 @@ impl Server {
         let mut stops = Vec::new();
         let engine_listener = match deployment {
             Deployment::Embedded => None,
-            Deployment::Sidecar => Some(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()),
+            Deployment::Sidecar => {
+                Some(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
+            }
         };
         let upstream = engine_listener
             .as_ref()
@@ -374,7 +376,10 @@ async fn plan_cache_bounded_by_bytes_per_principal_and_total() {
             assert!(bytes <= total, "{d:?}: {bytes} > {total}");
         }
         let (n, bytes) = s.proxy.plan_cache_usage();
-        assert!(bytes <= total && n <= 1 + per / (16 * 1024), "{d:?}: {n} plans, {bytes} bytes");
+        assert!(
+            bytes <= total && n <= 1 + per / (16 * 1024),
+            "{d:?}: {n} plans, {bytes} bytes"
+        );
         // Bob's flood evicted his own plans, not Alice's: hers is still cached
         // (redeeming it drops it from the cache).
         let before = s.proxy.plan_cache_usage().0;
@@ -388,7 +393,11 @@ async fn plan_cache_bounded_by_bytes_per_principal_and_total() {
         let last = bob_tickets.pop().unwrap();
         let before = s.proxy.plan_cache_usage().0;
         redeem(&mut cb, last).await.unwrap();
-        assert_eq!(s.proxy.plan_cache_usage().0, before - 1, "{d:?}: redeemed plan kept");
+        assert_eq!(
+            s.proxy.plan_cache_usage().0,
+            before - 1,
+            "{d:?}: redeemed plan kept"
+        );
         s.alive().await;
     }
 }
@@ -452,7 +461,10 @@ async fn statement_timeout_stops_table_less_compute() {
         let nobody = s.token(BOB, &[], &[]);
         for sql in [
             endless(),
-            format!("SELECT max(t0.column1 + t5.column1) AS m FROM {}", cross_join(10)),
+            format!(
+                "SELECT max(t0.column1 + t5.column1) AS m FROM {}",
+                cross_join(10)
+            ),
         ] {
             let started = Instant::now();
             let e = s.query(&nobody, &sql).await.unwrap_err();
@@ -522,7 +534,10 @@ async fn cancel_on_disconnect() {
         let first = tokio::time::timeout(Duration::from_millis(700), stream.next()).await;
         assert!(first.is_err(), "{d:?}: a batch arrived: {first:?}");
         let busy = cpu_time().saturating_sub(busy);
-        assert!(busy >= Duration::from_millis(300), "{d:?}: not computing? {busy:?}");
+        assert!(
+            busy >= Duration::from_millis(300),
+            "{d:?}: not computing? {busy:?}"
+        );
         // The client goes away.
         drop(stream);
         drop(c);

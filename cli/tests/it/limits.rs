@@ -33,7 +33,15 @@ fn serve_limit_flags_token_nbf_and_lifetime_statement_memory_limit_and_statement
         let out = run_cli(
             None,
             None,
-            &["token", "--data-dir", dir, "--principal", ADMIN, "--ttl", ttl],
+            &[
+                "token",
+                "--data-dir",
+                dir,
+                "--principal",
+                ADMIN,
+                "--ttl",
+                ttl,
+            ],
         );
         out.ok();
         out.stdout.trim().to_string()

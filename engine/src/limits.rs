@@ -512,3 +512,38 @@ impl PhysicalOptimizerRule for YieldOften {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn statement_memory_limit_per_statement_and_in_total() {
+        let limits = EngineLimits {
+            max_statement_memory: 60,
+            max_total_memory: 100,
+            statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
+        };
+        let total = limits.total_pool();
+        let a: Arc<dyn MemoryPool> = Arc::new(StatementPool::new(Arc::clone(&total), 60));
+        let b: Arc<dyn MemoryPool> = Arc::new(StatementPool::new(Arc::clone(&total), 60));
+        let ra = MemoryConsumer::new("a").register(&a);
+        let rb = MemoryConsumer::new("b").register(&b);
+        ra.try_grow(50).unwrap();
+        // Over the statement's own limit.
+        let e = ra.try_grow(20).unwrap_err();
+        assert!(matches!(e, DataFusionError::ResourcesExhausted(_)), "{e}");
+        assert!(e.to_string().contains("--max-statement-memory"), "{e}");
+        // Within its own limit, but over the total.
+        let e = rb.try_grow(60).unwrap_err();
+        assert!(e.to_string().contains("--max-total-memory"), "{e}");
+        assert_eq!(b.reserved(), 0);
+        rb.try_grow(40).unwrap();
+        // Freeing one statement's memory makes room for the other.
+        ra.free();
+        rb.try_grow(20).unwrap();
+        assert_eq!(total.reserved(), 60);
+        assert_eq!(a.reserved(), 0);
+    }
+}

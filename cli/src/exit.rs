@@ -79,7 +79,8 @@ impl CliError {
                 "the server refused the request headers as too large ({msg}); check the token \
                  passed with --token or LAKEGATE_TOKEN"
             )),
-            Code::ResourceExhausted | Code::OutOfRange => {
+            // A server limit's message already says which flag and what to do.
+            Code::ResourceExhausted | Code::OutOfRange if !msg.contains("`--max-") => {
                 Self::error(format!("{msg}; send less input"))
             }
             _ => Self::error(msg),

@@ -67,6 +67,7 @@ async fn start(case: &Case) -> Result<Server> {
         demo: false,
         audit_log: None,
         tls: None,
+        limits: Default::default(),
     })?;
     let gov = state.governance.clone();
     let admin = case.caller(&conformance::As::default())?;

@@ -23,8 +23,12 @@ use policy_engine::model::{AccountId, TableName};
 
 use crate::error::EngineError;
 use crate::format::session_config;
+use crate::limits::{
+    EngineLimits, GuardedStream, StatementPool, YieldOften, bound_functions, until,
+};
 use crate::secure::{SecureTable, SecuredTable};
 use crate::tables::EngineTables;
+use datafusion::execution::memory_pool::MemoryPool;
 
 /// Table functions a query may call; every other one is removed, because a
 /// table function that reads files or URLs would bypass the catalog.
@@ -44,6 +48,7 @@ pub struct TableInfo {
 /// A planned query: its result schema is known, nothing has run yet.
 pub struct Query {
     df: DataFrame,
+    limits: EngineLimits,
 }
 
 impl std::fmt::Debug for Query {
@@ -60,12 +65,20 @@ impl Query {
         Arc::new(self.df.schema().as_arrow().clone())
     }
 
-    /// Runs the query, streaming its batches.
+    /// Runs the query, streaming its batches, under the engine's limits:
+    /// the statement timeout counts from now, and a batch larger than a
+    /// statement may use is refused.
     pub async fn execute(self) -> Result<SendableRecordBatchStream, EngineError> {
-        self.df
-            .execute_stream()
-            .await
-            .map_err(EngineError::from_datafusion)
+        let limits = self.limits;
+        let deadline = tokio::time::Instant::now() + limits.statement_timeout;
+        let df = self.df;
+        let stream = until(deadline, limits.statement_timeout, async move {
+            df.execute_stream()
+                .await
+                .map_err(EngineError::from_datafusion)
+        })
+        .await?;
+        Ok(Box::pin(GuardedStream::new(stream, deadline, limits)))
     }
 }
 
@@ -82,6 +95,9 @@ pub struct Engine {
     /// runtime, with no tables.
     template: SessionState,
     current: RwLock<Arc<Loaded>>,
+    limits: EngineLimits,
+    /// The memory all statements share.
+    pool: Arc<dyn MemoryPool>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -93,14 +109,58 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// An engine over the tables of `catalog`.
+    /// An engine over the tables of `catalog`, with the default limits.
     pub fn new(catalog: &Catalog) -> Result<Self, EngineError> {
-        let template = template_state()?;
+        Self::with_limits(catalog, EngineLimits::default())
+    }
+
+    /// An engine over the tables of `catalog` under `limits`.
+    pub fn with_limits(catalog: &Catalog, limits: EngineLimits) -> Result<Self, EngineError> {
+        let pool = limits.total_pool();
+        let template = template_state(&limits, Arc::clone(&pool))?;
         let loaded = load(&template, catalog, None)?;
         Ok(Self {
             template,
             current: RwLock::new(Arc::new(loaded)),
+            limits,
+            pool,
         })
+    }
+
+    /// The engine's limits.
+    pub fn limits(&self) -> EngineLimits {
+        self.limits
+    }
+
+    /// `state` with a memory pool of its own for one statement, drawing
+    /// from the engine's shared pool.
+    fn statement_state(&self, state: SessionState) -> Result<SessionState, EngineError> {
+        let pool = StatementPool::new(Arc::clone(&self.pool), self.limits.max_statement_memory);
+        let runtime = RuntimeEnvBuilder::from_runtime_env(state.runtime_env())
+            .with_memory_pool(Arc::new(pool))
+            .build_arc()
+            .map_err(|e| EngineError::internal(format!("runtime: {e}")))?;
+        Ok(SessionStateBuilder::new_from_existing(state)
+            .with_runtime_env(runtime)
+            .build())
+    }
+
+    /// Plans `sql` in `ctx` within the statement timeout.
+    async fn plan_bounded(
+        &self,
+        ctx: &SessionContext,
+        sql: &str,
+    ) -> Result<DataFrame, EngineError> {
+        self.bounded(plan_sql(ctx, sql)).await
+    }
+
+    /// Runs a planning step within the statement timeout.
+    async fn bounded<T>(
+        &self,
+        fut: impl std::future::Future<Output = Result<T, EngineError>>,
+    ) -> Result<T, EngineError> {
+        let deadline = tokio::time::Instant::now() + self.limits.statement_timeout;
+        until(deadline, self.limits.statement_timeout, fut).await
     }
 
     /// The catalog version the engine serves.
@@ -153,8 +213,12 @@ impl Engine {
     /// (`"ACCOUNT"."DB"."TABLE"`). DDL, DML and `SET` are refused.
     pub async fn prepare(&self, sql: &str) -> Result<Query, EngineError> {
         let loaded = self.loaded();
-        let df = plan_sql(&loaded.ctx, sql).await.map_err(qualify_hint)?;
-        Ok(Query { df })
+        let ctx = SessionContext::new_with_state(self.statement_state(loaded.ctx.state())?);
+        let df = self.plan_bounded(&ctx, sql).await.map_err(qualify_hint)?;
+        Ok(Query {
+            df,
+            limits: self.limits,
+        })
     }
 
     /// Runs `sql` as written (the unprotected engine and the baseline).
@@ -173,12 +237,19 @@ impl Engine {
         secured: &[SecuredTable],
     ) -> Result<Query, EngineError> {
         let ctx = self.secured_session(secured)?;
-        let plan = ctx
-            .state()
-            .statement_to_plan(DFStatement::Statement(Box::new(statement.clone())))
-            .await
-            .map_err(EngineError::from_datafusion)?;
-        secured_query(&ctx, plan).await
+        let planned = async {
+            let plan = ctx
+                .state()
+                .statement_to_plan(DFStatement::Statement(Box::new(statement.clone())))
+                .await
+                .map_err(EngineError::from_datafusion)?;
+            secured_query(&ctx, plan).await
+        };
+        let df = self.bounded(planned).await?;
+        Ok(Query {
+            df,
+            limits: self.limits,
+        })
     }
 
     /// Like [`Engine::prepare_secured`], for SQL text parsed by DataFusion
@@ -189,12 +260,19 @@ impl Engine {
         secured: &[SecuredTable],
     ) -> Result<Query, EngineError> {
         let ctx = self.secured_session(secured)?;
-        let plan = ctx
-            .state()
-            .create_logical_plan(sql)
-            .await
-            .map_err(EngineError::from_datafusion)?;
-        secured_query(&ctx, plan).await
+        let planned = async {
+            let plan = ctx
+                .state()
+                .create_logical_plan(sql)
+                .await
+                .map_err(EngineError::from_datafusion)?;
+            secured_query(&ctx, plan).await
+        };
+        let df = self.bounded(planned).await?;
+        Ok(Query {
+            df,
+            limits: self.limits,
+        })
     }
 
     /// A session whose catalog holds only `secured`.
@@ -233,7 +311,7 @@ impl Engine {
         let list = MemoryCatalogProviderList::new();
         list.register_catalog(opts.default_catalog.clone(), Arc::new(catalog));
         state.register_catalog_list(Arc::new(list));
-        Ok(SessionContext::new_with_state(state))
+        Ok(SessionContext::new_with_state(self.statement_state(state)?))
     }
 
     /// Runs `statement` over `secured` only; see [`Engine::prepare_secured`].
@@ -251,7 +329,10 @@ impl Engine {
 
 /// Checks and executes a plan of a secured session: queries only, no
 /// `EXPLAIN`.
-async fn secured_query(ctx: &SessionContext, plan: LogicalPlan) -> Result<Query, EngineError> {
+async fn secured_query(
+    ctx: &SessionContext,
+    plan: LogicalPlan,
+) -> Result<DataFrame, EngineError> {
     if matches!(plan, LogicalPlan::Explain(_) | LogicalPlan::Analyze(_)) {
         return Err(EngineError::NotAllowed(
             "EXPLAIN is not allowed through lakegate, because plans show filter text and raw \
@@ -259,8 +340,7 @@ async fn secured_query(ctx: &SessionContext, plan: LogicalPlan) -> Result<Query,
                 .into(),
         ));
     }
-    let df = only_queries(ctx, plan).await?;
-    Ok(Query { df })
+    only_queries(ctx, plan).await
 }
 
 /// Plans one SQL query with DDL, DML (including COPY) and statements
@@ -324,9 +404,13 @@ fn first_line(s: &str) -> String {
 /// The template session: configuration, built-in functions, a runtime
 /// without the file-listing cache (new files must show up in the next
 /// query), only harmless table functions, no table factories.
-fn template_state() -> Result<SessionState, EngineError> {
+fn template_state(
+    limits: &EngineLimits,
+    pool: Arc<dyn MemoryPool>,
+) -> Result<SessionState, EngineError> {
     let runtime = RuntimeEnvBuilder::new()
         .with_object_list_cache_limit(0)
+        .with_memory_pool(pool)
         .build_arc()
         .map_err(|e| EngineError::internal(format!("runtime: {e}")))?;
     let cfg = session_config().with_create_default_catalog_and_schema(false);
@@ -335,6 +419,7 @@ fn template_state() -> Result<SessionState, EngineError> {
         .with_runtime_env(runtime)
         .with_default_features()
         .with_catalog_list(Arc::new(MemoryCatalogProviderList::new()))
+        .with_physical_optimizer_rule(Arc::new(YieldOften))
         .build();
     let names: Vec<String> = state.table_functions().keys().cloned().collect();
     for n in names {
@@ -345,6 +430,8 @@ fn template_state() -> Result<SessionState, EngineError> {
         }
     }
     state.table_factories_mut().clear();
+    bound_functions(&mut state, limits.max_statement_memory)
+        .map_err(|e| EngineError::internal(format!("bounding functions: {e}")))?;
     Ok(state)
 }
 

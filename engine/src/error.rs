@@ -22,6 +22,13 @@ pub enum EngineError {
     /// Something the engine does not support, e.g. an `s3://` location.
     #[error("{0}")]
     Unsupported(String),
+    /// The statement needs more memory than it may use, or the server's
+    /// memory for statements is in use (RESOURCE_EXHAUSTED).
+    #[error("{0}")]
+    ResourceExhausted(String),
+    /// The statement ran past its deadline (DEADLINE_EXCEEDED).
+    #[error("{0}")]
+    DeadlineExceeded(String),
     /// A bug in lakegate (INTERNAL).
     #[error("internal error in the query engine: {0}")]
     Internal(String),
@@ -55,6 +62,7 @@ impl EngineError {
         let root = e.find_root();
         match root {
             DataFusionError::Internal(m) => EngineError::Internal(m.clone()),
+            DataFusionError::ResourcesExhausted(m) => EngineError::ResourceExhausted(m.clone()),
             DataFusionError::NotImplemented(m) => {
                 EngineError::Unsupported(format!("{}; rewrite the query without it", lower(m)))
             }
@@ -94,6 +102,11 @@ impl From<EngineError> for policy_engine::Error {
             EngineError::NotAllowed(m) => policy_engine::Error::InvalidArgument(m),
             EngineError::Unsupported(m) => policy_engine::Error::InvalidArgument(m),
             EngineError::FailedPrecondition(m) => policy_engine::Error::FailedPrecondition(m),
+            // policy-engine has no such codes; callers that can should map
+            // these with their own status (see `lakegate_engine::status`).
+            EngineError::ResourceExhausted(m) | EngineError::DeadlineExceeded(m) => {
+                policy_engine::Error::FailedPrecondition(m)
+            }
             EngineError::Internal(m) => policy_engine::Error::Internal(m),
         }
     }
@@ -107,7 +120,9 @@ impl EngineError {
             EngineError::InvalidArgument(m)
             | EngineError::NotAllowed(m)
             | EngineError::Unsupported(m) => policy_engine::Error::InvalidArgument(m.clone()),
-            EngineError::FailedPrecondition(m) => {
+            EngineError::FailedPrecondition(m)
+            | EngineError::ResourceExhausted(m)
+            | EngineError::DeadlineExceeded(m) => {
                 policy_engine::Error::FailedPrecondition(m.clone())
             }
             EngineError::Internal(m) => policy_engine::Error::Internal(m.clone()),

@@ -112,6 +112,8 @@ pub fn status(e: EngineError) -> Status {
         EngineError::InvalidArgument(m) | EngineError::NotAllowed(m) => Status::invalid_argument(m),
         EngineError::Unsupported(m) => Status::unimplemented(m),
         EngineError::FailedPrecondition(m) => Status::failed_precondition(m),
+        EngineError::ResourceExhausted(m) => Status::resource_exhausted(m),
+        EngineError::DeadlineExceeded(m) => Status::deadline_exceeded(m),
         EngineError::Internal(m) => {
             tracing::error!(error = %m, "internal error in the query engine");
             Status::internal("internal error in the query engine; see the server log")

@@ -46,6 +46,11 @@
 //!   error at `table create`, not a surprise at query time.
 //! - Parquet strings are `Utf8`, not `Utf8View`, because the catalog records
 //!   `Utf8` and many Flight SQL clients do not understand view types.
+//! - Every statement runs under its own memory pool (a per-statement limit)
+//!   drawing from one shared pool (a total limit), with a deadline, and
+//!   `repeat`/`lpad`/`rpad`/`array_repeat` refuse outputs over the
+//!   per-statement limit, because scalar functions allocate outside the pool
+//!   (see [`limits`]).
 //! - The file-listing cache is off, because files written by blueprints must
 //!   show up in the next query.
 
@@ -54,6 +59,7 @@ pub mod error;
 mod flight;
 mod format;
 pub mod infer;
+pub mod limits;
 mod masks;
 mod secure;
 mod tables;
@@ -61,4 +67,5 @@ mod tables;
 pub use engine::{Engine, Query, TableInfo};
 pub use error::EngineError;
 pub use flight::{EngineFlightService, serve_engine, status};
+pub use limits::EngineLimits;
 pub use secure::{SecureBoundaryExec, SecuredTable};

@@ -308,6 +308,7 @@ async fn start_engine(data: &Path, nodelay: bool) -> String {
         demo: false,
         audit_log: Some(data.join("engine-audit.jsonl")),
         tls: None,
+        limits: Default::default(),
     })
     .unwrap()
     .governance;
@@ -621,6 +622,7 @@ async fn breakdown(data: &Path, s: &Sizes) {
         demo: false,
         audit_log: None,
         tls: None,
+        limits: Default::default(),
     })
     .unwrap()
     .governance;
@@ -752,6 +754,7 @@ async fn run(quick: bool) {
         demo: false,
         audit_log: Some(dir.path().join(audit)),
         tls: None,
+        limits: Default::default(),
     };
     let (embedded, key) = start_proxy(proxy_cfg(None, "audit-embedded.jsonl"), Some(&lake)).await;
     // `direct` is the engine's Flight SQL service on connections with

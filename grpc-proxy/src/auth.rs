@@ -3,9 +3,15 @@
 //!
 //! A token carries `sub` (the principal: a user or role), `groups`
 //! (`ACCOUNT:group/NAME`, all in the principal's account), `attrs` (string
-//! map, used by row filters as `${principal.attrs.KEY}`) and `exp`. Anything
-//! else about the token that does not check out is UNAUTHENTICATED: there is
-//! no anonymous caller and no default principal.
+//! map, used by row filters as `${principal.attrs.KEY}`), `exp`, and
+//! optionally `iat` and `nbf`. Anything else about the token that does not
+//! check out is UNAUTHENTICATED: there is no anonymous caller and no default
+//! principal.
+//!
+//! We check `nbf` and bound the token's lifetime when a token is *verified*,
+//! not only when it is minted, because a token may come from anywhere that
+//! holds the key: a token valid for longer than the server's maximum
+//! (`--max-token-lifetime`) is refused, whatever its signature.
 
 use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read, Write};
@@ -34,6 +40,12 @@ pub const MAX_GROUPS: usize = 256;
 pub const MAX_ATTRS: usize = 256;
 /// Longest attribute key.
 pub const MAX_ATTR_KEY_LEN: usize = 128;
+/// Default for the longest token lifetime a server accepts
+/// (`lakegate serve --max-token-lifetime`): 24 hours.
+pub const DEFAULT_MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+/// How far in the future a token's `iat` may lie (clock skew between the
+/// minter and this server).
+pub const MAX_CLOCK_SKEW_SECS: u64 = 60;
 
 /// How to get a token; appended to every UNAUTHENTICATED message.
 pub const HOW_TO_GET_A_TOKEN: &str = "mint one with `lakegate token --data-dir DIR --principal \
@@ -61,6 +73,28 @@ pub enum AuthError {
     /// The token has expired.
     #[error("the token has expired")]
     Expired,
+    /// The token's `nbf` lies in the future.
+    #[error(
+        "the token is not valid yet (its `nbf` lies in the future); wait, or mint a token without `nbf`"
+    )]
+    NotYetValid,
+    /// The token's `iat` lies in the future (beyond the allowed clock skew).
+    #[error(
+        "the token was issued in the future (`iat` is ahead of this server's clock); check the clocks"
+    )]
+    IssuedInFuture,
+    /// The token is valid for longer than the server accepts.
+    #[error(
+        "the token is valid for {lifetime} seconds, longer than this server accepts ({max} seconds, \
+         set with `lakegate serve --max-token-lifetime`); mint a shorter-lived token, e.g. \
+         `lakegate token --ttl 3600`"
+    )]
+    LifetimeTooLong {
+        /// The token's lifetime in seconds (`exp - iat`, or `exp - now`).
+        lifetime: u64,
+        /// The server's maximum in seconds.
+        max: u64,
+    },
     /// The token is not a well-formed HS256 JWT with the claims we need.
     #[error("the token is malformed ({0})")]
     Malformed(String),
@@ -104,8 +138,10 @@ struct Claims {
     #[serde(default)]
     attrs: BTreeMap<String, String>,
     exp: u64,
-    #[serde(default)]
-    iat: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    iat: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nbf: Option<u64>,
 }
 
 fn now_secs() -> u64 {
@@ -177,7 +213,8 @@ pub fn mint_token(
         groups: groups.iter().map(|g| g.to_string()).collect(),
         attrs: attrs.clone(),
         exp: iat.saturating_add(ttl.as_secs()),
-        iat,
+        iat: Some(iat),
+        nbf: None,
     };
     let token = jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
@@ -191,14 +228,59 @@ pub fn mint_token(
     Ok(token)
 }
 
-/// Verifies a token against `key` and returns the caller it names.
+/// A verified token: the caller it names and when it expires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// The caller the token names.
+    pub caller: Caller,
+    /// The token's `exp`, seconds since the epoch. Tickets and handles made
+    /// with this token never outlive it.
+    pub exp: u64,
+}
+
+/// Verifies a token against `key` with the default lifetime bound
+/// ([`DEFAULT_MAX_TOKEN_LIFETIME`]) and returns the caller it names.
 pub fn verify(key: &[u8], token: &str) -> Result<Caller, AuthError> {
+    verify_token(key, token, DEFAULT_MAX_TOKEN_LIFETIME).map(|v| v.caller)
+}
+
+/// Checks `nbf`, `iat` and the lifetime: `exp - iat` (or `exp - now` when
+/// there is no `iat`, or `iat` is later than now) must not exceed `max`.
+fn check_times(c: &Claims, now: u64, max: Duration) -> Result<(), AuthError> {
+    if c.nbf.is_some_and(|nbf| nbf > now) {
+        return Err(AuthError::NotYetValid);
+    }
+    let start = match c.iat {
+        Some(iat) if iat > now.saturating_add(MAX_CLOCK_SKEW_SECS) => {
+            return Err(AuthError::IssuedInFuture);
+        }
+        Some(iat) => iat.min(now),
+        None => now,
+    };
+    let lifetime = c.exp.saturating_sub(start);
+    if lifetime > max.as_secs() {
+        return Err(AuthError::LifetimeTooLong {
+            lifetime,
+            max: max.as_secs(),
+        });
+    }
+    Ok(())
+}
+
+/// Verifies a token against `key`, refusing one whose lifetime exceeds
+/// `max_lifetime`, and returns the caller it names with its expiry.
+pub fn verify_token(
+    key: &[u8],
+    token: &str,
+    max_lifetime: Duration,
+) -> Result<Verified, AuthError> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(AuthError::TooLarge(token.len()));
     }
     let mut validation = Validation::new(Algorithm::HS256);
     validation.leeway = 0;
     validation.validate_exp = true;
+    validation.validate_nbf = true;
     validation.set_required_spec_claims(&["exp", "sub"]);
     let data = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(key), &validation)
         .map_err(|e| {
@@ -206,6 +288,7 @@ pub fn verify(key: &[u8], token: &str) -> Result<Caller, AuthError> {
         match e.kind() {
             K::InvalidSignature => AuthError::BadSignature,
             K::ExpiredSignature => AuthError::Expired,
+            K::ImmatureSignature => AuthError::NotYetValid,
             K::InvalidAlgorithm => AuthError::Malformed("only HS256 tokens are accepted".into()),
             K::InvalidToken => AuthError::Malformed(
                 "it is not a JWT: three base64url parts separated by dots".into(),
@@ -218,6 +301,7 @@ pub fn verify(key: &[u8], token: &str) -> Result<Caller, AuthError> {
         }
     })?;
     let c = data.claims;
+    check_times(&c, now_secs(), max_lifetime)?;
     let principal = Principal::parse(&c.sub).map_err(|_| AuthError::BadSubject(clip(&c.sub)))?;
     check_subject(&principal)?;
     if c.groups.len() > MAX_GROUPS {
@@ -235,10 +319,13 @@ pub fn verify(key: &[u8], token: &str) -> Result<Caller, AuthError> {
     }
     check_groups(&principal, &groups)?;
     check_attrs(&c.attrs)?;
-    Ok(Caller {
-        principal,
-        groups,
-        attrs: c.attrs,
+    Ok(Verified {
+        caller: Caller {
+            principal,
+            groups,
+            attrs: c.attrs,
+        },
+        exp: c.exp,
     })
 }
 
@@ -275,6 +362,7 @@ pub fn bearer_token(metadata: &MetadataMap) -> Result<&str, AuthError> {
 #[derive(Clone)]
 pub struct Authenticator {
     key: Vec<u8>,
+    max_lifetime: Duration,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -284,16 +372,32 @@ impl std::fmt::Debug for Authenticator {
 }
 
 impl Authenticator {
-    /// An authenticator for tokens signed with `key`.
+    /// An authenticator for tokens signed with `key`, accepting lifetimes up
+    /// to [`DEFAULT_MAX_TOKEN_LIFETIME`].
     pub fn new(key: Vec<u8>) -> Self {
-        Self { key }
+        Self {
+            key,
+            max_lifetime: DEFAULT_MAX_TOKEN_LIFETIME,
+        }
+    }
+
+    /// Refuses tokens valid for longer than `max` (`exp - iat`, or
+    /// `exp - now` without `iat`).
+    pub fn with_max_token_lifetime(mut self, max: Duration) -> Self {
+        self.max_lifetime = max;
+        self
     }
 
     /// The caller a request's `authorization: Bearer TOKEN` metadata names,
     /// or UNAUTHENTICATED saying what is wrong and how to get a token.
     pub fn authenticate(&self, metadata: &MetadataMap) -> Result<Caller, Status> {
+        self.authenticate_token(metadata).map(|v| v.caller)
+    }
+
+    /// Like [`Authenticator::authenticate`], also returning the token's expiry.
+    pub fn authenticate_token(&self, metadata: &MetadataMap) -> Result<Verified, Status> {
         bearer_token(metadata)
-            .and_then(|t| verify(&self.key, t))
+            .and_then(|t| verify_token(&self.key, t, self.max_lifetime))
             .map_err(|e| {
                 tracing::debug!(error = %e, "request refused: unauthenticated");
                 Status::unauthenticated(format!("{e}; {HOW_TO_GET_A_TOKEN}"))
@@ -465,7 +569,8 @@ mod tests {
                 groups: vec![],
                 attrs: BTreeMap::new(),
                 exp: now_secs() + 60,
-                iat: 0,
+                iat: None,
+                nbf: None,
             },
             &EncodingKey::from_secret(KEY),
         )
@@ -481,7 +586,8 @@ mod tests {
                 groups: vec![],
                 attrs: BTreeMap::new(),
                 exp: now_secs() - 10,
-                iat: 0,
+                iat: None,
+                nbf: None,
             },
             &EncodingKey::from_secret(KEY),
         )
@@ -494,7 +600,8 @@ mod tests {
                 groups: vec!["222222222222:group/admins".into()],
                 attrs: BTreeMap::new(),
                 exp: now_secs() + 60,
-                iat: 0,
+                iat: None,
+                nbf: None,
             },
             &EncodingKey::from_secret(KEY),
         )
@@ -503,6 +610,52 @@ mod tests {
             verify(KEY, &other_acct_group),
             Err(AuthError::BadGroup { .. })
         ));
+    }
+
+    fn signed(exp: u64, iat: Option<u64>, nbf: Option<u64>) -> String {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &Claims {
+                sub: "111111111111:user/a".into(),
+                groups: vec![],
+                attrs: BTreeMap::new(),
+                exp,
+                iat,
+                nbf,
+            },
+            &EncodingKey::from_secret(KEY),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn token_nbf_and_lifetime_are_checked_at_verification() {
+        let now = now_secs();
+        let day = Duration::from_secs(24 * 3600);
+        // Not valid yet.
+        let t = signed(now + 60, Some(now), Some(now + 30));
+        assert_eq!(verify_token(KEY, &t, day), Err(AuthError::NotYetValid));
+        // A past nbf is fine.
+        let t = signed(now + 60, Some(now), Some(now - 30));
+        assert!(verify_token(KEY, &t, day).is_ok());
+        // Lifetime exp - iat over the maximum.
+        let t = signed(now + 3600, Some(now - 24 * 3600), None);
+        assert!(matches!(
+            verify_token(KEY, &t, day),
+            Err(AuthError::LifetimeTooLong { .. })
+        ));
+        // No iat: exp - now over the maximum.
+        let t = signed(now + 10 * 24 * 3600, None, None);
+        let e = verify_token(KEY, &t, day).unwrap_err();
+        assert!(matches!(e, AuthError::LifetimeTooLong { .. }));
+        assert!(e.to_string().contains("--max-token-lifetime"), "{e}");
+        // iat in the future cannot shorten the computed lifetime.
+        let t = signed(now + 10 * 24 * 3600, Some(now + 10 * 24 * 3600 - 10), None);
+        assert_eq!(verify_token(KEY, &t, day), Err(AuthError::IssuedInFuture));
+        // Within the bound; `exp` is reported.
+        let t = signed(now + 3600, Some(now), None);
+        assert_eq!(verify_token(KEY, &t, day).unwrap().exp, now + 3600);
+        assert!(verify_token(KEY, &t, Duration::from_secs(60)).is_err());
     }
 
     #[test]

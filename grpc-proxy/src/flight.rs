@@ -5,9 +5,9 @@
 //! ```text
 //!  client ─GetFlightInfo(sql)─▶ authenticate ─▶ snapshot ─▶ rewrite(sql, access per table)
 //!                                 │                            │
-//!                                 │            plan cached under a sealed ticket (principal, exp, sql)
+//!                                 │            plan cached under a sealed ticket (caller, exp, sql)
 //!  client ◀──── FlightInfo{ticket → this proxy} ◀──────────────┘
-//!  client ─DoGet(ticket)─▶ open seal (same principal?) ─▶ plan still current? else re-plan
+//!  client ─DoGet(ticket)─▶ open seal (same caller?) ─▶ plan still current? else re-plan
 //!                          ─▶ embedded: execute in-process, encode once
 //!                          ─▶ upstream: DoGet there, pass frames through untouched
 //! ```
@@ -58,15 +58,38 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::audit::{AuditLog, AuditRecord};
 use crate::auth::Authenticator;
-use crate::flight_tickets::{Sealed, Sealer};
+use crate::flight_tickets::{Sealed, Sealer, caller_fingerprint};
+use crate::plan_cache::{PlanCache, PlanCacheLimits};
 use crate::status::from_error;
 
 /// How long tickets and prepared-statement handles stay valid.
 pub const TICKET_TTL_SECS: u64 = 15 * 60;
 /// How long a plan stays cached for its ticket.
 const PLAN_TTL: Duration = Duration::from_secs(5 * 60);
-/// Most plans cached at once (oldest evicted first; evicted plans are re-planned).
-const MAX_PLANS: usize = 10_000;
+/// Fixed part of a cached plan's estimated size: the plan's structs, the
+/// embedded engine's per-statement session (configuration, function
+/// registry handles) and the secured-table list.
+pub const PLAN_OVERHEAD_BYTES: usize = 16 * 1024;
+/// Default statement timeout (`--statement-timeout`).
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = lakegate_engine::limits::DEFAULT_STATEMENT_TIMEOUT;
+
+/// The proxy's bounds (DESIGN §4 "Bounded").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProxyLimits {
+    /// How long planning a statement, and then running it, may each take.
+    pub statement_timeout: Duration,
+    /// Bounds on the plans kept for tickets.
+    pub plan_cache: PlanCacheLimits,
+}
+
+impl Default for ProxyLimits {
+    fn default() -> Self {
+        Self {
+            statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
+            plan_cache: PlanCacheLimits::default(),
+        }
+    }
+}
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
@@ -82,15 +105,40 @@ pub enum Backend {
 }
 
 struct Plan {
-    principal: String,
+    /// [`caller_fingerprint`] of the caller it was planned for.
+    caller: String,
     version: u64,
     rewritten: Rewritten,
     created: Instant,
+    /// When the plan may no longer be used: its TTL, or the expiry of the
+    /// token that made it, whichever is earlier.
+    expires: Instant,
     /// Upstream tickets, one per endpoint (sidecar only).
     upstream: Vec<Ticket>,
     schema: SchemaRef,
     /// The embedded engine's prepared query, run by the first DoGet.
     prepared: Mutex<Option<lakegate_engine::Query>>,
+}
+
+impl Plan {
+    /// What keeping this plan costs, estimated: [`PLAN_OVERHEAD_BYTES`],
+    /// plus four times the rewritten SQL (the text, and the parsed and
+    /// planned forms the engine keeps, which grow with it), plus the result
+    /// schema (field names and 64 bytes per field), plus upstream tickets.
+    fn estimated_bytes(&self) -> usize {
+        let sql = self.rewritten.sql.len().saturating_mul(4);
+        let schema: usize = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.name().len().saturating_add(64))
+            .sum();
+        let tickets: usize = self.upstream.iter().map(|t| t.ticket.len()).sum();
+        PLAN_OVERHEAD_BYTES
+            .saturating_add(sql)
+            .saturating_add(schema)
+            .saturating_add(tickets)
+    }
 }
 
 /// Client certificates that authenticate as principals (mTLS): SHA-256 of
@@ -155,7 +203,8 @@ pub struct FlightProxy {
     sealer: Sealer,
     audit: AuditLog,
     hash_key: Vec<u8>,
-    plans: Mutex<HashMap<String, Arc<Plan>>>,
+    plans: PlanCache<Plan>,
+    limits: ProxyLimits,
     sql_info: SqlInfoData,
     client_certs: ClientCerts,
 }
@@ -239,10 +288,23 @@ impl FlightProxy {
             sealer: Sealer::new(signing_key),
             audit,
             hash_key,
-            plans: Mutex::new(HashMap::new()),
+            plans: PlanCache::new(PlanCacheLimits::default()),
+            limits: ProxyLimits::default(),
             sql_info: sql_info()?,
             client_certs: ClientCerts::default(),
         })
+    }
+
+    /// Enforces these bounds (plan cache, statement timeout).
+    pub fn with_limits(mut self, limits: ProxyLimits) -> Self {
+        self.plans = PlanCache::new(limits.plan_cache);
+        self.limits = limits;
+        self
+    }
+
+    /// How many plans are cached and their estimated bytes.
+    pub fn plan_cache_usage(&self) -> (usize, usize) {
+        self.plans.usage()
     }
 
     /// Accepts these client certificates as credentials (mTLS).
@@ -267,6 +329,19 @@ impl FlightProxy {
             });
         }
         self.auth.authenticate(req.metadata())
+    }
+
+    /// Like [`FlightProxy::caller`], also returning when the credential
+    /// expires (seconds since the epoch): the token's `exp`, or the ticket
+    /// TTL from now for a client certificate.
+    fn authed<T>(&self, req: &Request<T>) -> Result<(Caller, u64), Status> {
+        if req.metadata().get("authorization").is_none() && req.peer_certs().is_some() {
+            let caller = self.caller(req)?;
+            let exp = crate::flight_tickets::now().saturating_add(TICKET_TTL_SECS);
+            return Ok((caller, exp));
+        }
+        let v = self.auth.authenticate_token(req.metadata())?;
+        Ok((v.caller, v.exp))
     }
 
     fn snapshot(&self) -> Result<Arc<Snapshot>, Status> {
@@ -334,45 +409,66 @@ impl FlightProxy {
                 (Arc::new(schema), tickets, None)
             }
         };
+        let created = Instant::now();
         Ok(Plan {
-            principal: caller.principal.to_string(),
+            caller: caller_fingerprint(caller),
             version: snap.catalog.version,
             rewritten,
-            created: Instant::now(),
+            created,
+            expires: created + PLAN_TTL,
             upstream,
             schema,
             prepared: Mutex::new(prepared),
         })
     }
 
-    fn remember(&self, plan: Plan) -> (String, Arc<Plan>) {
+    /// Caches `plan` under a new id until its TTL or `token_exp` (seconds
+    /// since the epoch), whichever comes first, within the principal's and
+    /// the total bounds (see [`crate::plan_cache`]).
+    fn remember(&self, mut plan: Plan, caller: &Caller, token_exp: u64) -> (String, Arc<Plan>) {
         let id = random_id();
-        let plan = Arc::new(plan);
-        if let Ok(mut plans) = self.plans.lock() {
-            // Sweep expired plans only when the cache is full, not on every
-            // statement (a full sweep per GetFlightInfo cost ~1 ms at 10k plans).
-            if plans.len() >= MAX_PLANS {
-                plans.retain(|_, p| p.created.elapsed() < PLAN_TTL);
-            }
-            if plans.len() >= MAX_PLANS
-                && let Some(oldest) = plans
-                    .iter()
-                    .min_by_key(|(_, p)| p.created)
-                    .map(|(k, _)| k.clone())
-            {
-                plans.remove(&oldest);
-            }
-            plans.insert(id.clone(), plan.clone());
+        let left = Duration::from_secs(token_exp.saturating_sub(crate::flight_tickets::now()));
+        if let Some(token_end) = plan.created.checked_add(left) {
+            plan.expires = plan.expires.min(token_end);
         }
+        let bytes = plan.estimated_bytes();
+        let expires = plan.expires;
+        let plan = Arc::new(plan);
+        self.plans.insert(
+            id.clone(),
+            &caller.principal.to_string(),
+            bytes,
+            expires,
+            plan.clone(),
+        );
         (id, plan)
     }
 
-    fn cached(&self, id: &str, principal: &str, version: u64) -> Option<Arc<Plan>> {
-        let plans = self.plans.lock().ok()?;
-        plans
-            .get(id)
-            .filter(|p| p.principal == principal && p.version == version)
-            .cloned()
+    /// Takes (the ticket is being redeemed) the plan cached under `id` if it
+    /// was made for exactly this caller (principal, groups and attributes),
+    /// under catalog `version`, and has not expired. A plan that serves
+    /// several upstream endpoints stays until it expires.
+    fn cached(&self, id: &str, caller: &str, version: u64) -> Option<Arc<Plan>> {
+        let ok = |p: &Plan| p.caller == caller && p.version == version;
+        let p = self.plans.get(id, ok)?;
+        if p.upstream.len() <= 1 {
+            self.plans.remove(id);
+        }
+        Some(p)
+    }
+
+    /// Drops the plan cached under `id`, if any.
+    fn forget(&self, id: &str) {
+        self.plans.remove(id);
+    }
+
+    /// [`FlightProxy::plan`] within the statement timeout.
+    async fn plan_bounded(&self, caller: &Caller, sql: &str) -> Result<Plan, Status> {
+        let t = self.limits.statement_timeout;
+        match tokio::time::timeout(t, self.plan(caller, sql)).await {
+            Ok(r) => r,
+            Err(_) => Err(deadline_status(t)),
+        }
     }
 
     fn audit_base(&self, caller: &Caller, op: &str, sql: Option<&str>) -> AuditRecord {
@@ -430,6 +526,7 @@ impl FlightProxy {
     async fn statement_info(
         &self,
         caller: &Caller,
+        token_exp: u64,
         sql: &str,
         descriptor: FlightDescriptor,
         peer: Option<String>,
@@ -437,13 +534,13 @@ impl FlightProxy {
         let started = Instant::now();
         let mut rec = self.audit_base(caller, "plan", Some(sql));
         rec.source = peer;
-        let plan = match self.plan(caller, sql).await {
+        let plan = match self.plan_bounded(caller, sql).await {
             Ok(p) => p,
             Err(s) => return Err(self.deny(rec, started, s).await),
         };
         let schema = plan.schema.clone();
         let nendpoints = plan.upstream.len().max(1);
-        let (id, _) = self.remember(plan);
+        let (id, _) = self.remember(plan, caller, token_exp);
         let mut info = FlightInfo::new()
             .try_with_schema(&schema)
             .map_err(|e| Status::internal(format!("schema: {e}")))?
@@ -454,12 +551,14 @@ impl FlightProxy {
                 Sealed {
                     kind: "stmt".into(),
                     principal: caller.principal.to_string(),
+                    caller: caller_fingerprint(caller),
                     exp: 0,
                     sql: sql.to_string(),
                     plan: id.clone(),
                     endpoint,
                 },
                 TICKET_TTL_SECS,
+                token_exp,
             )?;
             let ticket = TicketStatementQuery {
                 statement_handle: handle.into(),
@@ -482,10 +581,10 @@ impl FlightProxy {
         let mut rec = self.audit_base(&caller, "statement", Some(&sealed.sql));
         rec.source = peer;
         let snap = self.snapshot()?;
-        let principal = caller.principal.to_string();
-        let plan = match self.cached(&sealed.plan, &principal, snap.catalog.version) {
+        let fingerprint = caller_fingerprint(&caller);
+        let plan = match self.cached(&sealed.plan, &fingerprint, snap.catalog.version) {
             Some(p) => p,
-            None => match self.plan(&caller, &sealed.sql).await {
+            None => match self.plan_bounded(&caller, &sealed.sql).await {
                 Ok(p) => Arc::new(p),
                 Err(s) => return Err(self.deny(rec, started, s).await),
             },
@@ -493,6 +592,10 @@ impl FlightProxy {
         Self::describe_plan(&mut rec, &plan.rewritten);
         rec.decision = "allow".into();
         let audit = self.audit.clone();
+        // The statement's time counts from here; the producer stops at the
+        // deadline or as soon as the client goes away.
+        let timeout = self.limits.statement_timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
         match &self.backend {
             Backend::Embedded(engine) => {
                 let ready = plan.prepared.lock().ok().and_then(|mut q| q.take());
@@ -509,16 +612,22 @@ impl FlightProxy {
                         }
                     }
                 };
-                let batches = match run.await {
-                    Ok(s) => s,
-                    Err(e) => return Err(self.deny(rec, started, engine_status(e)).await),
+                let batches = match tokio::time::timeout_at(deadline, run).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => return Err(self.deny(rec, started, engine_status(e)).await),
+                    Err(_) => return Err(self.deny(rec, started, deadline_status(timeout)).await),
                 };
                 let schema = batches.schema();
                 let counted = RowCounter::batches(
-                    batches.map_err(|e| FlightError::from_external_error(Box::new(e))),
+                    batches.map_err(|e| {
+                        FlightError::Tonic(Box::new(engine_status(
+                            lakegate_engine::EngineError::from_datafusion(e),
+                        )))
+                    }),
                     rec,
                     started,
                     audit,
+                    (deadline, timeout),
                 );
                 let stream = FlightDataEncoderBuilder::new()
                     .with_schema(schema)
@@ -533,13 +642,21 @@ impl FlightProxy {
                     ));
                 };
                 let mut client = FlightServiceClient::new(channel.clone());
-                let upstream = match client.do_get(ticket).await {
-                    Ok(r) => r.into_inner(),
-                    Err(s) => {
-                        return Err(self.deny(rec, started, upstream_status(s.message())).await);
+                let upstream = match tokio::time::timeout_at(deadline, client.do_get(ticket)).await
+                {
+                    Ok(Ok(r)) => r.into_inner(),
+                    Ok(Err(s)) => {
+                        return Err(self.deny(rec, started, upstream_error(&s)).await);
                     }
+                    Err(_) => return Err(self.deny(rec, started, deadline_status(timeout)).await),
                 };
-                Ok(Box::pin(RowCounter::frames(upstream, rec, started, audit)))
+                Ok(Box::pin(RowCounter::frames(
+                    upstream,
+                    rec,
+                    started,
+                    audit,
+                    (deadline, timeout),
+                )))
             }
         }
     }
@@ -676,8 +793,40 @@ impl FlightProxy {
     }
 }
 
+/// Engine errors as statuses: limits keep their own codes, the rest map
+/// like policy-engine errors.
 fn engine_status(e: lakegate_engine::EngineError) -> Status {
-    from_error(e.to_policy_error())
+    use lakegate_engine::EngineError as E;
+    match e {
+        E::ResourceExhausted(m) => Status::resource_exhausted(m),
+        E::DeadlineExceeded(m) => Status::deadline_exceeded(m),
+        other @ (E::InvalidArgument(_)
+        | E::NotAllowed(_)
+        | E::FailedPrecondition(_)
+        | E::Unsupported(_)
+        | E::Internal(_)) => from_error(other.to_policy_error()),
+    }
+}
+
+/// A statement past its deadline.
+fn deadline_status(timeout: Duration) -> Status {
+    Status::deadline_exceeded(format!(
+        "the statement ran longer than {} ms (set with `--statement-timeout`) and was stopped; \
+         make it cheaper, e.g. filter earlier or aggregate less",
+        timeout.as_millis()
+    ))
+}
+
+/// An upstream's error status: its limits keep their codes (the upstream
+/// says what was exceeded); everything else goes through [`upstream_status`].
+fn upstream_error(s: &Status) -> Status {
+    match s.code() {
+        tonic::Code::ResourceExhausted | tonic::Code::DeadlineExceeded => Status::new(
+            s.code(),
+            format!("the query engine stopped the query: {}", s.message()),
+        ),
+        _ => upstream_status(s.message()),
+    }
 }
 
 /// Errors from an upstream engine: passed on as INVALID_ARGUMENT or
@@ -727,11 +876,25 @@ impl RowCounter {
         rec: AuditRecord,
         started: Instant,
         audit: AuditLog,
+        limit: (tokio::time::Instant, Duration),
     ) -> impl Stream<Item = Result<RecordBatch, FlightError>> + Send + 'static {
         let mut counter = Self::new(rec, started, audit);
         let mut inner = Box::pin(inner);
         async_stream(move |tx| async move {
-            while let Some(item) = inner.next().await {
+            loop {
+                let item = match next_or_stop(inner.next(), &tx, limit).await {
+                    Next::Item(Some(i)) => i,
+                    Next::Item(None) => break,
+                    Next::Gone => {
+                        counter.finish(Some("client disconnected".into()));
+                        return;
+                    }
+                    Next::Deadline(s) => {
+                        counter.finish(Some(s.message().to_string()));
+                        let _ = tx.send(Err(FlightError::Tonic(Box::new(s)))).await;
+                        return;
+                    }
+                };
                 match &item {
                     Ok(b) => counter.rows += b.num_rows() as u64,
                     Err(e) => counter.finish(Some(e.to_string())),
@@ -754,12 +917,27 @@ impl RowCounter {
         rec: AuditRecord,
         started: Instant,
         audit: AuditLog,
+        limit: (tokio::time::Instant, Duration),
     ) -> impl Stream<Item = Result<FlightData, Status>> + Send + 'static {
         let mut counter = Self::new(rec, started, audit);
         let mut inner = inner;
         async_stream(move |tx| async move {
-            while let Some(item) = inner.next().await {
-                let item = item.map_err(|s| upstream_status(s.message()));
+            loop {
+                // Dropping `inner` on the way out cancels the upstream call.
+                let item = match next_or_stop(inner.next(), &tx, limit).await {
+                    Next::Item(Some(i)) => i,
+                    Next::Item(None) => break,
+                    Next::Gone => {
+                        counter.finish(Some("client disconnected".into()));
+                        return;
+                    }
+                    Next::Deadline(s) => {
+                        counter.finish(Some(s.message().to_string()));
+                        let _ = tx.send(Err(s)).await;
+                        return;
+                    }
+                };
+                let item = item.map_err(|s| upstream_error(&s));
                 match &item {
                     Ok(fd) => counter.rows += record_batch_rows(fd),
                     Err(e) => counter.finish(Some(e.message().to_string())),
@@ -781,6 +959,33 @@ impl RowCounter {
 impl Drop for RowCounter {
     fn drop(&mut self) {
         self.finish(Some("stream dropped".into()));
+    }
+}
+
+/// What [`next_or_stop`] saw first.
+enum Next<T> {
+    /// The producer's next item (`None`: it ended).
+    Item(Option<T>),
+    /// The client went away (the result stream was dropped).
+    Gone,
+    /// The statement's deadline passed.
+    Deadline(Status),
+}
+
+/// Waits for the producer's next item, but stops waiting as soon as the
+/// client goes away or the deadline passes, so a statement that computes
+/// for long before its first batch is stopped too (its stream is dropped,
+/// which cancels the engine's work).
+async fn next_or_stop<T, U>(
+    next: impl std::future::Future<Output = Option<T>>,
+    tx: &tokio::sync::mpsc::Sender<U>,
+    (deadline, timeout): (tokio::time::Instant, Duration),
+) -> Next<T> {
+    tokio::select! {
+        biased;
+        () = tx.closed() => Next::Gone,
+        () = tokio::time::sleep_until(deadline) => Next::Deadline(deadline_status(timeout)),
+        item = next => Next::Item(item),
     }
 }
 
@@ -836,10 +1041,10 @@ impl FlightSqlService for FlightProxy {
         query: CommandStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let caller = self.caller(&request)?;
+        let (caller, exp) = self.authed(&request)?;
         let p = peer(&request);
         let info = self
-            .statement_info(&caller, &query.query, request.into_inner(), p)
+            .statement_info(&caller, exp, &query.query, request.into_inner(), p)
             .await?;
         Ok(Response::new(info))
     }
@@ -858,15 +1063,13 @@ impl FlightSqlService for FlightProxy {
         cmd: CommandPreparedStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let caller = self.caller(&request)?;
-        let sealed = self.sealer.open(
-            &cmd.prepared_statement_handle,
-            "prep",
-            &caller.principal.to_string(),
-        )?;
+        let (caller, exp) = self.authed(&request)?;
+        let sealed = self
+            .sealer
+            .open(&cmd.prepared_statement_handle, "prep", &caller)?;
         let p = peer(&request);
         let info = self
-            .statement_info(&caller, &sealed.sql, request.into_inner(), p)
+            .statement_info(&caller, exp, &sealed.sql, request.into_inner(), p)
             .await?;
         Ok(Response::new(info))
     }
@@ -1000,11 +1203,9 @@ impl FlightSqlService for FlightProxy {
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
         let caller = self.caller(&request)?;
-        let sealed = self.sealer.open(
-            &ticket.statement_handle,
-            "stmt",
-            &caller.principal.to_string(),
-        )?;
+        let sealed = self
+            .sealer
+            .open(&ticket.statement_handle, "stmt", &caller)?;
         let p = peer(&request);
         let stream = self.statement_stream(caller, sealed, p).await?;
         Ok(Response::new(stream))
@@ -1016,11 +1217,9 @@ impl FlightSqlService for FlightProxy {
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
         let caller = self.caller(&request)?;
-        let sealed = self.sealer.open(
-            &query.prepared_statement_handle,
-            "prep",
-            &caller.principal.to_string(),
-        )?;
+        let sealed = self
+            .sealer
+            .open(&query.prepared_statement_handle, "prep", &caller)?;
         let p = peer(&request);
         let stream = self.statement_stream(caller, sealed, p).await?;
         Ok(Response::new(stream))
@@ -1247,21 +1446,23 @@ impl FlightSqlService for FlightProxy {
         query: ActionCreatePreparedStatementRequest,
         request: Request<Action>,
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
-        let caller = self.caller(&request)?;
+        let (caller, exp) = self.authed(&request)?;
         // Plan now so errors surface at prepare time, and report the schema.
-        let plan = self.plan(&caller, &query.query).await?;
+        let plan = self.plan_bounded(&caller, &query.query).await?;
         let schema = plan.schema.clone();
-        let (id, _) = self.remember(plan);
+        let (id, _) = self.remember(plan, &caller, exp);
         let handle = self.sealer.seal(
             Sealed {
                 kind: "prep".into(),
                 principal: caller.principal.to_string(),
+                caller: caller_fingerprint(&caller),
                 exp: 0,
                 sql: query.query.clone(),
                 plan: id,
                 endpoint: 0,
             },
             TICKET_TTL_SECS,
+            exp,
         )?;
         let IpcMessage(dataset_schema) = SchemaAsIpc::new(&schema, &Default::default())
             .try_into()
@@ -1279,11 +1480,10 @@ impl FlightSqlService for FlightProxy {
         request: Request<Action>,
     ) -> Result<(), Status> {
         let caller = self.caller(&request)?;
-        self.sealer.open(
-            &query.prepared_statement_handle,
-            "prep",
-            &caller.principal.to_string(),
-        )?;
+        let sealed = self
+            .sealer
+            .open(&query.prepared_statement_handle, "prep", &caller)?;
+        self.forget(&sealed.plan);
         Ok(())
     }
 

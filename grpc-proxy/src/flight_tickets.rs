@@ -7,8 +7,16 @@
 //! in it — never the rewritten SQL, which would reveal filter text — so a
 //! ticket can be re-planned (and re-authorized) if the catalog changed or the
 //! server restarted since it was issued.
+//!
+//! A sealed value is bound to the *whole* caller — principal, groups and
+//! attributes, as [`caller_fingerprint`] — because a ticket made with one
+//! token must not return that token's view to another token of the same
+//! `sub` with other groups or attributes. It never outlives the token that
+//! made it: its `exp` is the earlier of the ticket TTL and the token's `exp`.
 
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use policy_engine::Caller;
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
@@ -28,6 +36,9 @@ pub struct Sealed {
     pub kind: String,
     /// The principal it was issued to.
     pub principal: String,
+    /// [`caller_fingerprint`] of the caller it was issued to (principal,
+    /// groups and attributes).
+    pub caller: String,
     /// Expiry, seconds since the epoch.
     pub exp: u64,
     /// The client's SQL.
@@ -45,7 +56,36 @@ pub struct Sealer {
     key: Vec<u8>,
 }
 
-fn now() -> u64 {
+/// A canonical digest of the whole caller: principal, groups (sorted) and
+/// attributes (sorted by key), as lower-case hex SHA-256. Two callers with
+/// the same fingerprint see exactly the same data.
+pub fn caller_fingerprint(caller: &Caller) -> String {
+    use sha2::Digest;
+    let mut groups: Vec<String> = caller.groups.iter().map(|g| g.to_string()).collect();
+    groups.sort();
+    groups.dedup();
+    let mut h = Sha256::new();
+    h.update(b"lakegate caller v1\0");
+    // Length-prefixed fields, so no two callers share an encoding.
+    let mut field = |b: &[u8]| {
+        h.update((b.len() as u64).to_be_bytes());
+        h.update(b);
+    };
+    field(caller.principal.to_string().as_bytes());
+    field(&(groups.len() as u64).to_be_bytes());
+    for g in &groups {
+        field(g.as_bytes());
+    }
+    field(&(caller.attrs.len() as u64).to_be_bytes());
+    for (k, v) in &caller.attrs {
+        field(k.as_bytes());
+        field(v.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+/// Seconds since the epoch.
+pub fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -70,9 +110,10 @@ impl Sealer {
             .map_err(|_| Status::internal("ticket key is unusable"))
     }
 
-    /// Seals `s`, valid for `ttl_secs` from now.
-    pub fn seal(&self, mut s: Sealed, ttl_secs: u64) -> Result<Vec<u8>, Status> {
-        s.exp = now().saturating_add(ttl_secs);
+    /// Seals `s`, valid for `ttl_secs` from now but never past `not_after`
+    /// (the expiry of the token that asked for it, seconds since the epoch).
+    pub fn seal(&self, mut s: Sealed, ttl_secs: u64, not_after: u64) -> Result<Vec<u8>, Status> {
+        s.exp = now().saturating_add(ttl_secs).min(not_after);
         let json = serde_json::to_vec(&s).map_err(|e| Status::internal(format!("ticket: {e}")))?;
         let body = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
         let mut mac = self.mac()?;
@@ -81,13 +122,15 @@ impl Sealer {
         Ok(format!("{body}.{tag}").into_bytes())
     }
 
-    /// Opens a sealed value for `principal`. A forged, altered, expired or
-    /// foreign ticket is an error that says what to do.
-    pub fn open(&self, bytes: &[u8], kind: &str, principal: &str) -> Result<Sealed, Status> {
+    /// Opens a sealed value for `caller`: same principal, groups and
+    /// attributes as the caller it was issued to, not expired. A forged,
+    /// altered, expired or foreign ticket is an error that says what to do.
+    pub fn open(&self, bytes: &[u8], kind: &str, caller: &Caller) -> Result<Sealed, Status> {
         let bad = || {
             Status::permission_denied(
                 "this ticket or statement handle is not valid for you (it was issued to another \
-                 principal, altered, or has expired); run the query again",
+                 principal or to a token with other groups or attributes, altered, or has \
+                 expired); run the query again",
             )
         };
         if bytes.len() > MAX_SEALED_BYTES {
@@ -103,7 +146,11 @@ impl Sealer {
             .decode(body)
             .map_err(|_| bad())?;
         let s: Sealed = serde_json::from_slice(&json).map_err(|_| bad())?;
-        if s.kind != kind || s.principal != principal || s.exp < now() {
+        if s.kind != kind
+            || s.principal != caller.principal.to_string()
+            || s.caller != caller_fingerprint(caller)
+            || s.exp <= now()
+        {
             return Err(bad());
         }
         Ok(s)
@@ -120,10 +167,23 @@ mod tests {
     )]
     use super::*;
 
+    fn who(p: &str, attrs: &[(&str, &str)]) -> Caller {
+        let mut c = Caller::new(policy_engine::Principal::parse(p).unwrap());
+        for (k, v) in attrs {
+            c.attrs.insert(k.to_string(), v.to_string());
+        }
+        c
+    }
+
+    fn alice() -> Caller {
+        who("111111111111:user/alice", &[])
+    }
+
     fn sample() -> Sealed {
         Sealed {
             kind: "stmt".into(),
             principal: "111111111111:user/alice".into(),
+            caller: caller_fingerprint(&alice()),
             exp: 0,
             sql: "SELECT 1".into(),
             plan: "p1".into(),
@@ -134,24 +194,55 @@ mod tests {
     #[test]
     fn round_trip_for_the_same_principal() {
         let s = Sealer::new(b"0123456789abcdef0123456789abcdef");
-        let t = s.seal(sample(), 60).unwrap();
-        let o = s.open(&t, "stmt", "111111111111:user/alice").unwrap();
+        let t = s.seal(sample(), 60, u64::MAX).unwrap();
+        let o = s.open(&t, "stmt", &alice()).unwrap();
         assert_eq!(o.sql, "SELECT 1");
     }
 
     #[test]
     fn another_principal_kind_key_or_alteration_is_refused() {
         let s = Sealer::new(b"0123456789abcdef0123456789abcdef");
-        let t = s.seal(sample(), 60).unwrap();
-        assert!(s.open(&t, "stmt", "111111111111:user/bob").is_err());
-        assert!(s.open(&t, "prep", "111111111111:user/alice").is_err());
+        let t = s.seal(sample(), 60, u64::MAX).unwrap();
+        assert!(
+            s.open(&t, "stmt", &who("111111111111:user/bob", &[]))
+                .is_err()
+        );
+        assert!(s.open(&t, "prep", &alice()).is_err());
         let other = Sealer::new(b"another key, another deployment!");
-        assert!(other.open(&t, "stmt", "111111111111:user/alice").is_err());
+        assert!(other.open(&t, "stmt", &alice()).is_err());
         let mut altered = t.clone();
         altered[3] ^= 1;
-        assert!(s.open(&altered, "stmt", "111111111111:user/alice").is_err());
-        let expired = s.seal(sample(), 0).unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(1100));
-        assert!(s.open(&expired, "stmt", "111111111111:user/alice").is_err());
+        assert!(s.open(&altered, "stmt", &alice()).is_err());
+        let expired = s.seal(sample(), 0, u64::MAX).unwrap();
+        assert!(s.open(&expired, "stmt", &alice()).is_err());
+    }
+
+    #[test]
+    fn ticket_bound_to_whole_caller_and_token_expiry() {
+        let s = Sealer::new(b"0123456789abcdef0123456789abcdef");
+        let t = s.seal(sample(), 60, u64::MAX).unwrap();
+        // Same principal, other attributes or groups: refused.
+        let eu = who("111111111111:user/alice", &[("region", "EU")]);
+        assert!(s.open(&t, "stmt", &eu).is_err());
+        let mut grouped = alice();
+        grouped
+            .groups
+            .push(policy_engine::Principal::parse("111111111111:group/g").unwrap());
+        assert!(s.open(&t, "stmt", &grouped).is_err());
+        // Never past the token's expiry.
+        let short = s.seal(sample(), 600, now()).unwrap();
+        assert!(s.open(&short, "stmt", &alice()).is_err());
+        // Group order does not matter; attribute values do.
+        let mut a = alice();
+        let mut b = alice();
+        let g1 = policy_engine::Principal::parse("111111111111:group/a").unwrap();
+        let g2 = policy_engine::Principal::parse("111111111111:group/b").unwrap();
+        a.groups = vec![g1.clone(), g2.clone()];
+        b.groups = vec![g2, g1];
+        assert_eq!(caller_fingerprint(&a), caller_fingerprint(&b));
+        assert_ne!(
+            caller_fingerprint(&who("111111111111:user/alice", &[("k", "v1")])),
+            caller_fingerprint(&who("111111111111:user/alice", &[("k", "v2")]))
+        );
     }
 }

@@ -46,6 +46,18 @@
 //! - We generate the protobuf code at build time with a vendored `protoc`
 //!   (`protoc-bin-vendored`), because the build must not need a system
 //!   `protoc`.
+//! - We bind tickets and prepared-statement handles to the whole caller
+//!   (a digest of principal, groups and attributes, see
+//!   [`flight_tickets::caller_fingerprint`]) and to the token's `exp`,
+//!   because a ticket made with one token must never return its view to
+//!   another token of the same `sub`, nor outlive the token.
+//! - We keep plans for tickets in a cache bounded by estimated bytes per
+//!   principal and in total ([`plan_cache`]), because a plan is only an
+//!   optimisation (a ticket re-plans from its sealed SQL), so evicting is
+//!   always safe, and keeping plans without bound let any caller exhaust
+//!   memory.
+//! - Every bound (token lifetime, statement time and memory, plan cache) is
+//!   a field of [`server::Limits`] and a `lakegate serve` flag.
 //! - We print `lakegate listening on ADDR` only after the port is bound, with
 //!   the bound address, because scripts and tests start the server on port 0
 //!   and read the line to learn where to connect.
@@ -58,6 +70,7 @@ pub mod error;
 pub mod flight;
 pub mod flight_tickets;
 pub mod governance;
+pub mod plan_cache;
 pub mod proto;
 pub mod server;
 pub mod status;

@@ -53,6 +53,67 @@ pub struct ServerConfig {
     /// client certificates listed in `DATA_DIR/client-certs.json` authenticate
     /// Flight SQL calls (mTLS).
     pub tls: Option<TlsFiles>,
+    /// Bounds on tokens, plans, memory and time (DESIGN §4 "Bounded").
+    pub limits: Limits,
+}
+
+/// Bounds the server enforces (DESIGN §4 "Bounded"); each is a
+/// `lakegate serve` flag, and the defaults are safe for a shared server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest token lifetime accepted (`--max-token-lifetime`).
+    pub max_token_lifetime: std::time::Duration,
+    /// How long planning, and then running, one statement may each take
+    /// (`--statement-timeout`).
+    pub statement_timeout: std::time::Duration,
+    /// Memory one statement may use in the embedded engine
+    /// (`--max-statement-memory`).
+    pub max_statement_memory: usize,
+    /// Memory all statements together may use in the embedded engine
+    /// (`--max-total-memory`).
+    pub max_total_memory: usize,
+    /// Estimated bytes of all plans kept for tickets (`--max-plan-cache-bytes`).
+    pub max_plan_cache_bytes: usize,
+    /// Estimated bytes of one principal's plans kept for tickets
+    /// (`--max-plan-cache-bytes-per-principal`).
+    pub max_plan_cache_bytes_per_principal: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        let engine = lakegate_engine::EngineLimits::default();
+        let cache = crate::plan_cache::PlanCacheLimits::default();
+        Self {
+            max_token_lifetime: crate::auth::DEFAULT_MAX_TOKEN_LIFETIME,
+            statement_timeout: engine.statement_timeout,
+            max_statement_memory: engine.max_statement_memory,
+            max_total_memory: engine.max_total_memory,
+            max_plan_cache_bytes: cache.max_bytes,
+            max_plan_cache_bytes_per_principal: cache.max_bytes_per_principal,
+        }
+    }
+}
+
+impl Limits {
+    /// The embedded engine's share of these limits.
+    pub fn engine(&self) -> lakegate_engine::EngineLimits {
+        lakegate_engine::EngineLimits {
+            max_statement_memory: self.max_statement_memory,
+            max_total_memory: self.max_total_memory,
+            statement_timeout: self.statement_timeout,
+        }
+    }
+
+    /// The Flight proxy's share of these limits.
+    pub fn proxy(&self) -> crate::flight::ProxyLimits {
+        crate::flight::ProxyLimits {
+            statement_timeout: self.statement_timeout,
+            plan_cache: crate::plan_cache::PlanCacheLimits {
+                max_bytes: self.max_plan_cache_bytes,
+                max_bytes_per_principal: self.max_plan_cache_bytes_per_principal,
+            },
+        }
+    }
 }
 
 /// PEM files for TLS.
@@ -114,7 +175,9 @@ impl AppState {
         bootstrap(&governance, &config.admins)?;
         Ok(Self {
             governance: Arc::new(governance),
-            auth: Arc::new(Authenticator::new(key)),
+            auth: Arc::new(
+                Authenticator::new(key).with_max_token_lifetime(config.limits.max_token_lifetime),
+            ),
             config: Arc::new(config),
             flight: None,
         })
@@ -149,8 +212,11 @@ impl AppState {
                     .governance
                     .snapshot()
                     .map_err(|e| Error::Engine(e.to_string()))?;
-                let engine = lakegate_engine::Engine::new(&snap.catalog)
-                    .map_err(|e| Error::Engine(e.to_string()))?;
+                let engine = lakegate_engine::Engine::with_limits(
+                    &snap.catalog,
+                    self.config.limits.engine(),
+                )
+                .map_err(|e| Error::Engine(e.to_string()))?;
                 Backend::Embedded(Arc::new(engine))
             }
         };
@@ -197,7 +263,8 @@ impl AppState {
             audit.clone(),
         )
         .map_err(|s| Error::Engine(s.message().to_string()))?
-        .with_client_certs(client_certs);
+        .with_client_certs(client_certs)
+        .with_limits(self.config.limits.proxy());
         self.flight = Some(Arc::new(proxy));
         Ok(audit)
     }

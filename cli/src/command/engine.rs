@@ -5,13 +5,15 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use policy_engine::{Governance, SqliteStore};
 
 use super::DEFAULT_DATA_DIR;
+use super::limits::{parse_bytes, parse_duration};
 use crate::exit::CliError;
 
-/// `engine [--data-dir DIR] [--listen ADDR]`
+/// `engine [--data-dir DIR] [--listen ADDR] [--statement-timeout D] [--max-statement-memory B] [--max-total-memory B]`
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The data directory whose catalog (lakegate.db) names the tables.
@@ -20,6 +22,16 @@ pub struct Args {
     /// Address to listen on; keep it reachable by lakegate only.
     #[arg(long, default_value = "127.0.0.1:50052", value_name = "ADDR")]
     listen: String,
+    /// Stop a statement that plans, or runs, for longer than this
+    /// (DEADLINE_EXCEEDED), e.g. 30s, 5m.
+    #[arg(long, default_value = "5m", value_name = "DURATION", value_parser = parse_duration)]
+    statement_timeout: Duration,
+    /// Memory one statement may use (RESOURCE_EXHAUSTED beyond it).
+    #[arg(long, default_value = "1GiB", value_name = "BYTES", value_parser = parse_bytes)]
+    max_statement_memory: usize,
+    /// Memory all statements together may use.
+    #[arg(long, default_value = "4GiB", value_name = "BYTES", value_parser = parse_bytes)]
+    max_total_memory: usize,
 }
 
 /// Runs the engine until Ctrl-C or SIGTERM.
@@ -37,7 +49,15 @@ pub async fn run(a: Args) -> Result<(), CliError> {
     let gov = Governance::new(Arc::new(store)).map_err(|e| CliError::error(e.to_string()))?;
     let snap = gov.snapshot().map_err(|e| CliError::error(e.to_string()))?;
     let engine = Arc::new(
-        lakegate_engine::Engine::new(&snap.catalog).map_err(|e| CliError::error(e.to_string()))?,
+        lakegate_engine::Engine::with_limits(
+            &snap.catalog,
+            lakegate_engine::EngineLimits {
+                max_statement_memory: a.max_statement_memory,
+                max_total_memory: a.max_total_memory,
+                statement_timeout: a.statement_timeout,
+            },
+        )
+        .map_err(|e| CliError::error(e.to_string()))?,
     );
     // Keep the engine's tables in step with the catalog.
     {

@@ -14,6 +14,7 @@ mod engine;
 mod explain;
 mod grant;
 mod lf_tag;
+mod limits;
 mod location;
 mod permissions;
 mod policy;

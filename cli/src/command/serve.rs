@@ -1,10 +1,12 @@
 //! `lakegate serve`: run the server until Ctrl-C or SIGTERM.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-use grpc_proxy::server::{DEFAULT_LISTEN, ServerConfig, serve, shutdown_signal};
+use grpc_proxy::server::{DEFAULT_LISTEN, Limits, ServerConfig, serve, shutdown_signal};
 use policy_engine::Principal;
 
+use super::limits::{parse_bytes, parse_duration};
 use super::{DEFAULT_DATA_DIR, parse_principal};
 use crate::exit::CliError;
 
@@ -41,6 +43,29 @@ pub struct Args {
     /// Make this principal a data lake admin of its account (repeatable).
     #[arg(long = "admin", value_name = "ID", value_parser = parse_principal)]
     admins: Vec<Principal>,
+    /// Refuse bearer tokens valid for longer than this (`exp - iat`, or
+    /// `exp - now` without `iat`), e.g. 24h, 90m, 3600.
+    #[arg(long, default_value = "24h", value_name = "DURATION", value_parser = parse_duration)]
+    max_token_lifetime: Duration,
+    /// Stop a statement that plans, or runs, for longer than this
+    /// (DEADLINE_EXCEEDED), e.g. 30s, 5m.
+    #[arg(long, default_value = "5m", value_name = "DURATION", value_parser = parse_duration)]
+    statement_timeout: Duration,
+    /// Memory one statement may use in the embedded engine
+    /// (RESOURCE_EXHAUSTED beyond it), e.g. 512MiB, 1GiB.
+    #[arg(long, default_value = "1GiB", value_name = "BYTES", value_parser = parse_bytes)]
+    max_statement_memory: usize,
+    /// Memory all statements together may use in the embedded engine.
+    #[arg(long, default_value = "4GiB", value_name = "BYTES", value_parser = parse_bytes)]
+    max_total_memory: usize,
+    /// Estimated memory of all plans kept for tickets (oldest dropped first;
+    /// a dropped plan is planned again when its ticket is redeemed).
+    #[arg(long, default_value = "256MiB", value_name = "BYTES", value_parser = parse_bytes)]
+    max_plan_cache_bytes: usize,
+    /// Estimated memory of one principal's plans kept for tickets (its own
+    /// oldest dropped first).
+    #[arg(long, default_value = "32MiB", value_name = "BYTES", value_parser = parse_bytes)]
+    max_plan_cache_bytes_per_principal: usize,
 }
 
 /// Runs the server.
@@ -60,6 +85,14 @@ pub async fn run(a: Args) -> Result<(), CliError> {
                 client_ca: a.client_ca,
             }),
             _ => None,
+        },
+        limits: Limits {
+            max_token_lifetime: a.max_token_lifetime,
+            statement_timeout: a.statement_timeout,
+            max_statement_memory: a.max_statement_memory,
+            max_total_memory: a.max_total_memory,
+            max_plan_cache_bytes: a.max_plan_cache_bytes,
+            max_plan_cache_bytes_per_principal: a.max_plan_cache_bytes_per_principal,
         },
     };
     serve(cfg, shutdown_signal())

@@ -19,6 +19,7 @@ mod grant_option;
 mod harness;
 mod leaks;
 mod lf_tags;
+mod limits;
 mod policy;
 mod security;
 mod startup;

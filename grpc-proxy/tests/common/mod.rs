@@ -121,6 +121,7 @@ impl Harness {
             demo: false,
             audit_log: None,
             tls,
+            limits: Default::default(),
         };
         let mut state = AppState::open(cfg).unwrap();
         let gov = state.governance.clone();

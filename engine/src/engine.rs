@@ -329,10 +329,7 @@ impl Engine {
 
 /// Checks and executes a plan of a secured session: queries only, no
 /// `EXPLAIN`.
-async fn secured_query(
-    ctx: &SessionContext,
-    plan: LogicalPlan,
-) -> Result<DataFrame, EngineError> {
+async fn secured_query(ctx: &SessionContext, plan: LogicalPlan) -> Result<DataFrame, EngineError> {
     if matches!(plan, LogicalPlan::Explain(_) | LogicalPlan::Analyze(_)) {
         return Err(EngineError::NotAllowed(
             "EXPLAIN is not allowed through lakegate, because plans show filter text and raw \

@@ -122,11 +122,12 @@ struct Plan {
 
 impl Plan {
     /// What keeping this plan costs, estimated: [`PLAN_OVERHEAD_BYTES`],
-    /// plus four times the rewritten SQL (the text, and the parsed and
-    /// planned forms the engine keeps, which grow with it), plus the result
+    /// plus sixteen times the rewritten SQL (the text, the rewritten AST kept
+    /// for the embedded engine, and the planned form the engine keeps, all of
+    /// which grow with it), plus the result
     /// schema (field names and 64 bytes per field), plus upstream tickets.
     fn estimated_bytes(&self) -> usize {
-        let sql = self.rewritten.sql.len().saturating_mul(4);
+        let sql = self.rewritten.sql.len().saturating_mul(16);
         let schema: usize = self
             .schema
             .fields()

@@ -34,6 +34,9 @@ fn runner() -> PathBuf {
 
 struct Server {
     endpoint: String,
+    /// The upstream engine of a sidecar deployment, kept in step with the
+    /// catalog before each query.
+    engine: Option<Arc<lakegate_engine::Engine>>,
     key: Vec<u8>,
     gov: Arc<Governance>,
     _dir: tempfile::TempDir,
@@ -49,8 +52,17 @@ impl Drop for Server {
 }
 
 /// Writes the case's rows as newline-delimited JSON and builds the catalog.
-async fn start(case: &Case) -> Result<Server> {
+/// With `sidecar`, the proxy forwards to `lakegate engine` (the embedded
+/// engine served alone) over Flight SQL, as `serve --upstream` does.
+async fn start(case: &Case, sidecar: bool) -> Result<Server> {
     let dir = tempfile::tempdir()?;
+    let upstream = if sidecar {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = l.local_addr()?;
+        Some((l, addr))
+    } else {
+        None
+    };
     let lake = dir.path().join("lake");
     let data = dir.path().join("data");
     let admins = case
@@ -63,7 +75,7 @@ async fn start(case: &Case) -> Result<Server> {
         data_dir: data.clone(),
         listen: "127.0.0.1:0".into(),
         admins,
-        upstream: None,
+        upstream: upstream.as_ref().map(|(_, a)| format!("grpc://{a}")),
         demo: false,
         audit_log: None,
         tls: None,
@@ -104,6 +116,22 @@ async fn start(case: &Case) -> Result<Server> {
             },
         )?;
     }
+    let engine = match upstream {
+        Some((listener, _)) => {
+            let engine = Arc::new(
+                lakegate_engine::Engine::new(&gov.snapshot()?.catalog)
+                    .map_err(|e| anyhow!("{e}"))?,
+            );
+            let served = engine.clone();
+            tokio::spawn(async move {
+                let _ =
+                    lakegate_engine::serve_engine(served, listener, std::future::pending::<()>())
+                        .await;
+            });
+            Some(engine)
+        }
+        None => None,
+    };
     state.attach_flight().await?;
     let key = grpc_proxy::auth::load_key(&data)?;
     let (listener, addr) = bind("127.0.0.1:0").await?;
@@ -116,6 +144,7 @@ async fn start(case: &Case) -> Result<Server> {
     });
     Ok(Server {
         endpoint: format!("grpc://{addr}"),
+        engine,
         key,
         gov,
         _dir: dir,
@@ -157,8 +186,8 @@ fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
     }
 }
 
-async fn run_case(case: &Case) -> Result<usize> {
-    let server = start(case).await?;
+async fn run_case(case: &Case, sidecar: bool) -> Result<usize> {
+    let server = start(case, sidecar).await?;
     let mut queries = 0;
     for (i, step) in case.steps.iter().enumerate() {
         let ctx = || format!("{} step {}", case.path.display(), i + 1);
@@ -189,6 +218,11 @@ async fn run_case(case: &Case) -> Result<usize> {
         }
         let Some(sql) = &step.query else { continue };
         queries += 1;
+        if let Some(engine) = &server.engine {
+            engine
+                .refresh(&server.gov.snapshot()?.catalog)
+                .map_err(|e| anyhow!("{e}"))?;
+        }
         let token = grpc_proxy::auth::mint_token(
             &server.key,
             &caller.principal,
@@ -241,8 +275,7 @@ async fn run_case(case: &Case) -> Result<usize> {
     Ok(queries)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_query_case_holds_through_adbc() {
+async fn every_query_case_holds(sidecar: bool) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("cases");
     let cases = load_cases(&dir).unwrap();
     let mut failures = Vec::new();
@@ -252,7 +285,7 @@ async fn every_query_case_holds_through_adbc() {
         .iter()
         .filter(|c| c.steps.iter().any(|s| s.query.is_some()))
     {
-        match run_case(c).await {
+        match run_case(c, sidecar).await {
             Ok(n) => {
                 total += n;
                 per_case.insert(c.path.display().to_string(), n);
@@ -262,8 +295,18 @@ async fn every_query_case_holds_through_adbc() {
     }
     assert!(
         failures.is_empty(),
-        "failing cases:\n{}",
+        "failing cases (sidecar: {sidecar}):\n{}",
         failures.join("\n")
     );
     assert!(total >= 10, "too few ADBC query steps ran: {per_case:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_query_case_holds_through_adbc() {
+    every_query_case_holds(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_query_case_holds_through_adbc_on_a_sidecar() {
+    every_query_case_holds(true).await;
 }

@@ -10,22 +10,22 @@ use datafusion::catalog::{
     MemorySchemaProvider, SchemaProvider,
 };
 use datafusion::dataframe::DataFrame;
-use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::context::SQLOptions;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::Statement;
 use policy_engine::catalog::Catalog;
 use policy_engine::model::{AccountId, TableName};
 
+use crate::bounded::bound_functions;
 use crate::error::EngineError;
 use crate::format::session_config;
-use crate::limits::{
-    EngineLimits, GuardedStream, StatementPool, YieldOften, bound_functions, until,
-};
+use crate::limits::{EngineLimits, GuardedStream, StatementPool, YieldOften, until};
 use crate::secure::{SecureTable, SecuredTable};
 use crate::tables::EngineTables;
 use datafusion::execution::memory_pool::MemoryPool;
@@ -45,9 +45,12 @@ pub struct TableInfo {
     pub schema: SchemaRef,
 }
 
-/// A planned query: its result schema is known, nothing has run yet.
+/// A planned query, down to its physical plan: the schema it announces is
+/// the schema its batches carry (nullability included), and nothing has run
+/// yet.
 pub struct Query {
-    df: DataFrame,
+    plan: Arc<dyn ExecutionPlan>,
+    task: Arc<TaskContext>,
     limits: EngineLimits,
 }
 
@@ -62,7 +65,17 @@ impl std::fmt::Debug for Query {
 impl Query {
     /// The result schema.
     pub fn schema(&self) -> SchemaRef {
-        Arc::new(self.df.schema().as_arrow().clone())
+        self.plan.schema()
+    }
+
+    /// Plans `df` down to its physical plan.
+    async fn physical(df: DataFrame, limits: EngineLimits) -> Result<Self, EngineError> {
+        let task = Arc::new(df.task_ctx());
+        let plan = df
+            .create_physical_plan()
+            .await
+            .map_err(EngineError::from_datafusion)?;
+        Ok(Self { plan, task, limits })
     }
 
     /// Runs the query, streaming its batches, under the engine's limits:
@@ -71,11 +84,9 @@ impl Query {
     pub async fn execute(self) -> Result<SendableRecordBatchStream, EngineError> {
         let limits = self.limits;
         let deadline = tokio::time::Instant::now() + limits.statement_timeout;
-        let df = self.df;
+        let (plan, task) = (self.plan, self.task);
         let stream = until(deadline, limits.statement_timeout, async move {
-            df.execute_stream()
-                .await
-                .map_err(EngineError::from_datafusion)
+            execute_stream(plan, task).map_err(EngineError::from_datafusion)
         })
         .await?;
         Ok(Box::pin(GuardedStream::new(stream, deadline, limits)))
@@ -98,6 +109,8 @@ pub struct Engine {
     limits: EngineLimits,
     /// The memory all statements share.
     pool: Arc<dyn MemoryPool>,
+    /// The account whose tables `DB.TABLE` names in [`Engine::prepare`].
+    default_account: Option<AccountId>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -124,7 +137,16 @@ impl Engine {
             current: RwLock::new(Arc::new(loaded)),
             limits,
             pool,
+            default_account: None,
         })
+    }
+
+    /// Lets statements planned with [`Engine::prepare`] name `account`'s
+    /// tables as `DB.TABLE`, as the proxy does for a caller of that account
+    /// (`"ACCOUNT".DB.TABLE` still names any account's).
+    pub fn with_default_account(mut self, account: AccountId) -> Self {
+        self.default_account = Some(account);
+        self
     }
 
     /// The engine's limits.
@@ -143,15 +165,6 @@ impl Engine {
         Ok(SessionStateBuilder::new_from_existing(state)
             .with_runtime_env(runtime)
             .build())
-    }
-
-    /// Plans `sql` in `ctx` within the statement timeout.
-    async fn plan_bounded(
-        &self,
-        ctx: &SessionContext,
-        sql: &str,
-    ) -> Result<DataFrame, EngineError> {
-        self.bounded(plan_sql(ctx, sql)).await
     }
 
     /// Runs a planning step within the statement timeout.
@@ -213,12 +226,15 @@ impl Engine {
     /// (`"ACCOUNT"."DB"."TABLE"`). DDL, DML and `SET` are refused.
     pub async fn prepare(&self, sql: &str) -> Result<Query, EngineError> {
         let loaded = self.loaded();
-        let ctx = SessionContext::new_with_state(self.statement_state(loaded.ctx.state())?);
-        let df = self.plan_bounded(&ctx, sql).await.map_err(qualify_hint)?;
-        Ok(Query {
-            df,
-            limits: self.limits,
-        })
+        let mut state = self.statement_state(loaded.ctx.state())?;
+        if let Some(account) = &self.default_account {
+            state.config_mut().options_mut().catalog.default_catalog = account.to_string();
+        }
+        let ctx = SessionContext::new_with_state(state);
+        let limits = self.limits;
+        self.bounded(async { Query::physical(plan_sql(&ctx, sql).await?, limits).await })
+            .await
+            .map_err(|e| qualify_hint(e, self.default_account.as_ref()))
     }
 
     /// Runs `sql` as written (the unprotected engine and the baseline).
@@ -237,19 +253,16 @@ impl Engine {
         secured: &[SecuredTable],
     ) -> Result<Query, EngineError> {
         let ctx = self.secured_session(secured)?;
+        let limits = self.limits;
         let planned = async {
             let plan = ctx
                 .state()
                 .statement_to_plan(DFStatement::Statement(Box::new(statement.clone())))
                 .await
                 .map_err(EngineError::from_datafusion)?;
-            secured_query(&ctx, plan).await
+            Query::physical(secured_query(&ctx, plan).await?, limits).await
         };
-        let df = self.bounded(planned).await?;
-        Ok(Query {
-            df,
-            limits: self.limits,
-        })
+        self.bounded(planned).await
     }
 
     /// Like [`Engine::prepare_secured`], for SQL text parsed by DataFusion
@@ -260,19 +273,16 @@ impl Engine {
         secured: &[SecuredTable],
     ) -> Result<Query, EngineError> {
         let ctx = self.secured_session(secured)?;
+        let limits = self.limits;
         let planned = async {
             let plan = ctx
                 .state()
                 .create_logical_plan(sql)
                 .await
                 .map_err(EngineError::from_datafusion)?;
-            secured_query(&ctx, plan).await
+            Query::physical(secured_query(&ctx, plan).await?, limits).await
         };
-        let df = self.bounded(planned).await?;
-        Ok(Query {
-            df,
-            limits: self.limits,
-        })
+        self.bounded(planned).await
     }
 
     /// A session whose catalog holds only `secured`.
@@ -370,22 +380,33 @@ async fn only_queries(ctx: &SessionContext, plan: LogicalPlan) -> Result<DataFra
 
 /// Rewords DataFusion's "table 'datafusion.public.x' not found" for an
 /// unqualified name into a hint to qualify it.
-fn qualify_hint(e: EngineError) -> EngineError {
-    match e {
-        EngineError::InvalidArgument(m) if m.contains("table 'datafusion.public.") => {
-            let name = m
-                .split("table 'datafusion.public.")
-                .nth(1)
-                .and_then(|r| r.split('\'').next())
-                .unwrap_or_default()
-                .to_string();
-            EngineError::InvalidArgument(format!(
-                "table `{name}` was not found; name tables as \"ACCOUNT\".DB.TABLE, e.g. \
-                 `\"111111111111\".sales.{name}`"
-            ))
-        }
-        other => other,
+fn qualify_hint(e: EngineError, account: Option<&AccountId>) -> EngineError {
+    let EngineError::InvalidArgument(m) = &e else {
+        return e;
+    };
+    let Some(rest) = m.split("table '").nth(1) else {
+        return e;
+    };
+    let full = rest.split('\'').next().unwrap_or_default();
+    // As the user wrote it: without the defaults DataFusion filled in.
+    let full = full.strip_prefix("datafusion.public.").unwrap_or(full);
+    let full = account
+        .and_then(|a| full.strip_prefix(&format!("{a}.")))
+        .unwrap_or(full);
+    let name = full.rsplit('.').next().unwrap_or_default();
+    if !m.contains("not found") {
+        return e;
     }
+    EngineError::InvalidArgument(match account {
+        Some(a) => format!(
+            "table `{full}` was not found; name tables as DB.TABLE for account {a} (e.g. \
+             `sales.{name}`), or as \"ACCOUNT\".DB.TABLE"
+        ),
+        None => format!(
+            "table `{full}` was not found; name tables as \"ACCOUNT\".DB.TABLE, e.g. \
+             `\"111111111111\".sales.{name}`"
+        ),
+    })
 }
 
 fn first_line(s: &str) -> String {

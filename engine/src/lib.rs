@@ -54,6 +54,7 @@
 //! - The file-listing cache is off, because files written by blueprints must
 //!   show up in the next query.
 
+mod bounded;
 mod engine;
 pub mod error;
 mod flight;

@@ -7,10 +7,10 @@
 //!   shared pool (a [`GreedyMemoryPool`] under a [`TrackConsumersPool`]) has
 //!   room. Operators that can spill (sort, aggregate, join) spill instead of
 //!   failing where DataFusion supports it.
-//! - Scalar functions allocate outside the pool, so `repeat`, `lpad`, `rpad`
-//!   and `array_repeat` are replaced by versions that estimate their output
-//!   from their arguments and refuse one larger than a statement may use,
-//!   before allocating; they also check what they produced.
+//! - Scalar functions allocate outside the pool, so those whose output can
+//!   be much larger than their input (`repeat`, `concat`, `||`, `range`, …)
+//!   are bounded by [`crate::bounded`]: they refuse, before allocating, an
+//!   output larger than a statement may use.
 //! - [`GuardedStream`] fails a statement at its deadline and refuses a
 //!   result batch larger than a statement may use.
 //! - [`YieldOften`] puts a cooperative yield point above every operator,
@@ -29,24 +29,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use datafusion::arrow::array::{Array, Int64Array};
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::compute::kernels::length::length;
-use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::common::{DataFusionError, Result as DfResult, ScalarValue};
+use datafusion::common::{DataFusionError, Result as DfResult};
 use datafusion::execution::memory_pool::{
     GreedyMemoryPool, MemoryConsumer, MemoryLimit, MemoryPool, MemoryReservation,
     TrackConsumersPool,
 };
-use datafusion::execution::session_state::SessionState;
-use datafusion::execution::{FunctionRegistry, RecordBatchStream, SendableRecordBatchStream};
-use datafusion::logical_expr::udf_eq::UdfEq;
-use datafusion::logical_expr::{
-    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
-};
+use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::coop::CooperativeExec;
@@ -210,194 +202,6 @@ impl MemoryPool for StatementPool {
     fn memory_limit(&self) -> MemoryLimit {
         MemoryLimit::Finite(self.limit)
     }
-}
-
-/// Functions whose output size one of their arguments decides.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum Amplifier {
-    /// `repeat(str, n)`: `len(str) * n` bytes.
-    Repeat,
-    /// `lpad`/`rpad(str, n [, fill])`: at most `4 * n` bytes (UTF-8).
-    Pad,
-    /// `array_repeat(elem, n)`: `n` elements of the element's size.
-    ArrayRepeat,
-}
-
-/// A built-in function that checks, before it runs, that its output would
-/// fit in a statement, and checks its output after.
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct Bounded {
-    inner: UdfEq<Arc<dyn ScalarUDFImpl>>,
-    kind: Amplifier,
-    max_bytes: usize,
-}
-
-/// Per-row values of an argument.
-enum PerRow {
-    Scalar(Option<i64>),
-    Array(Int64Array),
-}
-
-impl PerRow {
-    fn at(&self, i: usize) -> Option<i64> {
-        match self {
-            PerRow::Scalar(v) => *v,
-            PerRow::Array(a) => (i < a.len() && a.is_valid(i)).then(|| a.value(i)),
-        }
-    }
-}
-
-fn as_i64(a: &dyn Array) -> DfResult<Int64Array> {
-    let c = cast(a, &DataType::Int64)?;
-    c.as_any()
-        .downcast_ref::<Int64Array>()
-        .cloned()
-        .ok_or_else(|| DataFusionError::Internal("cast to Int64 did not give Int64".into()))
-}
-
-/// Byte length of each value (strings and binaries), or a fixed size.
-fn byte_lengths(v: &ColumnarValue, other: i64) -> DfResult<PerRow> {
-    Ok(match v {
-        ColumnarValue::Scalar(s) => PerRow::Scalar(match s {
-            ScalarValue::Utf8(x) | ScalarValue::LargeUtf8(x) | ScalarValue::Utf8View(x) => x
-                .as_ref()
-                .map(|s| i64::try_from(s.len()).unwrap_or(i64::MAX)),
-            ScalarValue::Binary(x) | ScalarValue::LargeBinary(x) | ScalarValue::BinaryView(x) => x
-                .as_ref()
-                .map(|s| i64::try_from(s.len()).unwrap_or(i64::MAX)),
-            s if s.is_null() => None,
-            _ => Some(other),
-        }),
-        ColumnarValue::Array(a) => match a.data_type() {
-            DataType::Utf8
-            | DataType::LargeUtf8
-            | DataType::Utf8View
-            | DataType::Binary
-            | DataType::LargeBinary
-            | DataType::BinaryView => PerRow::Array(as_i64(length(a.as_ref())?.as_ref())?),
-            _ => PerRow::Scalar(Some(other)),
-        },
-    })
-}
-
-/// The integer value of each row (a count argument).
-fn integers(v: &ColumnarValue) -> DfResult<PerRow> {
-    Ok(match v {
-        ColumnarValue::Scalar(s) => {
-            if s.is_null() {
-                PerRow::Scalar(None)
-            } else {
-                match s.cast_to(&DataType::Int64)? {
-                    ScalarValue::Int64(x) => PerRow::Scalar(x),
-                    _ => PerRow::Scalar(None),
-                }
-            }
-        }
-        ColumnarValue::Array(a) => PerRow::Array(as_i64(a.as_ref())?),
-    })
-}
-
-impl Bounded {
-    /// Bytes the call would produce, estimated from its arguments.
-    fn estimate(&self, args: &ScalarFunctionArgs) -> DfResult<u128> {
-        let (Some(first), Some(count)) = (args.args.first(), args.args.get(1)) else {
-            return Ok(0);
-        };
-        let n = integers(count)?;
-        let per_elem = match self.kind {
-            Amplifier::Repeat => byte_lengths(first, 0)?,
-            Amplifier::Pad => PerRow::Scalar(Some(4)),
-            Amplifier::ArrayRepeat => byte_lengths(first, 16)?,
-        };
-        // All-scalar arguments produce one value, whatever the row count.
-        let all_scalar = args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
-        let rows = if all_scalar { 1 } else { args.number_rows };
-        let mut total: u128 = 0;
-        for i in 0..rows {
-            let count = u128::try_from(n.at(i).unwrap_or(0).max(0)).unwrap_or(0);
-            let size = u128::try_from(per_elem.at(i).unwrap_or(0).max(0)).unwrap_or(0);
-            // Array elements carry at least an offset or a value slot.
-            let size = match self.kind {
-                Amplifier::ArrayRepeat => size.max(8),
-                _ => size,
-            };
-            total = total.saturating_add(count.saturating_mul(size));
-        }
-        Ok(total)
-    }
-}
-
-impl ScalarUDFImpl for Bounded {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-
-    fn aliases(&self) -> &[String] {
-        self.inner.aliases()
-    }
-
-    fn signature(&self) -> &Signature {
-        self.inner.signature()
-    }
-
-    fn return_type(&self, arg_types: &[DataType]) -> DfResult<DataType> {
-        self.inner.return_type(arg_types)
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> DfResult<Vec<DataType>> {
-        self.inner.coerce_types(arg_types)
-    }
-
-    fn documentation(&self) -> Option<&Documentation> {
-        self.inner.documentation()
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
-        let estimate = self.estimate(&args)?;
-        if estimate > self.max_bytes as u128 {
-            return Err(statement_memory_error(
-                &format!("`{}` would produce about {estimate} bytes", self.name()),
-                self.max_bytes,
-            ));
-        }
-        let out = self.inner.invoke_with_args(args)?;
-        let produced = match &out {
-            ColumnarValue::Array(a) => a.get_array_memory_size(),
-            ColumnarValue::Scalar(s) => s.size(),
-        };
-        if produced > self.max_bytes {
-            return Err(statement_memory_error(
-                &format!("`{}` produced {produced} bytes", self.name()),
-                self.max_bytes,
-            ));
-        }
-        Ok(out)
-    }
-}
-
-/// Replaces `repeat`, `lpad`, `rpad` and `array_repeat` in `state` with
-/// versions bounded by `max_bytes` per call.
-pub(crate) fn bound_functions(state: &mut SessionState, max_bytes: usize) -> DfResult<()> {
-    for (name, kind) in [
-        ("repeat", Amplifier::Repeat),
-        ("lpad", Amplifier::Pad),
-        ("rpad", Amplifier::Pad),
-        ("array_repeat", Amplifier::ArrayRepeat),
-    ] {
-        let Some(udf) = state.scalar_functions().get(name).cloned() else {
-            continue;
-        };
-        let bounded = Bounded {
-            inner: Arc::clone(udf.inner()).into(),
-            kind,
-            max_bytes,
-        };
-        state.register_udf(Arc::new(ScalarUDF::new_from_impl(bounded)))?;
-    }
-    Ok(())
 }
 
 /// A statement's result stream: fails at the deadline, and refuses a batch

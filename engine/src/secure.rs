@@ -151,6 +151,18 @@ impl SecureTable {
                 None => col_ref(&c.name),
                 Some(m) => mask_expr(&c.name, field.data_type(), m, &secured.hash_key, &parse)?,
             };
+            // Rule 8 per cell: in the rows a filter shows it unmasked, the
+            // clear value wins over the mask.
+            if c.mask.is_some()
+                && let Some(clear) = predicate(
+                    c.unmasked.as_ref().unwrap_or(&RowPredicate::All),
+                    "cell filter",
+                )?
+            {
+                e = when(clear, col_ref(&c.name))
+                    .otherwise(e)
+                    .map_err(|e| EngineError::internal(format!("cell condition: {e}")))?;
+            }
             if let Some(cells) = predicate(
                 c.cells.as_ref().unwrap_or(&RowPredicate::All),
                 "cell filter",
@@ -159,7 +171,7 @@ impl SecureTable {
                     .end()
                     .map_err(|e| EngineError::internal(format!("cell condition: {e}")))?;
             }
-            if c.mask.is_none() && c.cells.is_none() {
+            if c.mask.is_none() && c.cells.is_none() && c.unmasked.is_none() {
                 plain.insert(c.name.clone());
             }
             exprs.push(e);

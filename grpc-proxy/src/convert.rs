@@ -352,6 +352,7 @@ impl From<policy_engine::explain::Explanation> for ExplainResponse {
                             data_type: t.data_types.remove(c).unwrap_or_default(),
                             cells: t.cells.remove(c).map(Into::into),
                             mask: t.masks.remove(c).map(|m| m.to_string()),
+                            unmasked: t.unmasked.remove(c).map(Into::into),
                             tags: t.tags.remove(c).unwrap_or_default(),
                         })
                         .collect(),

@@ -448,6 +448,85 @@ async fn statement_memory_limit_refuses_large_function_outputs_and_operators() {
     }
 }
 
+/// Every function whose output can be much larger than its input, and the
+/// `||` operator, refuses an output over the statement's limit before it
+/// allocates; chains are bounded at every step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statement_memory_limit_bounds_every_amplifying_function() {
+    for d in BOTH {
+        let s = Server::start(small_memory(), d).await;
+        let nobody = s.token(BOB, &[], &[]);
+        let big = "repeat('x', 3000000)";
+        for sql in [
+            format!("SELECT length({big} || {big} || {big}) AS n"),
+            format!("SELECT length(({big} || {big}) || ({big} || {big})) AS n"),
+            format!("SELECT length(concat({big}, {big}, {big})) AS n"),
+            format!("SELECT length(concat_ws(',', {big}, {big}, {big})) AS n"),
+            format!(
+                "SELECT length(CAST(t0.column1 AS VARCHAR) || {big} || {big} || {big}) AS n FROM {}",
+                cross_join(1)
+            ),
+            format!("SELECT length(x || x || x) AS n FROM (SELECT {big} AS x) AS s"),
+            "SELECT length(replace(repeat('x', 1000000), 'x', repeat('y', 16))) AS n".into(),
+            "SELECT length(replace(repeat('x', 100000), '', repeat('y', 100))) AS n".into(),
+            "SELECT length(regexp_replace(repeat('x', 1000000), 'x', repeat('y', 16), 'g')) AS n"
+                .into(),
+            "SELECT length(regexp_replace(repeat('x', 100000), '', repeat('y', 100), 'g')) AS n"
+                .into(),
+            "SELECT length(regexp_replace(repeat('x', 1000000), '(x)', '$1$1$1$1$1$1$1$1$1$1$1$1', 'g')) AS n"
+                .into(),
+            "SELECT cardinality(range(100000000)) AS n".into(),
+            "SELECT cardinality(generate_series(-50000000, 50000000)) AS n".into(),
+            "SELECT cardinality(range(TIMESTAMP '1970-01-01T00:00:00', TIMESTAMP '2100-01-01T00:00:00', INTERVAL '1 second')) AS n"
+                .into(),
+            "SELECT cardinality(range(DATE '0001-01-01', DATE '9999-01-01', INTERVAL '1 day')) AS n"
+                .into(),
+            "SELECT cardinality(array_resize([1], 100000000)) AS n".into(),
+            "SELECT cardinality(array_concat(array_repeat(1, 600000), array_repeat(1, 600000))) AS n"
+                .into(),
+            "SELECT cardinality(array_repeat(1, 600000) || array_repeat(1, 600000)) AS n".into(),
+            "SELECT cardinality(array_append(array_repeat(repeat('x', 100), 50000), repeat('y', 100))) AS n"
+                .into(),
+        ] {
+            let started = Instant::now();
+            let e = s.query(&nobody, &sql).await.unwrap_err();
+            assert_eq!(code_of(&e), Code::ResourceExhausted, "{d:?}: {sql}: {e:?}");
+            assert!(started.elapsed() < Duration::from_secs(20), "{d:?}: {sql}");
+            s.alive().await;
+        }
+        // Under the limit they run, and `||` keeps its meaning and its name.
+        for (sql, want) in [
+            (
+                "SELECT length(repeat('x', 1000) || repeat('y', 1000)) AS n",
+                "2000",
+            ),
+            ("SELECT 'a' || 'b' || 'c' AS n", "abc"),
+            ("SELECT ('a' || NULL) IS NULL AS n", "true"),
+            ("SELECT concat('a', NULL, 'b') AS n", "ab"),
+            ("SELECT replace('banana', 'a', 'oo') AS n", "boonoonoo"),
+            (
+                "SELECT regexp_replace('banana', '(a)', '$1$1', 'g') AS n",
+                "baanaanaa",
+            ),
+            ("SELECT cardinality(range(1000)) AS n", "1000"),
+            (
+                "SELECT cardinality(range(DATE '2026-01-01', DATE '2027-01-01', INTERVAL '1 month')) AS n",
+                "12",
+            ),
+        ] {
+            let b = s
+                .query(&nobody, sql)
+                .await
+                .unwrap_or_else(|e| panic!("{d:?}: {sql}: {e:?}"));
+            let v = arrow::util::display::array_value_to_string(b[0].column(0), 0).unwrap();
+            assert_eq!(v, want, "{d:?}: {sql}");
+        }
+        let b = s.query(&nobody, "SELECT 'a' || 'b'").await.unwrap();
+        let name = b[0].schema().field(0).name().clone();
+        assert_eq!(name, "Utf8(\"a\") || Utf8(\"b\")", "{d:?}");
+    }
+}
+
 // ---------------------------------------------------------------- item 10
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -53,6 +53,7 @@ fn table(db: &str, t: &str, cols: &[&str]) -> TableAccess {
                 partition: false,
                 mask: None,
                 cells: None,
+                unmasked: None,
                 reasons: vec!["g1".into()],
             })
             .collect(),

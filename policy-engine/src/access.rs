@@ -38,6 +38,10 @@ pub struct ColumnAccess {
     /// Rows in which the cell is visible, if fewer than the visible rows;
     /// elsewhere the cell is NULL.
     pub cells: Option<RowPredicate>,
+    /// Rows in which the cell is shown in the clear although `mask` applies
+    /// elsewhere: a data filter shows the column unmasked there, and the most
+    /// revealing form wins per cell (rule 8). Only set together with `mask`.
+    pub unmasked: Option<RowPredicate>,
     /// Policies that made it visible.
     pub reasons: Vec<String>,
 }
@@ -84,7 +88,7 @@ impl TableAccess {
             && self
                 .columns
                 .iter()
-                .all(|c| c.mask.is_none() && c.cells.is_none())
+                .all(|c| c.mask.is_none() && c.cells.is_none() && c.unmasked.is_none())
     }
 }
 
@@ -214,6 +218,7 @@ pub fn effective_access(
                 partition: c.partition,
                 mask,
                 cells: None,
+                unmasked: None,
                 reasons: d.reasons,
             });
         }
@@ -225,9 +230,11 @@ pub fn effective_access(
     // Per column: the filters that show it, as row predicates (None = all rows).
     let mut by_column: std::collections::BTreeMap<String, Vec<Option<RowExpr>>> =
         Default::default();
-    // When grants already show every column on every row, filters cannot
-    // add anything (and would only clutter the trail).
-    let everything = columns.len() == table.columns.len();
+    // When grants already show every column on every row in the clear,
+    // filters cannot add anything (and would only clutter the trail); a
+    // filter may still show a masked column in the clear on its rows.
+    let everything =
+        columns.len() == table.columns.len() && columns.iter().all(|c| c.mask.is_none());
     if forbids.is_empty() && !everything {
         for ((a, tn, fname), f) in cat.filters.iter() {
             if a != account || tn != name {
@@ -300,8 +307,25 @@ pub fn effective_access(
         let mut merged = Vec::new();
         for c in &table.columns {
             if let Some(existing) = columns.iter().find(|x| x.name == c.name) {
-                // Shown by a table or column grant: all rows, its own mask.
-                merged.push(existing.clone());
+                // Shown by a table or column grant: all rows, its own mask,
+                // and in the clear wherever a filter shows it (rule 8).
+                let mut shown = existing.clone();
+                if shown.mask.is_some()
+                    && let Some(fs) = by_column.get(&c.name)
+                {
+                    if fs.iter().any(Option::is_none) {
+                        shown.mask = None;
+                    } else {
+                        let mut ps: Vec<RowExpr> = Vec::new();
+                        for r in fs.iter().flatten() {
+                            if !ps.contains(r) {
+                                ps.push(r.clone());
+                            }
+                        }
+                        shown.unmasked = Some(RowPredicate::AnyOf(ps));
+                    }
+                }
+                merged.push(shown);
                 continue;
             }
             let Some(fs) = by_column.get(&c.name) else {
@@ -331,6 +355,7 @@ pub fn effective_access(
                 partition: c.partition,
                 mask: None,
                 cells,
+                unmasked: None,
                 reasons: Vec::new(),
             });
         }

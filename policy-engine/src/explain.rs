@@ -40,6 +40,9 @@ pub struct TableExplanation {
     pub cells: BTreeMap<String, RowPredicate>,
     /// Per masked visible column: its mask.
     pub masks: BTreeMap<String, ColumnMask>,
+    /// Per masked visible column that a data filter shows in the clear on
+    /// some rows: those rows (rule 8, most revealing per cell).
+    pub unmasked: BTreeMap<String, RowPredicate>,
     /// Effective LF-tags of each visible column that has any.
     pub tags: BTreeMap<String, Tags>,
     /// The grants, filters and policies that decided, in decision order.
@@ -122,6 +125,7 @@ impl Governance {
                 let table_tags = tags::table_tags(&snap.catalog, &a.account, &a.table);
                 let mut cells = BTreeMap::new();
                 let mut masks = BTreeMap::new();
+                let mut unmasked = BTreeMap::new();
                 let mut col_tags = BTreeMap::new();
                 for c in &a.columns {
                     if let Some(p) = &c.cells {
@@ -129,6 +133,9 @@ impl Governance {
                     }
                     if let Some(m) = &c.mask {
                         masks.insert(c.name.clone(), m.clone());
+                    }
+                    if let Some(p) = &c.unmasked {
+                        unmasked.insert(c.name.clone(), p.clone());
                     }
                     let ct = tags::column_tags(
                         &snap.catalog,
@@ -152,6 +159,7 @@ impl Governance {
                     rows: a.rows,
                     cells,
                     masks,
+                    unmasked,
                     tags: col_tags,
                     trail: if admin {
                         a.trail

@@ -30,6 +30,7 @@ fn column(name: &str, ty: &str) -> ColumnAccess {
         partition: false,
         mask: None,
         cells: None,
+        unmasked: None,
         reasons: vec!["g1".into()],
     }
 }
@@ -748,6 +749,11 @@ fn syntax_errors_are_invalid_argument() {
 // ---------------------------------------------------------------- inline policies
 
 fn masked_fake() -> Fake {
+    masked_fake_with(ColumnMask::Hash)
+}
+
+/// [`masked_fake`] with `email` masked as `email_mask`.
+fn masked_fake_with(email_mask: ColumnMask) -> Fake {
     let mut a = access(
         "hr",
         "people",
@@ -768,7 +774,7 @@ fn masked_fake() -> Fake {
         ("name", ColumnMask::Redact),
         ("ssn", ColumnMask::Last4),
         ("phone", ColumnMask::Last4),
-        ("email", ColumnMask::Hash),
+        ("email", email_mask),
         ("salary", ColumnMask::Null),
         ("born", ColumnMask::Null),
         ("seen", ColumnMask::Null),
@@ -797,10 +803,19 @@ fn masked_fake() -> Fake {
 
 #[test]
 fn inline_renders_masks_cells_and_rows() {
-    let r = rewrite(
+    // The keyed hash never goes upstream: refused, naming the column.
+    let e = rewrite(
         "SELECT * FROM hr.people p",
         &opts(Placement::Inline),
         &masked_fake(),
+    )
+    .unwrap_err();
+    assert!(matches!(e, Error::FailedPrecondition(_)), "{e:?}");
+    assert!(e.to_string().contains("`email`"), "{e}");
+    let r = rewrite(
+        "SELECT * FROM hr.people p",
+        &opts(Placement::Inline),
+        &masked_fake_with(ColumnMask::Redact),
     )
     .unwrap();
     // Every column outside a cell rule reads NULL in rows the filter hides
@@ -816,7 +831,7 @@ fn inline_renders_masks_cells_and_rows() {
             r#"CASE WHEN {rows} THEN regexp_replace(left(CAST("phone" AS VARCHAR), greatest(character_length(CAST("phone" AS VARCHAR)) - 4, 0)), E'[\\p{{L}}\\p{{N}}]', 'x', 'g') || right(CAST("phone" AS VARCHAR), 4) END AS "phone", "#
         ),
         format!(
-            r#"CASE WHEN {rows} THEN lakegate_mask_hash(CAST("email" AS VARCHAR)) END AS "email", "#
+            r#"CASE WHEN {rows} THEN CASE WHEN "email" IS NULL THEN NULL ELSE 'REDACTED' END END AS "email", "#
         ),
         format!(r#"CASE WHEN {rows} THEN CAST(NULL AS DECIMAL(10,2)) END AS "salary", "#),
         format!(r#"CASE WHEN {rows} THEN CAST(NULL AS DATE) END AS "born", "#),

@@ -13,7 +13,7 @@ use super::DEFAULT_DATA_DIR;
 use super::limits::{parse_bytes, parse_duration};
 use crate::exit::CliError;
 
-/// `engine [--data-dir DIR] [--listen ADDR] [--statement-timeout D] [--max-statement-memory B] [--max-total-memory B]`
+/// `engine [--data-dir DIR] [--listen ADDR] [--account ACCOUNT] [--statement-timeout D] [--max-statement-memory B] [--max-total-memory B]`
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The data directory whose catalog (lakegate.db) names the tables.
@@ -32,6 +32,11 @@ pub struct Args {
     /// Memory all statements together may use.
     #[arg(long, default_value = "4GiB", value_name = "BYTES", value_parser = parse_bytes)]
     max_total_memory: usize,
+    /// The account whose tables `DB.TABLE` names, as the proxy does for a
+    /// caller of that account; by default the store's only account.
+    /// `"ACCOUNT".DB.TABLE` names any account's tables.
+    #[arg(long, value_name = "ACCOUNT")]
+    account: Option<String>,
 }
 
 /// Runs the engine until Ctrl-C or SIGTERM.
@@ -48,16 +53,20 @@ pub async fn run(a: Args) -> Result<(), CliError> {
         .map_err(|e| CliError::error(format!("cannot open `{}`: {e}", store_path.display())))?;
     let gov = Governance::new(Arc::new(store)).map_err(|e| CliError::error(e.to_string()))?;
     let snap = gov.snapshot().map_err(|e| CliError::error(e.to_string()))?;
+    let engine = lakegate_engine::Engine::with_limits(
+        &snap.catalog,
+        lakegate_engine::EngineLimits {
+            max_statement_memory: a.max_statement_memory,
+            max_total_memory: a.max_total_memory,
+            statement_timeout: a.statement_timeout,
+        },
+    )
+    .map_err(|e| CliError::error(e.to_string()))?;
     let engine = Arc::new(
-        lakegate_engine::Engine::with_limits(
-            &snap.catalog,
-            lakegate_engine::EngineLimits {
-                max_statement_memory: a.max_statement_memory,
-                max_total_memory: a.max_total_memory,
-                statement_timeout: a.statement_timeout,
-            },
-        )
-        .map_err(|e| CliError::error(e.to_string()))?,
+        match default_account(a.account.as_deref(), &snap.catalog)? {
+            Some(account) => engine.with_default_account(account),
+            None => engine,
+        },
     );
     // Keep the engine's tables in step with the catalog.
     {
@@ -90,4 +99,31 @@ pub async fn run(a: Args) -> Result<(), CliError> {
     lakegate_engine::serve_engine(engine, listener, grpc_proxy::server::shutdown_signal())
         .await
         .map_err(|e| CliError::error(e.to_string()))
+}
+
+/// The account `DB.TABLE` names: the one given, else the store's only
+/// account (none when it holds several: then only `"ACCOUNT".DB.TABLE` works).
+fn default_account(
+    given: Option<&str>,
+    catalog: &policy_engine::catalog::Catalog,
+) -> Result<Option<policy_engine::model::AccountId>, CliError> {
+    if let Some(a) = given {
+        return policy_engine::model::AccountId::parse(a)
+            .map(Some)
+            .map_err(|e| CliError::usage(format!("--account: {e}")));
+    }
+    let mut accounts = std::collections::BTreeSet::new();
+    accounts.extend(catalog.admins.iter().map(|(a, _)| a.clone()));
+    accounts.extend(catalog.databases.keys().map(|(a, _)| a.clone()));
+    Ok(match accounts.len() {
+        1 => accounts.into_iter().next(),
+        0 => None,
+        n => {
+            tracing::warn!(
+                "the store holds {n} accounts; name tables as \"ACCOUNT\".DB.TABLE, or start \
+                 with --account ACCOUNT to let DB.TABLE name one account's tables"
+            );
+            None
+        }
+    })
 }

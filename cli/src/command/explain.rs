@@ -94,7 +94,11 @@ fn describe(t: &TableExplanation) -> String {
                     None => "as rows".to_string(),
                     Some(r) => rows(Some(r)),
                 },
-                c.mask.clone().unwrap_or_else(|| "-".to_string()),
+                match (&c.mask, &c.unmasked) {
+                    (None, _) => "-".to_string(),
+                    (Some(m), None) => m.clone(),
+                    (Some(m), Some(r)) => format!("{m}, clear where {}", rows(Some(r))),
+                },
                 tags(&c.tags),
             ]
         })

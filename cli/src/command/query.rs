@@ -99,7 +99,9 @@ pub async fn run(a: Args, g: &Global) -> Result<(), CliError> {
         shown.push(b.slice(0, n));
         left -= n;
     }
-    let text = arrow::util::pretty::pretty_format_batches(&shown)
+    // NULL must not look like an empty string.
+    let options = arrow::util::display::FormatOptions::default().with_null("NULL");
+    let text = arrow::util::pretty::pretty_format_batches_with_options(&shown, &options)
         .map_err(|e| CliError::error(format!("cannot print the result: {e}")))?;
     println!("{text}");
     if rows > MAX_TABLE_ROWS {

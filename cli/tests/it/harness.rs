@@ -149,6 +149,57 @@ pub fn spawn_serve(
     }
 }
 
+/// A `lakegate engine` process; killed on drop.
+pub struct Engine(Child);
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `lakegate engine` over `data_dir` (plus `extra` flags) on a free
+/// port; returns the process and its address.
+pub fn spawn_engine_with(data_dir: &Path, extra: &[&str]) -> (Engine, String) {
+    let mut args = vec![
+        "engine",
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ];
+    args.extend_from_slice(extra);
+    let mut child = Command::new(BIN)
+        .args(&args)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let engine = Engine(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(Duration::from_secs(120)).unwrap();
+    let up = line
+        .trim()
+        .strip_prefix("lakegate engine listening on ")
+        .unwrap_or_else(|| panic!("{line:?}"))
+        .to_string();
+    (engine, up)
+}
+
+/// Starts `lakegate engine` over `data_dir` on a free port.
+pub fn spawn_engine(data_dir: &Path) -> (Engine, String) {
+    spawn_engine_with(data_dir, &[])
+}
+
 impl Server {
     /// Stops the server process (the data directory stays until drop).
     pub fn kill(&mut self) {

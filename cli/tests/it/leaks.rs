@@ -2,23 +2,11 @@
 //! binary, on an embedded server and on a sidecar (`lakegate engine` plus
 //! `lakegate serve --upstream`) sharing its data directory.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Child;
 
-use crate::harness::{BIN, Server, run_cli, spawn_serve};
+use crate::harness::{Engine, Server, run_cli, spawn_engine, spawn_serve};
 
 const BOB: &str = "111111111111:user/bob";
-
-/// `lakegate engine` over `s`'s data directory; killed on drop.
-struct Engine(Child);
-
-impl Drop for Engine {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// The embedded server with bob's filters, a sidecar's endpoint, and the
 /// processes behind it.
@@ -60,34 +48,7 @@ fn deployments() -> (Server, String, Engine, Child) {
         ])
         .ok();
     }
-    let mut engine = Command::new(BIN)
-        .args([
-            "engine",
-            "--data-dir",
-            s.data_dir.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = engine.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx.recv_timeout(Duration::from_secs(120)).unwrap();
-    let up = line
-        .trim()
-        .strip_prefix("lakegate engine listening on ")
-        .unwrap_or_else(|| panic!("{line:?}"))
-        .to_string();
-    let engine = Engine(engine);
+    let (engine, up) = spawn_engine(&s.data_dir);
     let log = s.data_dir.with_file_name("sidecar.log");
     let upstream = format!("grpc://{up}");
     let (side, _out, addr) = spawn_serve(&s.data_dir, &log, &["--upstream", &upstream]).unwrap();

@@ -21,5 +21,6 @@ mod leaks;
 mod lf_tags;
 mod limits;
 mod policy;
+mod query_path;
 mod security;
 mod startup;

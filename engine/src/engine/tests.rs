@@ -132,6 +132,7 @@ pub(crate) fn full_access(t: &Table) -> TableAccess {
                 partition: c.partition,
                 mask: None,
                 cells: None,
+                unmasked: None,
                 reasons: vec![],
             })
             .collect(),
@@ -469,8 +470,7 @@ async fn hidden_columns_are_absent() {
 /// The physical plan of a secured query, as text.
 async fn plan_text(engine: &Engine, sql: &str, sec: &[SecuredTable]) -> String {
     let q = engine.prepare_secured_sql(sql, sec).await.unwrap();
-    let plan = q.df.create_physical_plan().await.unwrap();
-    datafusion::physical_plan::displayable(plan.as_ref())
+    datafusion::physical_plan::displayable(q.plan.as_ref())
         .indent(true)
         .to_string()
 }

@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::model::{ColumnMask, clip};
 use crate::predicate::RowExpr;
 
-use super::{MASK_HASH_UDF, MAX_NESTING};
+use super::MAX_NESTING;
 
 /// A double-quoted identifier: exact, whatever the name.
 pub(crate) fn quoted(name: &str) -> Ident {
@@ -72,6 +72,19 @@ fn inline_column(
 ) -> Result<SelectItem> {
     let mut value = match &c.mask {
         None => None,
+        // The keyed hash needs lakegate's key, which must never leave it;
+        // an upstream could only compute an unkeyed hash, which would let a
+        // caller confirm guessed values. Refuse rather than send one.
+        Some(ColumnMask::Hash) => {
+            return Err(Error::FailedPrecondition(format!(
+                "column `{}` of table `{}` is masked with `hash`, and the keyed hash is computed \
+                 only by lakegate's embedded engine (its key never goes to an upstream engine), \
+                 so the table cannot be read through `--upstream` while that mask applies; \
+                 query it through `lakegate serve` without `--upstream`, or ask a data lake \
+                 admin to give the column another mask (e.g. `redact`)",
+                c.name, access.table
+            )));
+        }
         Some(m) => Some(mask_expr(m, c, max_depth).map_err(|e| {
             Error::FailedPrecondition(format!(
                 "the mask `{}` on column `{}` of table `{}` cannot be applied ({e}); ask a data \
@@ -82,6 +95,14 @@ fn inline_column(
             ))
         })?),
     };
+    // Rule 8 per cell: in the rows a filter shows it unmasked, the clear
+    // value wins over the mask.
+    if let (Some(masked), Some(RowPredicate::AnyOf(clear))) = (&value, &c.unmasked) {
+        value = Some(case(
+            vec![(any_of(clear), column(&c.name))],
+            Some(masked.clone()),
+        ));
+    }
     if let Some(RowPredicate::AnyOf(preds)) = &c.cells {
         let cond = any_of(preds);
         let shown = value.take().unwrap_or_else(|| column(&c.name));
@@ -146,7 +167,7 @@ fn mask_expr(
                 func("right", vec![s, number("4")]),
             )
         }
-        ColumnMask::Hash => func(MASK_HASH_UDF, vec![cast(col, DataType::Varchar(None))]),
+        ColumnMask::Hash => return Err("the keyed hash is computed only by lakegate".into()),
         ColumnMask::Expr(sql) => fragment(sql, max_depth)?,
     })
 }

@@ -247,20 +247,39 @@ pub async fn setup(gov: &Arc<Governance>, data_dir: &Path, listen: &str) -> Resu
             &[("email", "last4")],
         )?;
     }
-    let dir = data_dir.display();
+    // The steps must work when pasted as they are: the binary by its full
+    // path (after `cargo run` it is not on the PATH), every path quoted,
+    // and the tokens exported for the Python line.
+    let bin = std::env::current_exe()
+        .map(|p| shell_quote(&p.display().to_string()))
+        .unwrap_or_else(|_| "lakegate".to_string());
+    let dir = shell_quote(&data_dir.display().to_string());
     Ok(format!(
         "demo catalog ready in {dir} (account {DEMO_ACCOUNT}: databases sales, hr)\n\
          next steps, in another shell:\n\
          \x20 export LAKEGATE_ENDPOINT=http://{listen}\n\
-         \x20 ALICE=$(lakegate token --data-dir {dir} --principal 111111111111:user/alice --group analysts)\n\
-         \x20 BOB=$(lakegate token --data-dir {dir} --principal 111111111111:user/bob)\n\
-         \x20 lakegate --token $ALICE query \"SELECT * FROM sales.orders ORDER BY order_id LIMIT 5\"   # EU rows, no email\n\
-         \x20 lakegate --token $BOB query \"SELECT * FROM sales.orders ORDER BY order_id LIMIT 5\"     # all rows, email masked\n\
-         \x20 lakegate --token $ALICE query \"SELECT region, count(*) FROM sales.orders GROUP BY region\"\n\
-         \x20 lakegate --token $BOB query \"SELECT * FROM hr.employees\"                              # not found for bob\n\
+         \x20 export ALICE=$({bin} token --data-dir {dir} --principal 111111111111:user/alice --group analysts)\n\
+         \x20 export BOB=$({bin} token --data-dir {dir} --principal 111111111111:user/bob)\n\
+         \x20 {bin} --token \"$ALICE\" query \"SELECT * FROM sales.orders ORDER BY order_id LIMIT 5\"   # EU rows, no email\n\
+         \x20 {bin} --token \"$BOB\" query \"SELECT * FROM sales.orders ORDER BY order_id LIMIT 5\"     # all rows, email masked\n\
+         \x20 {bin} --token \"$ALICE\" query \"SELECT region, count(*) FROM sales.orders GROUP BY region\"\n\
+         \x20 {bin} --token \"$BOB\" query \"SELECT * FROM hr.employees\"                              # not found for bob\n\
          with Python ADBC (pip install adbc-driver-flightsql pyarrow):\n\
          \x20 python3 -c \"import adbc_driver_flightsql.dbapi as f, os; c=f.connect('grpc://{listen}', \
 db_kwargs={{'adbc.flight.sql.authorization_header': 'Bearer '+os.environ['ALICE']}}).cursor(); \
 c.execute('SELECT * FROM hr.employees LIMIT 3'); print(c.fetch_arrow_table())\"\n"
     ))
+}
+
+/// `s` as one POSIX shell word: as it is when it holds only safe
+/// characters, else in single quotes.
+fn shell_quote(s: &str) -> String {
+    let safe = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-:+@%=,".contains(c));
+    if safe {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }

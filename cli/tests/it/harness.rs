@@ -149,8 +149,15 @@ pub fn spawn_serve(
     }
 }
 
-/// A `lakegate engine` process; killed on drop.
+/// A `lakegate engine` (or other) process; killed on drop.
 pub struct Engine(Child);
+
+impl Engine {
+    /// Kills `child` on drop.
+    pub fn from_child(child: Child) -> Self {
+        Self(child)
+    }
+}
 
 impl Drop for Engine {
     fn drop(&mut self) {

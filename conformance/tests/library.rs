@@ -1,5 +1,11 @@
 //! Runs every conformance case against the policy-engine library.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    missing_docs,
+    reason = "test code: a panic is a failed test, and test items are not API"
+)]
 
 use std::path::Path;
 

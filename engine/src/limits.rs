@@ -319,7 +319,12 @@ impl PhysicalOptimizerRule for YieldOften {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        reason = "test code: a panic is a failed test"
+    )]
     use super::*;
 
     #[test]

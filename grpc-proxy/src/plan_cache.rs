@@ -259,7 +259,12 @@ impl<P> PlanCache<P> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        reason = "test code: a panic is a failed test"
+    )]
     use super::*;
     use std::time::Duration;
 

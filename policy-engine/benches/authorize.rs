@@ -10,7 +10,8 @@
     clippy::expect_used,
     clippy::panic,
     clippy::indexing_slicing,
-    missing_docs
+    missing_docs,
+    reason = "bench code: a panic aborts the run, and bench items are not API"
 )]
 
 use std::collections::{BTreeMap, BTreeSet};

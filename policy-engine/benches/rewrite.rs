@@ -19,7 +19,8 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::indexing_slicing
+    clippy::indexing_slicing,
+    reason = "bench code: a panic aborts the run, and bench items are not API"
 )]
 
 use std::collections::BTreeMap;

@@ -19,7 +19,10 @@ use crate::model::{
 /// transaction.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "op")]
-#[allow(missing_docs)]
+#[allow(
+    missing_docs,
+    reason = "each variant names the object it puts or deletes; fields are that object's"
+)]
 pub enum Change {
     PutAdmin {
         account: AccountId,
@@ -73,7 +76,7 @@ pub enum Change {
 
 /// The storage kind of an object, used as the first half of its store key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-#[allow(missing_docs)]
+#[allow(missing_docs, reason = "each variant names a kind of stored object")]
 pub enum Kind {
     Admin,
     Database,

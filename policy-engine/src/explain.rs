@@ -198,7 +198,8 @@ mod tests {
         clippy::unwrap_used,
         clippy::expect_used,
         clippy::panic,
-        clippy::indexing_slicing
+        clippy::indexing_slicing,
+        reason = "test code: a panic is a failed test"
     )]
     use std::sync::Arc;
 

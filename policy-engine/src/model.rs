@@ -581,7 +581,10 @@ pub struct DataFilter {
 /// A Lake Formation permission.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-#[allow(missing_docs)]
+#[allow(
+    missing_docs,
+    reason = "variants are Lake Formation's permission names (DESIGN §2)"
+)]
 pub enum Permission {
     All,
     Select,

@@ -135,7 +135,12 @@ impl Governance {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        reason = "test code: a panic is a failed test"
+    )]
     use super::*;
 
     fn file(path: &str, src: &str) -> PolicyFile {

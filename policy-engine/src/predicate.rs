@@ -633,7 +633,12 @@ fn subst(
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        reason = "test code: a panic is a failed test"
+    )]
     use super::*;
     use crate::model::{AccountId, Column, Format, LocationUri, Principal, TableName};
 

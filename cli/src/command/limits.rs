@@ -65,7 +65,7 @@ pub fn parse_bytes(s: &str) -> Result<usize, String> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, reason = "test code: a panic is a failed test")]
     use super::*;
 
     #[test]

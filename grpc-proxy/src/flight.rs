@@ -697,11 +697,12 @@ impl FlightProxy {
         want_db: Option<&str>,
     ) -> Result<Vec<(String, String, Schema)>, Status> {
         let mut out = Vec::new();
-        for db in self.gov.list_databases(caller).map_err(from_error)? {
-            if want_db.is_some_and(|w| w != db.name) {
-                continue;
-            }
-            for t in self.gov.list_tables(caller, &db.name).map_err(from_error)? {
+        let listed = self
+            .gov
+            .list_databases_and_tables(caller, want_db)
+            .map_err(from_error)?;
+        for (db, tables) in listed {
+            for t in tables {
                 let fields: Vec<Field> = t
                     .columns
                     .iter()

@@ -15,7 +15,8 @@
     clippy::expect_used,
     clippy::panic,
     clippy::indexing_slicing,
-    missing_docs
+    missing_docs,
+    reason = "test code: a panic is a failed test, and test items are not API"
 )]
 
 mod common;

@@ -303,13 +303,42 @@ impl Governance {
     /// granted: DESCRIBE shows the schema of visible columns).
     pub fn list_tables(&self, caller: &Caller, database: &str) -> Result<Vec<Table>> {
         let snap = self.snapshot()?;
-        let db = self.visible_database(&snap, caller, database)?;
+        self.list_tables_in(&snap, caller, database)
+    }
+
+    /// Every database the caller may DESCRIBE (only `database` if given),
+    /// each with the tables [`Governance::list_tables`] would list, all read
+    /// from one catalog snapshot: a metadata response never mixes versions.
+    pub fn list_databases_and_tables(
+        &self,
+        caller: &Caller,
+        database: Option<&str>,
+    ) -> Result<Vec<(Database, Vec<Table>)>> {
+        let snap = self.snapshot()?;
+        let mut out = Vec::new();
+        for db in self.list_databases_in(&snap, caller)? {
+            if database.is_some_and(|d| d != db.name) {
+                continue;
+            }
+            let tables = self.list_tables_in(&snap, caller, &db.name)?;
+            out.push((db, tables));
+        }
+        Ok(out)
+    }
+
+    fn list_tables_in(
+        &self,
+        snap: &Snapshot,
+        caller: &Caller,
+        database: &str,
+    ) -> Result<Vec<Table>> {
+        let db = self.visible_database(snap, caller, database)?;
         let authz = Authorizer::new(&snap.catalog, &snap.compiled);
         let p = PrincipalCtx::new(caller)?;
         let mut out = Vec::new();
         for t in snap.catalog.tables_in(caller.account(), &db.name) {
             if access::can_describe_table(&snap.catalog, &authz, &p, caller.account(), &t.name)? {
-                out.push(self.visible_schema(&snap, caller, t)?);
+                out.push(self.visible_schema(snap, caller, t)?);
             }
         }
         Ok(out)

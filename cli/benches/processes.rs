@@ -315,7 +315,10 @@ fn build_catalog(endpoint: &str, data: &str, lake: &Path) -> String {
             &format!("{loc}{db}/"),
         ]);
     }
-    for (table, rel) in [("sales.orders", "sales/orders/"), ("bench.big", "bench/big/")] {
+    for (table, rel) in [
+        ("sales.orders", "sales/orders/"),
+        ("bench.big", "bench/big/"),
+    ] {
         run(&[
             "table",
             "create",
@@ -470,6 +473,8 @@ struct Latency {
     p50: Duration,
     p99: Duration,
     info_p50: Duration,
+    /// p50 of the time after GetFlightInfo returned (DoGet and draining).
+    get_p50: Duration,
     /// p50 of the first and of the last third of the samples (drift).
     first_third_p50: Duration,
     last_third_p50: Duration,
@@ -498,6 +503,7 @@ async fn latencies(targets: &mut [Target], warmup: usize, n: usize) -> Vec<Laten
         .into_iter()
         .zip(infos)
         .map(|(t, i)| Latency {
+            get_p50: pct(t.iter().zip(&i).map(|(t, i)| *t - *i).collect(), 50),
             first_third_p50: pct(t[..n / 3].to_vec(), 50),
             last_third_p50: pct(t[n - n / 3..].to_vec(), 50),
             p50: pct(t.clone(), 50),
@@ -548,12 +554,7 @@ async fn run(quick: bool) {
     let mut c = Command::new(BIN);
     c.args(["engine", "--data-dir", &data_s, "--listen", "127.0.0.1:0"])
         .stdin(Stdio::null());
-    let engine = Proc::spawn(
-        "engine",
-        c,
-        "lakegate engine listening on ",
-        log("engine"),
-    );
+    let engine = Proc::spawn("engine", c, "lakegate engine listening on ", log("engine"));
 
     let mut c = Command::new(std::env::current_exe().unwrap());
     c.env(RELAY_ENV, engine.url()).stdin(Stdio::piped());
@@ -601,11 +602,12 @@ async fn run(quick: bool) {
     let lat = latencies(&mut targets, s.warmup, s.samples).await;
     for (t, l) in targets.iter().zip(&lat) {
         println!(
-            "latency/{}: p50_us={:.0} p99_us={:.0} get_flight_info_p50_us={:.0} first_third_p50_us={:.0} last_third_p50_us={:.0}",
+            "latency/{}: p50_us={:.0} p99_us={:.0} get_flight_info_p50_us={:.0} do_get_p50_us={:.0} first_third_p50_us={:.0} last_third_p50_us={:.0}",
             t.name,
             us(l.p50),
             us(l.p99),
             us(l.info_p50),
+            us(l.get_p50),
             us(l.first_third_p50),
             us(l.last_third_p50)
         );

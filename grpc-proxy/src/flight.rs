@@ -20,6 +20,7 @@ mod stream;
 
 use std::collections::HashMap;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use stream::RowCounter;
@@ -48,12 +49,12 @@ use arrow_flight::{
     Action, FlightData, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest,
     HandshakeResponse, IpcMessage, SchemaAsIpc, Ticket, flight_service_server::FlightService,
 };
-use futures::{Stream, StreamExt, TryStreamExt};
+use futures::{Stream, TryStreamExt};
 use lakegate_engine::{Engine, SecuredTable};
 use policy_engine::governance::Snapshot;
 use policy_engine::model::TableName;
 use policy_engine::rewrite::{self, Placement, RewriteOptions, Rewritten, TableResolver};
-use policy_engine::{Caller, Governance, TableAccess, access};
+use policy_engine::{Caller, Governance, TableAccess};
 use prost::Message;
 use sha2::{Digest, Sha256};
 use tonic::transport::Channel;
@@ -121,9 +122,28 @@ struct Plan {
     schema: SchemaRef,
     /// The embedded engine's prepared query, run by the first DoGet.
     prepared: Mutex<Option<lakegate_engine::Query>>,
+    /// Whether a prepared statement's first execution took this plan's
+    /// upstream tickets and prepared query (see `FlightProxy::prepared_plan`).
+    issued: AtomicBool,
 }
 
 impl Plan {
+    /// A new plan for the same rewritten statement, with these backend parts.
+    fn sibling(&self, upstream: Vec<Ticket>, prepared: Option<lakegate_engine::Query>) -> Plan {
+        let created = Instant::now();
+        Plan {
+            caller: self.caller.clone(),
+            version: self.version,
+            rewritten: self.rewritten.clone(),
+            created,
+            expires: self.expires,
+            upstream,
+            schema: self.schema.clone(),
+            prepared: Mutex::new(prepared),
+            issued: AtomicBool::new(false),
+        }
+    }
+
     /// What keeping this plan costs, estimated: [`PLAN_OVERHEAD_BYTES`],
     /// plus sixteen times the rewritten SQL (the text, the rewritten AST kept
     /// for the embedded engine, and the planned form the engine keeps, all of
@@ -220,13 +240,9 @@ struct SnapResolver<'a> {
 
 impl TableResolver for SnapResolver<'_> {
     fn access(&self, table: &TableName) -> policy_engine::Result<TableAccess> {
-        access::effective_access(
-            &self.snap.catalog,
-            &self.snap.compiled,
-            self.caller,
-            self.caller.account(),
-            table,
-        )
+        // Decided once per (caller, table) on this snapshot.
+        let decided = self.snap.table_access(self.caller, table)?;
+        Ok(TableAccess::clone(&decided))
     }
 }
 
@@ -385,6 +401,17 @@ impl FlightProxy {
             },
         )
         .map_err(from_error)?;
+        self.plan_rewritten(caller, &snap, rewritten).await
+    }
+
+    /// Plans an already rewritten statement on the backend: the engine's
+    /// physical plan (embedded) or the upstream's tickets and schema.
+    async fn plan_rewritten(
+        &self,
+        caller: &Caller,
+        snap: &Snapshot,
+        rewritten: Rewritten,
+    ) -> Result<Plan, Status> {
         let (schema, upstream, prepared) = match &self.backend {
             Backend::Embedded(engine) => {
                 engine.refresh(&snap.catalog).map_err(engine_status)?;
@@ -423,7 +450,52 @@ impl FlightProxy {
             upstream,
             schema,
             prepared: Mutex::new(prepared),
+            issued: AtomicBool::new(false),
         })
+    }
+
+    /// The plan for one execution of a prepared statement whose handle names
+    /// `prep_id`, cached under a new id for the tickets that run it. The
+    /// statement was authorized, rewritten and planned when it was prepared;
+    /// while that plan is cached for this caller and catalog version, its
+    /// first execution takes the backend plan made then, and later ones plan
+    /// its rewritten form on the backend again: it is never rewritten again.
+    /// Otherwise (evicted, or the catalog changed) the SQL is planned from
+    /// scratch.
+    async fn prepared_plan(
+        &self,
+        caller: &Caller,
+        token_exp: u64,
+        prep_id: &str,
+        sql: &str,
+    ) -> Result<(String, Arc<Plan>), Status> {
+        let snap = self.snapshot()?;
+        let fingerprint = caller_fingerprint(caller);
+        let ok = |p: &Plan| p.caller == fingerprint && p.version == snap.catalog.version;
+        let planned = match self.plans.get(prep_id, ok) {
+            Some(p) => {
+                let first = !p.issued.swap(true, Ordering::AcqRel);
+                let query = if first {
+                    p.prepared.lock().ok().and_then(|mut q| q.take())
+                } else {
+                    None
+                };
+                match &self.backend {
+                    Backend::Embedded(_) if query.is_some() => p.sibling(Vec::new(), query),
+                    Backend::Upstream(_) if first => p.sibling(p.upstream.clone(), None),
+                    _ => {
+                        let t = self.limits.statement_timeout;
+                        let again = self.plan_rewritten(caller, &snap, p.rewritten.clone());
+                        match tokio::time::timeout(t, again).await {
+                            Ok(r) => r?,
+                            Err(_) => return Err(deadline_status(t)),
+                        }
+                    }
+                }
+            }
+            None => self.plan_bounded(caller, sql).await?,
+        };
+        Ok(self.remember(planned, caller, token_exp))
     }
 
     /// Caches `plan` under a new id until its TTL or `token_exp` (seconds
@@ -527,24 +599,33 @@ impl FlightProxy {
     }
 
     /// GetFlightInfo for a statement: plan it and return a sealed ticket.
+    /// `prepared` names the cached plan of a prepared statement being run.
     async fn statement_info(
         &self,
         caller: &Caller,
         token_exp: u64,
         sql: &str,
+        prepared: Option<&str>,
         descriptor: FlightDescriptor,
         peer: Option<String>,
     ) -> Result<FlightInfo, Status> {
         let started = Instant::now();
         let mut rec = self.audit_base(caller, "plan", Some(sql));
         rec.source = peer;
-        let plan = match self.plan_bounded(caller, sql).await {
+        let planned = match prepared {
+            Some(prep) => self.prepared_plan(caller, token_exp, prep, sql).await,
+            None => match self.plan_bounded(caller, sql).await {
+                Ok(plan) => Ok(self.remember(plan, caller, token_exp)),
+                Err(s) => Err(s),
+            },
+        };
+        let (id, plan) = match planned {
             Ok(p) => p,
             Err(s) => return Err(self.deny(rec, started, s).await),
         };
         let schema = plan.schema.clone();
         let nendpoints = plan.upstream.len().max(1);
-        let (id, _) = self.remember(plan, caller, token_exp);
+        drop(plan);
         let mut info = FlightInfo::new()
             .try_with_schema(&schema)
             .map_err(|e| Status::internal(format!("schema: {e}")))?
@@ -622,7 +703,7 @@ impl FlightProxy {
                     Err(_) => return Err(self.deny(rec, started, deadline_status(timeout)).await),
                 };
                 let schema = batches.schema();
-                let counted = RowCounter::batches(
+                let counted = RowCounter::new(
                     batches.map_err(|e| {
                         FlightError::Tonic(Box::new(engine_status(
                             lakegate_engine::EngineError::from_datafusion(e),
@@ -654,8 +735,8 @@ impl FlightProxy {
                     }
                     Err(_) => return Err(self.deny(rec, started, deadline_status(timeout)).await),
                 };
-                Ok(Box::pin(RowCounter::frames(
-                    upstream,
+                Ok(Box::pin(RowCounter::new(
+                    upstream.map_err(|s| upstream_error(&s)),
                     rec,
                     started,
                     audit,
@@ -880,7 +961,7 @@ impl FlightSqlService for FlightProxy {
         let (caller, exp) = self.authed(&request)?;
         let p = peer(&request);
         let info = self
-            .statement_info(&caller, exp, &query.query, request.into_inner(), p)
+            .statement_info(&caller, exp, &query.query, None, request.into_inner(), p)
             .await?;
         Ok(Response::new(info))
     }
@@ -905,7 +986,14 @@ impl FlightSqlService for FlightProxy {
             .open(&cmd.prepared_statement_handle, "prep", &caller)?;
         let p = peer(&request);
         let info = self
-            .statement_info(&caller, exp, &sealed.sql, request.into_inner(), p)
+            .statement_info(
+                &caller,
+                exp,
+                &sealed.sql,
+                Some(&sealed.plan),
+                request.into_inner(),
+                p,
+            )
             .await?;
         Ok(Response::new(info))
     }
@@ -1052,11 +1140,21 @@ impl FlightSqlService for FlightProxy {
         query: CommandPreparedStatementQuery,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        let caller = self.caller(&request)?;
-        let sealed = self
+        let (caller, exp) = self.authed(&request)?;
+        let mut sealed = self
             .sealer
             .open(&query.prepared_statement_handle, "prep", &caller)?;
         let p = peer(&request);
+        // One execution of the statement: its own plan, taken by this DoGet.
+        // (If that fails, the statement is planned again from its SQL, and
+        // the failure is audited there.)
+        sealed.plan = match self
+            .prepared_plan(&caller, exp, &sealed.plan, &sealed.sql)
+            .await
+        {
+            Ok((id, _)) => id,
+            Err(_) => String::new(),
+        };
         let stream = self.statement_stream(caller, sealed, p).await?;
         Ok(Response::new(stream))
     }

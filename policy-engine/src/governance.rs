@@ -31,6 +31,7 @@ mod permissions;
 mod resources;
 mod visibility;
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
@@ -55,19 +56,57 @@ pub struct Snapshot {
     pub catalog: Catalog,
     /// Its Cedar policies, indexed.
     pub compiled: Compiled,
+    /// Effective access already decided on this version (DESIGN §6: decided
+    /// once per caller, table and version). It dies with the snapshot, so a
+    /// new catalog version never sees an entry of an older one.
+    access: AccessCache,
 }
 
+/// Bound on cached effective-access decisions per snapshot; when full, the
+/// cache starts over (decisions are recomputed, never wrong).
+pub const ACCESS_CACHE_ENTRIES: usize = 4096;
+
+type AccessKey = (Caller, AccountId, TableName);
+
+#[derive(Debug, Default)]
+struct AccessCache(Mutex<HashMap<AccessKey, Arc<TableAccess>>>);
+
 impl Snapshot {
+    /// A snapshot of `catalog` with its compiled policies.
+    pub fn new(catalog: Catalog, compiled: Compiled) -> Self {
+        Self {
+            catalog,
+            compiled,
+            access: AccessCache::default(),
+        }
+    }
+
     /// Effective access of `caller` on `table` in its own account, decided
-    /// on this snapshot (what the rewrite asks for every table a query reads).
-    pub fn table_access(&self, caller: &Caller, table: &TableName) -> Result<TableAccess> {
-        access::effective_access(
+    /// on this snapshot (what the rewrite asks for every table a query
+    /// reads). Decided once per (caller, table) on a snapshot, then shared;
+    /// the caller key is the whole caller (principal, groups, attributes).
+    /// Denials are not cached.
+    pub fn table_access(&self, caller: &Caller, table: &TableName) -> Result<Arc<TableAccess>> {
+        let key = (caller.clone(), caller.account().clone(), table.clone());
+        if let Ok(cache) = self.access.0.lock()
+            && let Some(hit) = cache.get(&key)
+        {
+            return Ok(hit.clone());
+        }
+        let decided = Arc::new(access::effective_access(
             &self.catalog,
             &self.compiled,
             caller,
             caller.account(),
             table,
-        )
+        )?);
+        if let Ok(mut cache) = self.access.0.lock() {
+            if cache.len() >= ACCESS_CACHE_ENTRIES {
+                cache.clear();
+            }
+            cache.insert(key, decided.clone());
+        }
+        Ok(decided)
     }
 }
 
@@ -105,7 +144,7 @@ impl Governance {
         Ok(Self {
             store,
             state: Mutex::new(State {
-                snap: Arc::new(Snapshot { catalog, compiled }),
+                snap: Arc::new(Snapshot::new(catalog, compiled)),
                 cache,
             }),
         })
@@ -122,7 +161,7 @@ impl Governance {
         if st.snap.catalog.version != v {
             let catalog = self.store.load()?;
             let compiled = Compiled::build(&catalog, &mut st.cache)?;
-            st.snap = Arc::new(Snapshot { catalog, compiled });
+            st.snap = Arc::new(Snapshot::new(catalog, compiled));
         }
         Ok(st.snap.clone())
     }
@@ -192,7 +231,8 @@ impl Governance {
 
     /// Effective access of the caller on `DB.TABLE` in its own account.
     pub fn effective_access(&self, caller: &Caller, table: &TableName) -> Result<TableAccess> {
-        self.snapshot()?.table_access(caller, table)
+        let decided = self.snapshot()?.table_access(caller, table)?;
+        Ok(TableAccess::clone(&decided))
     }
 
     /// [`Governance::authorize`], turned into a PERMISSION_DENIED error that

@@ -195,7 +195,7 @@ impl fmt::Display for Principal {
 
 /// An authenticated caller: a user or role with the groups and attributes its
 /// credential carries.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Caller {
     /// The user or role.
     pub principal: Principal,

@@ -27,6 +27,7 @@ use tonic::Status;
 use tonic::metadata::MetadataMap;
 
 use crate::error::{Error, clip};
+use crate::status::{ProxyError, status};
 
 /// The signing key's file name inside the data directory.
 pub const SIGNING_KEY_FILE: &str = "signing.key";
@@ -400,7 +401,7 @@ impl Authenticator {
             .and_then(|t| verify_token(&self.key, t, self.max_lifetime))
             .map_err(|e| {
                 tracing::debug!(error = %e, "request refused: unauthenticated");
-                Status::unauthenticated(format!("{e}; {HOW_TO_GET_A_TOKEN}"))
+                status(ProxyError::Unauthenticated(format!("{e}; {HOW_TO_GET_A_TOKEN}")))
             })
     }
 }

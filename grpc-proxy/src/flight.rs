@@ -64,7 +64,7 @@ use crate::audit::{AuditLog, AuditRecord};
 use crate::auth::Authenticator;
 use crate::flight_tickets::{Sealed, Sealer, caller_fingerprint};
 use crate::plan_cache::{PlanCache, PlanCacheLimits};
-use crate::status::from_error;
+use crate::status::{ProxyError, from_error, status};
 
 /// How long tickets and prepared-statement handles stay valid.
 pub const TICKET_TTL_SECS: u64 = 15 * 60;
@@ -266,7 +266,7 @@ fn random_id() -> String {
 fn flight_err(e: FlightError) -> Status {
     match e {
         FlightError::Tonic(s) => *s,
-        other => Status::internal(format!("stream error: {other}")),
+        other => status(ProxyError::Internal(format!("encoding a result: {other}"))),
     }
 }
 
@@ -286,7 +286,7 @@ fn sql_info() -> Result<SqlInfoData, Status> {
     b.append(SqlInfo::SqlDdlTable, false);
     b.append(SqlInfo::SqlIdentifierQuoteChar, "\"");
     b.build()
-        .map_err(|e| Status::internal(format!("sql info: {e}")))
+        .map_err(|e| status(ProxyError::Internal(format!("sql info: {e}"))))
 }
 
 impl FlightProxy {
@@ -341,11 +341,11 @@ impl FlightProxy {
             && let Some(leaf) = certs.first()
         {
             return self.client_certs.caller(leaf.as_ref()).ok_or_else(|| {
-                Status::unauthenticated(format!(
+                status(ProxyError::Unauthenticated(format!(
                     "client certificate {} is not mapped to a principal; add it to \
                      DATA_DIR/client-certs.json or send a bearer token",
                     hex::encode(Sha256::digest(leaf.as_ref()))
-                ))
+                )))
             });
         }
         self.auth.authenticate(req.metadata())
@@ -422,16 +422,23 @@ impl FlightProxy {
                 (q.schema(), Vec::new(), Some(q))
             }
             Backend::Upstream(channel) => {
-                let mut client =
-                    arrow_flight::sql::client::FlightSqlServiceClient::new(channel.clone());
-                let info = client
-                    .execute(rewritten.sql.clone(), None)
+                // The plain Flight client, so the upstream's status code
+                // reaches the error boundary intact.
+                let cmd = CommandStatementQuery {
+                    query: rewritten.sql.clone(),
+                    transaction_id: None,
+                };
+                let descriptor = FlightDescriptor::new_cmd(cmd.as_any().encode_to_vec());
+                let info = FlightServiceClient::new(channel.clone())
+                    .get_flight_info(descriptor)
                     .await
-                    .map_err(|e| upstream_status(&e.to_string()))?;
-                let schema: Schema = info
-                    .clone()
-                    .try_decode_schema()
-                    .map_err(|e| upstream_status(&e.to_string()))?;
+                    .map_err(upstream_error)?
+                    .into_inner();
+                let schema: Schema = info.clone().try_decode_schema().map_err(|e| {
+                    status(ProxyError::Internal(format!(
+                        "the upstream's FlightInfo has no usable schema: {e}"
+                    )))
+                })?;
                 let tickets = info
                     .endpoint
                     .into_iter()
@@ -628,7 +635,7 @@ impl FlightProxy {
         drop(plan);
         let mut info = FlightInfo::new()
             .try_with_schema(&schema)
-            .map_err(|e| Status::internal(format!("schema: {e}")))?
+            .map_err(ProxyError::from)?
             .with_descriptor(descriptor)
             .with_ordered(true);
         for endpoint in 0..nendpoints {
@@ -722,21 +729,21 @@ impl FlightProxy {
             }
             Backend::Upstream(channel) => {
                 let Some(ticket) = plan.upstream.get(sealed.endpoint).cloned() else {
-                    return Err(Status::invalid_argument(
+                    return Err(status(ProxyError::BadTicket(
                         "this ticket names no endpoint of its query; run the query again",
-                    ));
+                    )));
                 };
                 let mut client = FlightServiceClient::new(channel.clone());
                 let upstream = match tokio::time::timeout_at(deadline, client.do_get(ticket)).await
                 {
                     Ok(Ok(r)) => r.into_inner(),
                     Ok(Err(s)) => {
-                        return Err(self.deny(rec, started, upstream_error(&s)).await);
+                        return Err(self.deny(rec, started, upstream_error(s)).await);
                     }
                     Err(_) => return Err(self.deny(rec, started, deadline_status(timeout)).await),
                 };
                 Ok(Box::pin(RowCounter::new(
-                    upstream.map_err(|s| upstream_error(&s)),
+                    upstream.map_err(upstream_error),
                     rec,
                     started,
                     audit,
@@ -764,7 +771,7 @@ impl FlightProxy {
         let ticket = Ticket::new(cmd.as_any().encode_to_vec());
         let info = FlightInfo::new()
             .try_with_schema(schema)
-            .map_err(|e| Status::internal(format!("schema: {e}")))?
+            .map_err(ProxyError::from)?
             .with_endpoint(FlightEndpoint::new().with_ticket(ticket))
             .with_descriptor(descriptor);
         Ok(Response::new(info))
@@ -807,16 +814,16 @@ impl FlightProxy {
         table: &str,
     ) -> Result<(), Status> {
         if catalog.is_some_and(|c| c != caller.account().as_str()) {
-            return Err(Status::invalid_argument(format!(
+            return Err(from_error(policy_engine::Error::invalid(format!(
                 "catalog `{}` was not found; your catalog is `{}`",
                 catalog.unwrap_or_default(),
                 caller.account()
-            )));
+            ))));
         }
         let Some(db) = db else {
-            return Err(Status::invalid_argument(
+            return Err(from_error(policy_engine::Error::invalid(
                 "name the table's database (db_schema) as well as the table",
-            ));
+            )));
         };
         self.gov
             .describe_table(caller, &format!("{db}.{table}"))
@@ -882,58 +889,28 @@ impl FlightProxy {
 /// Engine errors as statuses: limits keep their own codes, the rest map
 /// like policy-engine errors.
 fn engine_status(e: lakegate_engine::EngineError) -> Status {
-    use lakegate_engine::EngineError as E;
-    match e {
-        E::ResourceExhausted(m) => Status::resource_exhausted(m),
-        E::DeadlineExceeded(m) => Status::deadline_exceeded(m),
-        other @ (E::InvalidArgument(_)
-        | E::NotAllowed(_)
-        | E::FailedPrecondition(_)
-        | E::Unsupported(_)
-        | E::Internal(_)) => from_error(other.to_policy_error()),
-    }
+    status(ProxyError::Engine(e))
 }
 
 /// A statement past its deadline.
 fn deadline_status(timeout: Duration) -> Status {
-    Status::deadline_exceeded(format!(
-        "the statement ran longer than {} ms (set with `--statement-timeout`) and was stopped; \
-         make it cheaper, e.g. filter earlier or aggregate less",
-        timeout.as_millis()
-    ))
+    status(ProxyError::Deadline(timeout))
 }
 
-/// An upstream's error status: its limits keep their codes (the upstream
-/// says what was exceeded); everything else goes through [`upstream_status`].
-fn upstream_error(s: &Status) -> Status {
-    match s.code() {
-        tonic::Code::ResourceExhausted | tonic::Code::DeadlineExceeded => Status::new(
-            s.code(),
-            format!("the query engine stopped the query: {}", s.message()),
-        ),
-        _ => upstream_status(s.message()),
-    }
-}
-
-/// Errors from an upstream engine: passed on as INVALID_ARGUMENT or
-/// UNAVAILABLE, never with the upstream's address.
-fn upstream_status(msg: &str) -> Status {
-    if msg.contains("transport error") || msg.contains("Connection refused") {
-        Status::unavailable(
-            "the upstream query engine is unreachable; check that it runs and that \
-             `lakegate serve --upstream` points at it",
-        )
-    } else {
-        Status::invalid_argument(format!("the query engine rejected the query: {msg}"))
-    }
+/// An upstream's error status, its code passed on.
+fn upstream_error(s: Status) -> Status {
+    status(ProxyError::Upstream(s))
 }
 
 fn peer<T>(req: &Request<T>) -> Option<String> {
     req.remote_addr().map(|a| a.to_string())
 }
 
-fn denied(what: &str, todo: &str) -> Status {
-    Status::permission_denied(format!("{what} is not allowed through lakegate; {todo}"))
+fn denied(what: &str, todo: &'static str) -> Status {
+    status(ProxyError::Refused {
+        what: what.to_string(),
+        todo,
+    })
 }
 
 #[tonic::async_trait]
@@ -947,10 +924,11 @@ impl FlightSqlService for FlightProxy {
         Response<Pin<Box<dyn Stream<Item = Result<HandshakeResponse, Status>> + Send>>>,
         Status,
     > {
-        Err(Status::unauthenticated(
+        Err(status(ProxyError::Unauthenticated(
             "lakegate does not use the Flight handshake; send `authorization: Bearer TOKEN` \
-             with every call (mint a token with `lakegate token`)",
-        ))
+             with every call (mint a token with `lakegate token`)"
+                .into(),
+        )))
     }
 
     async fn get_flight_info_statement(
@@ -1104,7 +1082,7 @@ impl FlightSqlService for FlightProxy {
         self.caller(&request)?;
         let data = XdbcTypeInfoDataBuilder::new()
             .build()
-            .map_err(|e| Status::internal(format!("xdbc info: {e}")))?;
+            .map_err(|e| status(ProxyError::Internal(format!("xdbc info: {e}"))))?;
         let schema = query.into_builder(&data).schema();
         self.metadata_info(query, request.into_inner(), &schema)
     }
@@ -1167,7 +1145,7 @@ impl FlightSqlService for FlightProxy {
         let caller = self.caller(&request)?;
         let mut b = query.into_builder();
         b.append(caller.account().as_str());
-        let batch = b.build().map_err(|e| Status::internal(e.to_string()))?;
+        let batch = b.build().map_err(ProxyError::from)?;
         Ok(Response::new(Self::encode_batch(batch)))
     }
 
@@ -1187,7 +1165,7 @@ impl FlightSqlService for FlightProxy {
                 b.append(caller.account().as_str(), &db.name);
             }
         }
-        let batch = b.build().map_err(|e| Status::internal(e.to_string()))?;
+        let batch = b.build().map_err(ProxyError::from)?;
         Ok(Response::new(Self::encode_batch(batch)))
     }
 
@@ -1210,10 +1188,10 @@ impl FlightSqlService for FlightProxy {
         if mine && types_ok {
             for (db, table, schema) in self.visible_tables(&caller, None)? {
                 b.append(caller.account().as_str(), &db, &table, "TABLE", &schema)
-                    .map_err(|e| Status::internal(e.to_string()))?;
+                    .map_err(ProxyError::from)?;
             }
         }
-        let batch = b.build().map_err(|e| Status::internal(e.to_string()))?;
+        let batch = b.build().map_err(ProxyError::from)?;
         Ok(Response::new(Self::encode_batch(batch)))
     }
 
@@ -1225,7 +1203,7 @@ impl FlightSqlService for FlightProxy {
         self.caller(&request)?;
         let mut b = query.into_builder();
         b.append("TABLE");
-        let batch = b.build().map_err(|e| Status::internal(e.to_string()))?;
+        let batch = b.build().map_err(ProxyError::from)?;
         Ok(Response::new(Self::encode_batch(batch)))
     }
 
@@ -1238,7 +1216,7 @@ impl FlightSqlService for FlightProxy {
         let batch = query
             .into_builder(&self.sql_info)
             .build()
-            .map_err(|e| Status::internal(e.to_string()))?;
+            .map_err(ProxyError::from)?;
         Ok(Response::new(Self::encode_batch(batch)))
     }
 
@@ -1286,11 +1264,11 @@ impl FlightSqlService for FlightProxy {
         self.caller(&request)?;
         let data = XdbcTypeInfoDataBuilder::new()
             .build()
-            .map_err(|e| Status::internal(format!("xdbc info: {e}")))?;
+            .map_err(|e| status(ProxyError::Internal(format!("xdbc info: {e}"))))?;
         let batch = query
             .into_builder(&data)
             .build()
-            .map_err(|e| Status::internal(e.to_string()))?;
+            .map_err(ProxyError::from)?;
         Ok(Response::new(Self::encode_batch(batch)))
     }
 
@@ -1400,7 +1378,7 @@ impl FlightSqlService for FlightProxy {
         )?;
         let IpcMessage(dataset_schema) = SchemaAsIpc::new(&schema, &Default::default())
             .try_into()
-            .map_err(|e: arrow::error::ArrowError| Status::internal(e.to_string()))?;
+            .map_err(ProxyError::from)?;
         Ok(ActionCreatePreparedStatementResult {
             prepared_statement_handle: handle.into(),
             dataset_schema,

@@ -24,6 +24,8 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use tonic::Status;
 
+use crate::status::{ProxyError, status};
+
 type HmacSha256 = Hmac<Sha256>;
 
 /// Longest sealed value we try to open.
@@ -107,14 +109,14 @@ impl Sealer {
 
     fn mac(&self) -> Result<HmacSha256, Status> {
         <HmacSha256 as Mac>::new_from_slice(&self.key)
-            .map_err(|_| Status::internal("ticket key is unusable"))
+            .map_err(|_| status(ProxyError::Internal("ticket key is unusable".into())))
     }
 
     /// Seals `s`, valid for `ttl_secs` from now but never past `not_after`
     /// (the expiry of the token that asked for it, seconds since the epoch).
     pub fn seal(&self, mut s: Sealed, ttl_secs: u64, not_after: u64) -> Result<Vec<u8>, Status> {
         s.exp = now().saturating_add(ttl_secs).min(not_after);
-        let json = serde_json::to_vec(&s).map_err(|e| Status::internal(format!("ticket: {e}")))?;
+        let json = serde_json::to_vec(&s).map_err(|e| status(ProxyError::Internal(format!("ticket: {e}"))))?;
         let body = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
         let mut mac = self.mac()?;
         mac.update(body.as_bytes());
@@ -127,11 +129,11 @@ impl Sealer {
     /// altered, expired or foreign ticket is an error that says what to do.
     pub fn open(&self, bytes: &[u8], kind: &str, caller: &Caller) -> Result<Sealed, Status> {
         let bad = || {
-            Status::permission_denied(
+            status(ProxyError::Policy(policy_engine::Error::denied(
                 "this ticket or statement handle is not valid for you (it was issued to another \
                  principal or to a token with other groups or attributes, altered, or has \
                  expired); run the query again",
-            )
+            )))
         };
         if bytes.len() > MAX_SEALED_BYTES {
             return Err(bad());

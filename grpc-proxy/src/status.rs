@@ -1,11 +1,100 @@
-//! The one place where a [`policy_engine::Error`] becomes a gRPC status.
+//! The one place where an error of a request becomes a gRPC status.
 //!
-//! The match is exhaustive with no catch-all arm, so a new error variant
-//! does not compile until someone decides its status code. Internal details
-//! (bugs, store failures) go to the log, never to the client.
+//! Every failure of a Flight SQL request is a [`ProxyError`]; [`status`]
+//! maps it to the status the client sees. Each match is exhaustive with no
+//! catch-all arm, so a new error variant (of the proxy, the policy engine
+//! or the engine) does not compile until someone decides its status code.
+//! Internal details (bugs, store failures, an upstream's internal errors
+//! and its address) go to the log, never to the client.
+//!
+//! An upstream engine's status code is passed on as it is, with its message
+//! prefixed so the client knows which side spoke.
 
+use std::time::Duration;
+
+use lakegate_engine::EngineError;
 use policy_engine::Error;
-use tonic::Status;
+use tonic::{Code, Status};
+
+/// Everything a request to the proxy can fail with.
+#[derive(Debug)]
+pub enum ProxyError {
+    /// A governance decision or failure (the policy engine's error).
+    Policy(Error),
+    /// The embedded engine refused, failed or stopped the statement.
+    Engine(EngineError),
+    /// The upstream engine answered with this status.
+    Upstream(Status),
+    /// The statement ran past `--statement-timeout` (the duration) and was
+    /// stopped.
+    Deadline(Duration),
+    /// A request lakegate does not serve: what it was, and what to do.
+    Refused {
+        /// What was refused, e.g. "a Substrait plan".
+        what: String,
+        /// What to do instead.
+        todo: &'static str,
+    },
+    /// A ticket or handle that names nothing lakegate can run; the message
+    /// says what to do.
+    BadTicket(&'static str),
+    /// No usable credential; the message says what to send.
+    Unauthenticated(String),
+    /// Building or encoding a response failed: a bug in lakegate. The detail
+    /// is logged.
+    Internal(String),
+}
+
+impl From<Error> for ProxyError {
+    fn from(e: Error) -> Self {
+        ProxyError::Policy(e)
+    }
+}
+
+impl From<EngineError> for ProxyError {
+    fn from(e: EngineError) -> Self {
+        ProxyError::Engine(e)
+    }
+}
+
+impl From<arrow::error::ArrowError> for ProxyError {
+    fn from(e: arrow::error::ArrowError) -> Self {
+        ProxyError::Internal(format!("arrow: {e}"))
+    }
+}
+
+impl From<arrow_flight::error::FlightError> for ProxyError {
+    /// Building a metadata or result batch failed: a bug.
+    fn from(e: arrow_flight::error::FlightError) -> Self {
+        ProxyError::Internal(format!("flight: {e}"))
+    }
+}
+
+impl From<ProxyError> for Status {
+    fn from(e: ProxyError) -> Self {
+        status(e)
+    }
+}
+
+/// Maps a request's error to the gRPC status the client sees.
+pub fn status(err: ProxyError) -> Status {
+    match err {
+        ProxyError::Policy(e) => from_error(e),
+        ProxyError::Engine(e) => engine(e),
+        ProxyError::Upstream(s) => upstream(&s),
+        ProxyError::Deadline(timeout) => Status::deadline_exceeded(format!(
+            "the statement ran longer than {} ms (set with `--statement-timeout`) and was \
+             stopped; make it cheaper, e.g. filter earlier or aggregate less",
+            timeout.as_millis()
+        )),
+        ProxyError::Refused { what, todo } => {
+            Status::permission_denied(format!("{what} is not allowed through lakegate; {todo}"))
+        }
+        ProxyError::BadTicket(m) => Status::invalid_argument(m),
+        ProxyError::Unauthenticated(m) => Status::unauthenticated(m),
+        ProxyError::Internal(detail) => internal(&detail),
+    }
+}
 
 /// Maps a policy-engine error to the gRPC status the client sees.
 pub fn from_error(err: Error) -> Status {
@@ -22,10 +111,73 @@ pub fn from_error(err: Error) -> Status {
                  (details are in the server log)",
             )
         }
-        Error::Internal(detail) => {
-            tracing::error!(%detail, "internal error (a bug in lakegate)");
-            Status::internal(
-                "internal error in lakegate; this is a bug, details are in the server log",
+        Error::Internal(detail) => internal(&detail),
+    }
+}
+
+fn internal(detail: &str) -> Status {
+    tracing::error!(%detail, "internal error (a bug in lakegate)");
+    Status::internal("internal error in lakegate; this is a bug, details are in the server log")
+}
+
+/// The embedded engine's errors. Errors of the caller's own statement
+/// (including those that happen while it streams, e.g. a division by zero
+/// on a visible row) are INVALID_ARGUMENT with the engine's message.
+fn engine(e: EngineError) -> Status {
+    match e {
+        EngineError::InvalidArgument(m) | EngineError::Unsupported(m) => {
+            Status::invalid_argument(m)
+        }
+        EngineError::NotAllowed(m) => Status::invalid_argument(m),
+        EngineError::FailedPrecondition(m) => Status::failed_precondition(m),
+        EngineError::ResourceExhausted(m) => Status::resource_exhausted(m),
+        EngineError::DeadlineExceeded(m) => Status::deadline_exceeded(m),
+        EngineError::Internal(detail) => internal(&detail),
+    }
+}
+
+/// An upstream's status, code kept. Its message reaches the client when it
+/// is about the statement; when the upstream is unreachable, failed
+/// internally or refused lakegate's own credentials, the client gets what
+/// to do and the log gets the detail (which may name hosts and paths).
+fn upstream(s: &Status) -> Status {
+    let code = s.code();
+    let said = || format!("the query engine: {}", s.message());
+    match code {
+        Code::InvalidArgument
+        | Code::NotFound
+        | Code::AlreadyExists
+        | Code::FailedPrecondition
+        | Code::OutOfRange
+        | Code::Unimplemented
+        | Code::ResourceExhausted
+        | Code::DeadlineExceeded
+        | Code::Aborted
+        | Code::Cancelled
+        | Code::PermissionDenied => Status::new(code, said()),
+        Code::Unavailable => {
+            tracing::warn!(detail = %s.message(), "upstream query engine unavailable");
+            Status::unavailable(
+                "the upstream query engine is unreachable; check that it runs and that \
+                 `lakegate serve --upstream` points at it (details are in the server log)",
+            )
+        }
+        Code::Unauthenticated => {
+            tracing::error!(detail = %s.message(), "upstream refused lakegate's credentials");
+            Status::unauthenticated(
+                "the upstream query engine refused lakegate's own credentials (your token \
+                 was accepted); ask the operator to check the sidecar's upstream settings",
+            )
+        }
+        Code::Internal | Code::Unknown | Code::DataLoss | Code::Ok => {
+            tracing::error!(code = ?code, detail = %s.message(), "upstream query engine failed");
+            Status::new(
+                if code == Code::Ok {
+                    Code::Internal
+                } else {
+                    code
+                },
+                "the upstream query engine failed internally; details are in lakegate's log",
             )
         }
     }
@@ -33,8 +185,8 @@ pub fn from_error(err: Error) -> Status {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::indexing_slicing, reason = "test code")]
     use super::*;
-    use tonic::Code;
 
     #[test]
     fn codes() {
@@ -58,5 +210,56 @@ mod tests {
             assert_eq!(s.code(), code);
             assert!(!s.message().contains("secret"));
         }
+    }
+
+    /// Every upstream code but OK is passed on; messages of internal
+    /// failures, unreachability and credential problems are not.
+    #[test]
+    fn upstream_codes_are_passed_on() {
+        let all = [
+            Code::Cancelled,
+            Code::Unknown,
+            Code::InvalidArgument,
+            Code::DeadlineExceeded,
+            Code::NotFound,
+            Code::AlreadyExists,
+            Code::PermissionDenied,
+            Code::ResourceExhausted,
+            Code::FailedPrecondition,
+            Code::Aborted,
+            Code::OutOfRange,
+            Code::Unimplemented,
+            Code::Internal,
+            Code::Unavailable,
+            Code::DataLoss,
+            Code::Unauthenticated,
+        ];
+        for code in all {
+            let s = status(ProxyError::Upstream(Status::new(
+                code,
+                "secret at 10.0.0.7:/srv/x",
+            )));
+            assert_eq!(s.code(), code);
+            let hidden = matches!(
+                code,
+                Code::Unknown
+                    | Code::Internal
+                    | Code::DataLoss
+                    | Code::Unavailable
+                    | Code::Unauthenticated
+            );
+            assert_eq!(!s.message().contains("secret"), hidden, "{code:?}");
+        }
+        let s = status(ProxyError::Upstream(Status::new(Code::Ok, "secret")));
+        assert_eq!(s.code(), Code::Internal);
+    }
+
+    #[test]
+    fn engine_internal_details_are_logged_not_sent() {
+        let s = status(ProxyError::Engine(EngineError::Internal("secret".into())));
+        assert_eq!(s.code(), Code::Internal);
+        assert!(!s.message().contains("secret"));
+        let s = status(ProxyError::Internal("secret".into()));
+        assert!(!s.message().contains("secret"));
     }
 }

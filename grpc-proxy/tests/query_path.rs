@@ -299,3 +299,58 @@ async fn prepared_statements_run_repeatedly_and_follow_access_changes() {
         );
     }
 }
+
+/// A wrong table or column name gets the closest name the caller may see,
+/// and only such a name: a table the caller may not see is never suggested,
+/// and a hidden table's name gets the same answer as a missing one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_names_suggest_the_closest_visible_name() {
+    let (h, side) = deployments().await;
+    h.grant(ALICE, table("sales.orders", &["id", "email"]), &[]);
+    let alice = h.token(ALICE, &[], &[]);
+    let bob = h.token("111111111111:user/bob", &[], &[]);
+    for d in [&h, &side] {
+        let e = d
+            .query(&alice, "SELECT id FROM sales.ordrs")
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+        assert!(
+            e.message().contains("did you mean `sales.orders`"),
+            "{}: {}",
+            d.addr,
+            e.message()
+        );
+        // sales.customers exists but alice may not see it: never suggested,
+        // and a typo of it reads like a typo of a table that does not exist.
+        let hidden = d
+            .query(&alice, "SELECT id FROM sales.customer")
+            .await
+            .unwrap_err();
+        let missing = d
+            .query(&alice, "SELECT id FROM sales.cuxtomer")
+            .await
+            .unwrap_err();
+        assert!(!hidden.message().contains("customers"), "{hidden:?}");
+        assert_eq!(
+            hidden.message().replace("customer", "NAME"),
+            missing.message().replace("cuxtomer", "NAME")
+        );
+        // bob sees nothing: nothing is suggested.
+        let e = d.query(&bob, "SELECT id FROM sales.ordrs").await.unwrap_err();
+        assert!(!e.message().contains("orders"), "{e:?}");
+        // A wrong column: the closest visible column.
+        let e = d
+            .query(&alice, "SELECT emial FROM sales.orders")
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+        assert!(e.message().contains("email"), "{}: {}", d.addr, e.message());
+        // A hidden column is never suggested.
+        let e = d
+            .query(&alice, "SELECT amout FROM sales.orders")
+            .await
+            .unwrap_err();
+        assert!(!e.message().contains("amount"), "{}: {}", d.addr, e.message());
+    }
+}

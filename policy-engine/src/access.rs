@@ -132,6 +132,40 @@ pub fn table_not_found(name: &TableName) -> Error {
     ))
 }
 
+/// [`table_not_found`], suggesting the closest table name in the same
+/// database that the caller may see (and only such a name, so the message
+/// is the same for a hidden table as for a missing one). Only that
+/// database's tables are compared, so a wrong name costs at most one scan of
+/// one database.
+pub fn table_not_found_near(
+    cat: &Catalog,
+    authz: &Authorizer<'_>,
+    p: &PrincipalCtx,
+    account: &AccountId,
+    name: &TableName,
+) -> Error {
+    let mut near: Vec<(usize, &TableName)> = cat
+        .tables_in(account, &name.database)
+        .map(|t| &t.name)
+        .filter(|t| *t != name)
+        .filter_map(|t| {
+            crate::suggest::closest(&name.table, [t.table.as_str()])
+                .map(|_| (strsim::levenshtein(&name.table, &t.table), t))
+        })
+        .collect();
+    near.sort();
+    for (_, t) in near {
+        if can_describe_table(cat, authz, p, account, t).unwrap_or(false) {
+            return Error::invalid(format!(
+                "table `{name}` was not found; did you mean `{t}`? Check the name with \
+                 `lakegate table list {}` or ask a data lake admin for access",
+                name.database
+            ));
+        }
+    }
+    table_not_found(name)
+}
+
 /// Whether the caller may see that the table exists (DESCRIBE, explicit or
 /// implied by any other permission on the table, its columns or filters).
 pub fn can_describe_table(
@@ -186,7 +220,7 @@ pub fn effective_access(
     let authz = Authorizer::new(cat, compiled);
     let p = PrincipalCtx::new(caller)?;
     let Some(table) = cat.table(account, name) else {
-        return Err(table_not_found(name));
+        return Err(table_not_found_near(cat, &authz, &p, account, name));
     };
     let mut trail = Vec::new();
     let forbids = authz.forbidding(
@@ -368,7 +402,7 @@ pub fn effective_access(
     };
     if columns.is_empty() {
         if !can_describe_table(cat, &authz, &p, account, name)? {
-            return Err(table_not_found(name));
+            return Err(table_not_found_near(cat, &authz, &p, account, name));
         }
         // The denial names the missing permission, never the policy files
         // and indexes that decided it: those are for admins (explain).

@@ -53,6 +53,7 @@ pub mod policies;
 pub mod predicate;
 pub mod rewrite;
 pub mod store;
+pub mod suggest;
 pub mod tags;
 
 pub use access::{ColumnAccess, RowPredicate, TableAccess};

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, oneshot};
 
@@ -47,12 +48,38 @@ pub struct AuditRecord {
     pub policies: Vec<String>,
     /// The SQL sent to the engine.
     pub rewritten: Option<String>,
+    /// The rewritten statement, for the writer to print into
+    /// [`AuditRecord::rewritten`] when that is empty (so the request path
+    /// does not print it).
+    #[serde(skip)]
+    pub rewritten_from: Option<std::sync::Arc<policy_engine::rewrite::Rewritten>>,
     /// Rows returned (for completed streams).
     pub rows: Option<u64>,
     /// Wall time in milliseconds.
     pub duration_ms: f64,
     /// The error returned, if any.
     pub error: Option<String>,
+}
+
+impl AuditRecord {
+    /// Fills in what the request path leaves to the writer: the statement's
+    /// hash and the rewritten SQL.
+    fn complete(&mut self) {
+        if self.statement_hash.is_none()
+            && let Some(sql) = &self.statement
+        {
+            self.statement_hash = Some(hex::encode(Sha256::digest(sql.as_bytes())));
+        }
+        if self.rewritten.is_none()
+            && let Some(rw) = self.rewritten_from.take()
+        {
+            self.rewritten = Some(if rw.sql.is_empty() {
+                rw.statement.to_string()
+            } else {
+                rw.sql.clone()
+            });
+        }
+    }
 }
 
 /// Current time as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
@@ -116,7 +143,8 @@ impl AuditLog {
             let mut w = tokio::io::BufWriter::new(file);
             while let Some(msg) = rx.recv().await {
                 match msg {
-                    Msg::Record(r) => {
+                    Msg::Record(mut r) => {
+                        r.complete();
                         let line = match serde_json::to_string(&r) {
                             Ok(l) => l,
                             Err(e) => {

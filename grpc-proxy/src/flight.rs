@@ -112,7 +112,7 @@ struct Plan {
     /// [`caller_fingerprint`] of the caller it was planned for.
     caller: String,
     version: u64,
-    rewritten: Rewritten,
+    rewritten: Arc<Rewritten>,
     created: Instant,
     /// When the plan may no longer be used: its TTL, or the expiry of the
     /// token that made it, whichever is earlier.
@@ -150,7 +150,12 @@ impl Plan {
     /// which grow with it), plus the result
     /// schema (field names and 64 bytes per field), plus upstream tickets.
     fn estimated_bytes(&self) -> usize {
-        let sql = self.rewritten.sql.len().saturating_mul(16);
+        let sql = self
+            .rewritten
+            .sql
+            .len()
+            .max(self.rewritten.source_len)
+            .saturating_mul(16);
         let schema: usize = self
             .schema
             .fields()
@@ -252,10 +257,6 @@ fn join_or(ps: &[policy_engine::predicate::RowExpr]) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(" OR ")
-}
-
-fn statement_hash(sql: &str) -> String {
-    hex::encode(Sha256::digest(sql.as_bytes()))
 }
 
 fn random_id() -> String {
@@ -392,6 +393,8 @@ impl FlightProxy {
         let snap = self.snapshot()?;
         let mut opts = RewriteOptions::new(caller.account().clone());
         opts.placement = self.placement();
+        // The embedded engine plans the AST; the audit writer prints it.
+        opts.print_secured = false;
         let rewritten = rewrite::rewrite(
             sql,
             &opts,
@@ -401,7 +404,7 @@ impl FlightProxy {
             },
         )
         .map_err(from_error)?;
-        self.plan_rewritten(caller, &snap, rewritten).await
+        self.plan_rewritten(caller, &snap, Arc::new(rewritten)).await
     }
 
     /// Plans an already rewritten statement on the backend: the engine's
@@ -410,7 +413,7 @@ impl FlightProxy {
         &self,
         caller: &Caller,
         snap: &Snapshot,
-        rewritten: Rewritten,
+        rewritten: Arc<Rewritten>,
     ) -> Result<Plan, Status> {
         let (schema, upstream, prepared) = match &self.backend {
             Backend::Embedded(engine) => {
@@ -559,13 +562,14 @@ impl FlightProxy {
             principal: caller.principal.to_string(),
             groups: caller.groups.iter().map(|g| g.to_string()).collect(),
             operation: op.into(),
-            statement_hash: sql.map(statement_hash),
+            // Hashed by the audit writer, off the request path.
+            statement_hash: None,
             statement: sql.map(String::from),
             ..Default::default()
         }
     }
 
-    fn describe_plan(rec: &mut AuditRecord, rw: &Rewritten) {
+    fn describe_plan(rec: &mut AuditRecord, rw: &Arc<Rewritten>) {
         for t in &rw.tables {
             let name = format!("{}.{}", t.access.account, t.access.table);
             rec.tables.push(name.clone());
@@ -594,7 +598,8 @@ impl FlightProxy {
                 rec.policies.push(format!("{} ({})", e.policy, e.source));
             }
         }
-        rec.rewritten = Some(rw.sql.clone());
+        // Printed by the audit writer, off the request path.
+        rec.rewritten_from = Some(rw.clone());
     }
 
     async fn deny(&self, mut rec: AuditRecord, started: Instant, status: Status) -> Status {

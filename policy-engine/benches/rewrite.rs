@@ -12,7 +12,11 @@
 //! recursion limit (`parse_print_ns` adds printing the parsed statement back,
 //! the floor for any rewrite that re-serialises), and `rewrite_ns` is [`policy_engine::rewrite::rewrite`]
 //! end to end (size checks, tokens, nesting estimate, parse, walk, derived
-//! tables, `Display`, SHA-256 of the text) with an in-memory resolver.
+//! tables) with an in-memory resolver, configured as the proxy runs it: for
+//! the embedded engine (Secured) the AST is handed over and not printed (the
+//! audit writer prints it later, off the request path); for an upstream
+//! (`/inline`) the text is printed and parsed back to check it means the
+//! same (issue 8), so that placement's floor is two parses and a print.
 //! Medians are over interleaved samples of a fixed number of iterations each.
 
 #![allow(
@@ -176,6 +180,7 @@ fn main() {
     for placement in [Placement::Secured, Placement::Inline] {
         let mut opts = RewriteOptions::new(AccountId::parse(ACCOUNT).unwrap());
         opts.placement = placement;
+        opts.print_secured = false;
         let suffix = match placement {
             Placement::Secured => "",
             Placement::Inline => "/inline",

@@ -150,7 +150,7 @@ pub fn table_not_found_near(
         .filter(|t| *t != name)
         .filter_map(|t| {
             crate::suggest::closest(&name.table, [t.table.as_str()])
-                .map(|_| (strsim::levenshtein(&name.table, &t.table), t))
+                .map(|_| (strsim::osa_distance(&name.table, &t.table), t))
         })
         .collect();
     near.sort();

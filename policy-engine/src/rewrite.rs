@@ -9,7 +9,7 @@
 //!            (SELECT visible columns FROM physical [WHERE visible rows]) AS alias
 //!      ──▶ Rewritten { statement (the AST, for the embedded engine),
 //!                      sql (Inline: printed, parsed again, must be the same AST),
-//!                      tables, statement_hash }
+//!                      tables, source_len }
 //! ```
 //!
 //! Key items: [`rewrite`], [`RewriteOptions`], [`Placement`], [`TableResolver`],
@@ -61,7 +61,6 @@ mod walk;
 
 use std::fmt;
 
-use sha2::{Digest, Sha256};
 use sqlparser::ast::Statement;
 use sqlparser::dialect::GenericDialect;
 use sqlparser::keywords::Keyword;
@@ -137,6 +136,12 @@ pub struct RewriteOptions {
     pub max_sql_bytes: usize,
     /// The parser's recursion limit, capped at [`MAX_PARSER_DEPTH`].
     pub max_depth: usize,
+    /// Whether to print [`Rewritten::sql`] for [`Placement::Secured`]. The
+    /// embedded engine plans the AST, so the text is only for people; the
+    /// proxy turns this off and prints it in its audit writer, off the
+    /// request path. ([`Placement::Inline`] always prints: the text is what
+    /// the upstream runs.)
+    pub print_secured: bool,
 }
 
 impl RewriteOptions {
@@ -149,6 +154,7 @@ impl RewriteOptions {
             placement: Placement::Secured,
             max_sql_bytes: DEFAULT_MAX_SQL_BYTES,
             max_depth: DEFAULT_MAX_DEPTH,
+            print_secured: true,
         }
     }
 }
@@ -178,12 +184,12 @@ pub struct Rewritten {
     /// The rewritten statement as SQL. For [`Placement::Inline`] this is the
     /// text an upstream runs, and it was checked to parse back to
     /// [`Rewritten::statement`]; for [`Placement::Secured`] it is for people
-    /// (audit, explain).
+    /// (audit, explain), and empty unless [`RewriteOptions::print_secured`].
     pub sql: String,
     /// The distinct tables it reads, in order of first reference.
     pub tables: Vec<RewrittenTable>,
-    /// Lower-case hex SHA-256 of the original text, for the audit log.
-    pub statement_hash: String,
+    /// Length in bytes of the statement as the client sent it.
+    pub source_len: usize,
 }
 
 impl fmt::Display for Rewritten {
@@ -217,7 +223,6 @@ pub fn rewrite(
     if sql.trim().is_empty() {
         return Err(empty());
     }
-    let statement_hash = hex::encode(Sha256::digest(sql.as_bytes()));
     let dialect = GenericDialect {};
     let mut tokens = tokenize(&dialect, sql).map_err(|e| syntax(sql, &e))?;
     nesting::check(&tokens, MAX_NESTING)?;
@@ -246,15 +251,16 @@ pub fn rewrite(
     let mut walker = walk::Walker::new(opts, resolver);
     walker.walk_query(&mut query)?;
     let mut statement = Statement::Query(query);
-    let sql = match opts.placement {
+    let printed = match opts.placement {
         Placement::Inline => roundtrip::print_checked(&mut statement, max_depth)?,
-        Placement::Secured => statement.to_string(),
+        Placement::Secured if opts.print_secured => statement.to_string(),
+        Placement::Secured => String::new(),
     };
     Ok(Rewritten {
         statement,
-        sql,
+        source_len: sql.len(),
+        sql: printed,
         tables: walker.into_tables(),
-        statement_hash,
     })
 }
 

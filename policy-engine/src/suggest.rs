@@ -2,7 +2,8 @@
 //! suggestions come only from names the caller may see, so a suggestion
 //! is the same whether the name asked for is hidden or does not exist).
 
-/// The candidate closest to `wanted` by edit distance (case-insensitive),
+/// The candidate closest to `wanted` by edit distance (optimal string
+/// alignment: a swap of two neighbours counts once; case-insensitive),
 /// if one is close enough to be a likely typo: at most a third of the
 /// longer name's length, and at least one character. Ties go to the first
 /// candidate in order, so the answer is stable.
@@ -15,7 +16,7 @@ pub fn closest<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>) 
             return Some(c);
         }
         let limit = (w.chars().count().max(lc.chars().count()) / 3).max(1);
-        let d = strsim::levenshtein(&w, &lc);
+        let d = strsim::osa_distance(&w, &lc);
         if d <= limit && best.is_none_or(|(bd, _)| d < bd) {
             best = Some((d, c));
         }

@@ -401,7 +401,9 @@ impl Authenticator {
             .and_then(|t| verify_token(&self.key, t, self.max_lifetime))
             .map_err(|e| {
                 tracing::debug!(error = %e, "request refused: unauthenticated");
-                status(ProxyError::Unauthenticated(format!("{e}; {HOW_TO_GET_A_TOKEN}")))
+                status(ProxyError::Unauthenticated(format!(
+                    "{e}; {HOW_TO_GET_A_TOKEN}"
+                )))
             })
     }
 }

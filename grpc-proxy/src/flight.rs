@@ -404,7 +404,8 @@ impl FlightProxy {
             },
         )
         .map_err(from_error)?;
-        self.plan_rewritten(caller, &snap, Arc::new(rewritten)).await
+        self.plan_rewritten(caller, &snap, Arc::new(rewritten))
+            .await
     }
 
     /// Plans an already rewritten statement on the backend: the engine's

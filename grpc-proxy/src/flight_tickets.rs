@@ -116,7 +116,8 @@ impl Sealer {
     /// (the expiry of the token that asked for it, seconds since the epoch).
     pub fn seal(&self, mut s: Sealed, ttl_secs: u64, not_after: u64) -> Result<Vec<u8>, Status> {
         s.exp = now().saturating_add(ttl_secs).min(not_after);
-        let json = serde_json::to_vec(&s).map_err(|e| status(ProxyError::Internal(format!("ticket: {e}"))))?;
+        let json = serde_json::to_vec(&s)
+            .map_err(|e| status(ProxyError::Internal(format!("ticket: {e}"))))?;
         let body = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
         let mut mac = self.mac()?;
         mac.update(body.as_bytes());

@@ -337,7 +337,10 @@ async fn wrong_names_suggest_the_closest_visible_name() {
             missing.message().replace("cuxtomer", "NAME")
         );
         // bob sees nothing: nothing is suggested.
-        let e = d.query(&bob, "SELECT id FROM sales.ordrs").await.unwrap_err();
+        let e = d
+            .query(&bob, "SELECT id FROM sales.ordrs")
+            .await
+            .unwrap_err();
         assert!(!e.message().contains("orders"), "{e:?}");
         // A wrong column: the closest visible column.
         let e = d
@@ -351,6 +354,11 @@ async fn wrong_names_suggest_the_closest_visible_name() {
             .query(&alice, "SELECT amout FROM sales.orders")
             .await
             .unwrap_err();
-        assert!(!e.message().contains("amount"), "{}: {}", d.addr, e.message());
+        assert!(
+            !e.message().contains("amount"),
+            "{}: {}",
+            d.addr,
+            e.message()
+        );
     }
 }

@@ -44,7 +44,10 @@ mod tests {
         assert_eq!(closest("finance.ledger", names), None);
         assert_eq!(closest("x", ["y"]), Some("y"));
         assert_eq!(closest("ab", ["xy"]), None);
-        assert_eq!(did_you_mean("emial", ["id", "email"]), "; did you mean `email`?");
+        assert_eq!(
+            did_you_mean("emial", ["id", "email"]),
+            "; did you mean `email`?"
+        );
         assert_eq!(did_you_mean("zzz", ["id", "email"]), "");
     }
 }

@@ -64,6 +64,7 @@
 
 pub mod audit;
 pub mod auth;
+mod client_certs;
 mod convert;
 pub mod demo;
 pub mod error;

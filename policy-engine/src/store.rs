@@ -94,7 +94,11 @@ impl SqliteStore {
 }
 
 fn read_version(conn: &Connection) -> Result<u64> {
-    let v: i64 = conn.query_row("SELECT v FROM meta WHERE k = 'version'", [], |r| r.get(0))?;
+    // Cached: every request reads the version (a revoke takes effect on
+    // the next call), so the statement is parsed once per connection.
+    let v: i64 = conn
+        .prepare_cached("SELECT v FROM meta WHERE k = 'version'")?
+        .query_row([], |r| r.get(0))?;
     u64::try_from(v).map_err(|_| Error::StoreUnavailable(format!("store version {v} is invalid")))
 }
 

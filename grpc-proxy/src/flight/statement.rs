@@ -1,0 +1,230 @@
+//! Statements: GetFlightInfo plans and seals a ticket per endpoint; DoGet
+//! opens it, takes the cached plan (or plans again) and streams the result,
+//! writing one audit record per call.
+
+use super::*;
+
+/// `p1 OR p2 OR …`, for the audit log.
+pub(super) fn join_or(ps: &[policy_engine::predicate::RowExpr]) -> String {
+    ps.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" OR ")
+}
+
+impl FlightProxy {
+    pub(super) fn audit_base(&self, caller: &Caller, op: &str, sql: Option<&str>) -> AuditRecord {
+        AuditRecord {
+            principal: caller.principal.to_string(),
+            groups: caller.groups.iter().map(|g| g.to_string()).collect(),
+            operation: op.into(),
+            // Hashed by the audit writer, off the request path.
+            statement_hash: None,
+            statement: sql.map(String::from),
+            ..Default::default()
+        }
+    }
+
+    pub(super) fn describe_plan(rec: &mut AuditRecord, rw: &Arc<Rewritten>) {
+        for t in &rw.tables {
+            let name = format!("{}.{}", t.access.account, t.access.table);
+            rec.tables.push(name.clone());
+            rec.columns.push(format!(
+                "{name}: {}",
+                t.access
+                    .columns
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            if let policy_engine::RowPredicate::AnyOf(ps) = &t.access.rows {
+                rec.filters.push(format!("{name}: {}", join_or(ps)));
+            }
+            for c in &t.access.columns {
+                if let Some(m) = &c.mask {
+                    rec.masks.push(format!("{name}.{}={m}", c.name));
+                }
+                if let Some(policy_engine::RowPredicate::AnyOf(ps)) = &c.cells {
+                    rec.filters
+                        .push(format!("{name}.{} cells: {}", c.name, join_or(ps)));
+                }
+            }
+            for e in &t.access.trail {
+                rec.policies.push(format!("{} ({})", e.policy, e.source));
+            }
+        }
+        // Printed by the audit writer, off the request path.
+        rec.rewritten_from = Some(rw.clone());
+    }
+
+    pub(super) async fn deny(
+        &self,
+        mut rec: AuditRecord,
+        started: Instant,
+        status: Status,
+    ) -> Status {
+        rec.decision = "deny".into();
+        rec.error = Some(status.message().to_string());
+        rec.duration_ms = started.elapsed().as_secs_f64() * 1e3;
+        self.audit.write(rec).await;
+        status
+    }
+
+    /// GetFlightInfo for a statement: plan it and return a sealed ticket.
+    /// `prepared` names the cached plan of a prepared statement being run.
+    pub(super) async fn statement_info(
+        &self,
+        caller: &Caller,
+        token_exp: u64,
+        sql: &str,
+        prepared: Option<&str>,
+        descriptor: FlightDescriptor,
+        peer: Option<String>,
+    ) -> Result<FlightInfo, Status> {
+        let started = Instant::now();
+        let mut rec = self.audit_base(caller, "plan", Some(sql));
+        rec.source = peer;
+        let planned = match prepared {
+            Some(prep) => self.prepared_plan(caller, token_exp, prep, sql).await,
+            None => match self.plan_bounded(caller, sql).await {
+                Ok(plan) => Ok(self.remember(plan, caller, token_exp)),
+                Err(s) => Err(s),
+            },
+        };
+        let (id, plan) = match planned {
+            Ok(p) => p,
+            Err(s) => return Err(self.deny(rec, started, s).await),
+        };
+        let schema = plan.schema.clone();
+        let nendpoints = plan.upstream.len().max(1);
+        drop(plan);
+        let mut info = FlightInfo::new()
+            .try_with_schema(&schema)
+            .map_err(ProxyError::from)?
+            .with_descriptor(descriptor)
+            .with_ordered(true);
+        for endpoint in 0..nendpoints {
+            let handle = self.sealer.seal(
+                Sealed {
+                    kind: "stmt".into(),
+                    principal: caller.principal.to_string(),
+                    caller: caller_fingerprint(caller),
+                    exp: 0,
+                    sql: sql.to_string(),
+                    plan: id.clone(),
+                    endpoint,
+                },
+                TICKET_TTL_SECS,
+                token_exp,
+            )?;
+            let ticket = TicketStatementQuery {
+                statement_handle: handle.into(),
+            };
+            info = info.with_endpoint(
+                FlightEndpoint::new().with_ticket(Ticket::new(ticket.as_any().encode_to_vec())),
+            );
+        }
+        Ok(info)
+    }
+
+    /// DoGet for a sealed statement: run it and stream the result.
+    pub(super) async fn statement_stream(
+        &self,
+        caller: Caller,
+        sealed: Sealed,
+        peer: Option<String>,
+    ) -> Result<BoxStream<FlightData>, Status> {
+        let started = Instant::now();
+        let mut rec = self.audit_base(&caller, "statement", Some(&sealed.sql));
+        rec.source = peer;
+        let snap = self.snapshot()?;
+        let fingerprint = caller_fingerprint(&caller);
+        let plan = match self.cached(&sealed.plan, &fingerprint, snap.catalog.version) {
+            Some(p) => p,
+            None => match self.plan_bounded(&caller, &sealed.sql).await {
+                Ok(p) => Arc::new(p),
+                Err(s) => return Err(self.deny(rec, started, s).await),
+            },
+        };
+        Self::describe_plan(&mut rec, &plan.rewritten);
+        rec.decision = "allow".into();
+        let audit = self.audit.clone();
+        // The statement's time counts from here; the producer stops at the
+        // deadline or as soon as the client goes away.
+        let timeout = self.limits.statement_timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
+        match &self.backend {
+            Backend::Embedded(engine) => {
+                let ready = plan.prepared.lock().ok().and_then(|mut q| q.take());
+                let run = async {
+                    match ready {
+                        Some(q) => q.execute().await,
+                        None => {
+                            engine
+                                .execute_secured(
+                                    &plan.rewritten.statement,
+                                    &self.secured(&plan.rewritten),
+                                )
+                                .await
+                        }
+                    }
+                };
+                let batches = match tokio::time::timeout_at(deadline, run).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => return Err(self.deny(rec, started, engine_status(e)).await),
+                    Err(_) => return Err(self.deny(rec, started, deadline_status(timeout)).await),
+                };
+                let schema = batches.schema();
+                let counted = RowCounter::new(
+                    batches.map_err(|e| {
+                        FlightError::Tonic(Box::new(engine_status(
+                            lakegate_engine::EngineError::from_datafusion(e),
+                        )))
+                    }),
+                    rec,
+                    started,
+                    audit,
+                    (deadline, timeout),
+                );
+                let stream = FlightDataEncoderBuilder::new()
+                    .with_schema(schema)
+                    .build(counted)
+                    .map_err(flight_err);
+                Ok(Box::pin(stream))
+            }
+            Backend::Upstream(channel) => {
+                let Some(ticket) = plan.upstream.get(sealed.endpoint).cloned() else {
+                    return Err(status(ProxyError::BadTicket(
+                        "this ticket names no endpoint of its query; run the query again",
+                    )));
+                };
+                let mut client = FlightServiceClient::new(channel.clone());
+                let upstream = match tokio::time::timeout_at(deadline, client.do_get(ticket)).await
+                {
+                    Ok(Ok(r)) => r.into_inner(),
+                    Ok(Err(s)) => {
+                        return Err(self.deny(rec, started, upstream_error(s)).await);
+                    }
+                    Err(_) => return Err(self.deny(rec, started, deadline_status(timeout)).await),
+                };
+                Ok(Box::pin(RowCounter::new(
+                    upstream.map_err(upstream_error),
+                    rec,
+                    started,
+                    audit,
+                    (deadline, timeout),
+                )))
+            }
+        }
+    }
+
+    pub(super) fn encode_batch(batch: RecordBatch) -> BoxStream<FlightData> {
+        let schema = batch.schema();
+        let stream = FlightDataEncoderBuilder::new()
+            .with_schema(schema)
+            .build(futures::stream::iter([Ok(batch)]))
+            .map_err(flight_err);
+        Box::pin(stream)
+    }
+}

@@ -362,3 +362,74 @@ async fn wrong_names_suggest_the_closest_visible_name() {
         );
     }
 }
+
+/// Masks have one meaning, lowered twice: to DataFusion expressions inside
+/// the embedded engine's scan and to SQL for an upstream. Both lowerings
+/// must give the golden values below (DESIGN §3 rule 8: NULL stays NULL).
+/// The keyed hash is computed by lakegate only, so the sidecar refuses it
+/// (see `hash_masks_are_never_sent_upstream_unkeyed`); its golden property
+/// (equal inputs, equal outputs; NULL stays NULL) is checked on the
+/// embedded deployment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn masks_match_the_golden_table_on_both_deployments() {
+    let (h, side) = deployments().await;
+    // sales.orders.email by id: ann@x.com, NULL, cy@y.com, dee@z.com.
+    let golden: &[(&str, [&str; 4])] = &[
+        ("null", ["NULL", "NULL", "NULL", "NULL"]),
+        ("redact", ["REDACTED", "NULL", "REDACTED", "REDACTED"]),
+        ("last4", ["xxx@x.com", "NULL", "xx@x.com", "xxx@x.com"]),
+        (
+            "expr:upper(email)",
+            ["ANN@X.COM", "NULL", "CY@Y.COM", "DEE@Z.COM"],
+        ),
+        ("expr:'hidden'", ["hidden", "NULL", "hidden", "hidden"]),
+        (
+            "expr:concat('<', email, '>')",
+            ["<ann@x.com>", "NULL", "<cy@y.com>", "<dee@z.com>"],
+        ),
+    ];
+    for (i, (mask, want)) in golden.iter().enumerate() {
+        let who = format!("111111111111:user/m{i}");
+        h.grant(
+            &who,
+            table("sales.orders", &["id", "email"]),
+            &[("email", mask)],
+        );
+        let t = h.token(&who, &[], &[]);
+        for d in [&h, &side] {
+            let b = d
+                .query(&t, "SELECT id, email FROM sales.orders ORDER BY id")
+                .await
+                .unwrap_or_else(|e| panic!("{}: mask {mask}: {e:?}", d.addr));
+            let got: Vec<String> = rows(&b).into_iter().map(|r| r[1].clone()).collect();
+            assert_eq!(got, want.to_vec(), "{}: mask {mask}", d.addr);
+        }
+    }
+    // hash: keyed, deterministic, NULL stays NULL (embedded only).
+    h.grant(
+        ALICE,
+        table("sales.orders", &["id", "email"]),
+        &[("email", "hash")],
+    );
+    let t = h.token(ALICE, &[], &[]);
+    let b = h
+        .query(&t, "SELECT email FROM sales.orders ORDER BY id")
+        .await
+        .unwrap();
+    let again = h
+        .query(&t, "SELECT email FROM sales.orders ORDER BY id")
+        .await
+        .unwrap();
+    let got: Vec<String> = rows(&b).into_iter().map(|r| r[0].clone()).collect();
+    assert_eq!(
+        got,
+        rows(&again)
+            .into_iter()
+            .map(|r| r[0].clone())
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(got[1], "NULL");
+    for (v, clear) in got.iter().zip(["ann@x.com", "", "cy@y.com", "dee@z.com"]) {
+        assert!(clear.is_empty() || !v.contains(clear), "{v}");
+    }
+}

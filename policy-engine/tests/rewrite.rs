@@ -843,7 +843,9 @@ fn inline_renders_masks_cells_and_rows() {
         format!(
             r#"CASE WHEN {rows} THEN arrow_cast(NULL, 'Timestamp(µs, "UTC")') END AS "seen", "#
         ),
-        format!(r#"CASE WHEN {rows} THEN upper(SUBSTR(note, 1, 3)) END AS "note", "#),
+        format!(
+            r#"CASE WHEN {rows} THEN CASE WHEN "note" IS NULL THEN NULL ELSE (upper(SUBSTR(note, 1, 3))) END END AS "note", "#
+        ),
         r#"CASE WHEN (region IN ('EU', 'US')) THEN "region" END AS "region" "#.to_string(),
         format!(r#"FROM "111111111111"."hr"."people" WHERE {rows}) p"#),
     ]

@@ -24,14 +24,22 @@ use crate::error::{Error, Result};
 /// How much deeper than the client's statement the rewritten one may be:
 /// derived tables and the policy's predicates add nesting.
 const EXTRA_DEPTH: usize = 80;
-/// Printed statements longer than this are checked on a thread of their own
-/// with [`DEEP_STACK`]: visiting, comparing and dropping a tree recurses once
-/// per level, and a long statement may be a deep one (a chain of 2,000
-/// `UNION`s or `+`s) that would overflow a 2 MiB worker stack.
+/// Printed statements longer than this are checked on a stack of their own
+/// (see [`deep_stack_bytes`]): visiting, comparing and dropping a tree
+/// recurses once per level, and a long statement may be a deep one (a chain
+/// of 2,000 `UNION`s or `+`s) that would overflow a 2 MiB worker stack.
 const SHALLOW_BYTES: usize = 1024;
-/// Stack of the checking thread for long statements (reserved, not touched
-/// unless used).
-const DEEP_STACK: usize = 256 << 20;
+/// Bounds of that stack (reserved, not touched unless used).
+const MIN_DEEP_STACK: usize = 4 << 20;
+const MAX_DEEP_STACK: usize = 256 << 20;
+
+/// Stack for checking a printed statement of `len` bytes: a tree cannot be
+/// deeper than its text is long, and 4 KiB per byte of text is far more
+/// than any level's frames take.
+fn deep_stack_bytes(len: usize) -> usize {
+    len.saturating_mul(4096)
+        .clamp(MIN_DEEP_STACK, MAX_DEEP_STACK)
+}
 
 /// Prints `statement` for an upstream engine and checks that the text parses
 /// back to the same statement.
@@ -40,18 +48,13 @@ const DEEP_STACK: usize = 256 << 20;
 /// something else (never sent); [`Error::InvalidArgument`] when it is too
 /// deep to check.
 pub(crate) fn print_checked(statement: &mut Statement, max_depth: usize) -> Result<String> {
-    if statement.to_string().len() <= SHALLOW_BYTES {
+    let len = statement.to_string().len();
+    if len <= SHALLOW_BYTES {
         return check(statement, max_depth);
     }
-    std::thread::scope(|s| {
-        std::thread::Builder::new()
-            .name("lakegate-roundtrip".into())
-            .stack_size(DEEP_STACK)
-            .spawn_scoped(s, || check(statement, max_depth))
-            .map_err(|e| Error::internal(format!("cannot start the round-trip check: {e}")))?
-            .join()
-            .map_err(|_| Error::internal("the round-trip check failed"))?
-    })
+    // A fresh stack on this thread (no thread to start and join): mapped
+    // once, touched only as deep as the check goes.
+    stacker::grow(deep_stack_bytes(len), || check(statement, max_depth))
 }
 
 fn check(statement: &mut Statement, max_depth: usize) -> Result<String> {

@@ -571,6 +571,14 @@ async fn audit_records_every_decision() {
     assert_eq!(ok["rows"], 4);
     assert_eq!(ok["principal"], "111111111111:user/alice");
     assert!(ok["rewritten"].as_str().unwrap().contains("__lg_t0"));
+    // Hashed by the audit writer: SHA-256 of the statement as sent.
+    {
+        use sha2::Digest;
+        assert_eq!(
+            ok["statement_hash"],
+            hex::encode(sha2::Sha256::digest(b"SELECT id FROM sales.orders"))
+        );
+    }
     assert!(!ok["policies"].as_array().unwrap().is_empty());
     assert!(recs.iter().any(|r| r["decision"] == "deny"));
 }

@@ -457,14 +457,17 @@ impl FlightSqlService for FlightProxy {
             .open(&query.prepared_statement_handle, "prep", &caller)?;
         let p = peer(&request);
         // One execution of the statement: its own plan, taken by this DoGet.
-        // (If that fails, the statement is planned again from its SQL, and
-        // the failure is audited there.)
+        let started = Instant::now();
         sealed.plan = match self
             .prepared_plan(&caller, exp, &sealed.plan, &sealed.sql)
             .await
         {
             Ok((id, _)) => id,
-            Err(_) => String::new(),
+            Err(s) => {
+                let mut rec = self.audit_base(&caller, "statement", Some(&sealed.sql));
+                rec.source = p;
+                return Err(self.deny(rec, started, s).await);
+            }
         };
         let stream = self.statement_stream(caller, sealed, p).await?;
         Ok(Response::new(stream))

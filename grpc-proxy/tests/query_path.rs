@@ -221,13 +221,7 @@ async fn run_prepared(
     p: &mut arrow_flight::sql::client::PreparedStatement<tonic::transport::Channel>,
 ) -> Result<Vec<arrow::record_batch::RecordBatch>, tonic::Status> {
     let info = p.execute().await.map_err(status)?;
-    let mut out = Vec::new();
-    for ep in info.endpoint {
-        let s = c.do_get(ep.ticket.unwrap()).await.map_err(status)?;
-        let mut b: Vec<_> = s.try_collect().await.map_err(status)?;
-        out.append(&mut b);
-    }
-    Ok(out)
+    fetch(c, info).await
 }
 
 /// A prepared statement is authorized and rewritten once, when prepared,

@@ -148,10 +148,7 @@ pub fn table_not_found_near(
         .tables_in(account, &name.database)
         .map(|t| &t.name)
         .filter(|t| *t != name)
-        .filter_map(|t| {
-            crate::suggest::closest(&name.table, [t.table.as_str()])
-                .map(|_| (strsim::osa_distance(&name.table, &t.table), t))
-        })
+        .filter_map(|t| crate::suggest::near(&name.table, &t.table).map(|d| (d, t)))
         .collect();
     near.sort();
     for (_, t) in near {

@@ -66,10 +66,17 @@ pub struct Snapshot {
 /// cache starts over (decisions are recomputed, never wrong).
 pub const ACCESS_CACHE_ENTRIES: usize = 4096;
 
-type AccessKey = (Caller, AccountId, TableName);
+/// Decisions by caller (the whole caller: principal, groups, attributes; its
+/// account is the principal's), then by table. Nested so that a hit needs
+/// no key to be built.
+#[derive(Debug, Default)]
+struct AccessCache(Mutex<AccessEntries>);
 
 #[derive(Debug, Default)]
-struct AccessCache(Mutex<HashMap<AccessKey, Arc<TableAccess>>>);
+struct AccessEntries {
+    by_caller: HashMap<Caller, HashMap<TableName, Arc<TableAccess>>>,
+    len: usize,
+}
 
 impl Snapshot {
     /// A snapshot of `catalog` with its compiled policies.
@@ -87,9 +94,8 @@ impl Snapshot {
     /// the caller key is the whole caller (principal, groups, attributes).
     /// Denials are not cached.
     pub fn table_access(&self, caller: &Caller, table: &TableName) -> Result<Arc<TableAccess>> {
-        let key = (caller.clone(), caller.account().clone(), table.clone());
         if let Ok(cache) = self.access.0.lock()
-            && let Some(hit) = cache.get(&key)
+            && let Some(hit) = cache.by_caller.get(caller).and_then(|t| t.get(table))
         {
             return Ok(hit.clone());
         }
@@ -101,10 +107,13 @@ impl Snapshot {
             table,
         )?);
         if let Ok(mut cache) = self.access.0.lock() {
-            if cache.len() >= ACCESS_CACHE_ENTRIES {
-                cache.clear();
+            if cache.len >= ACCESS_CACHE_ENTRIES {
+                *cache = AccessEntries::default();
             }
-            cache.insert(key, decided.clone());
+            let tables = cache.by_caller.entry(caller.clone()).or_default();
+            if tables.insert(table.clone(), decided.clone()).is_none() {
+                cache.len += 1;
+            }
         }
         Ok(decided)
     }

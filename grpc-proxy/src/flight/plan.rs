@@ -219,12 +219,8 @@ impl FlightProxy {
                     Backend::Embedded(_) if query.is_some() => p.sibling(Vec::new(), query),
                     Backend::Upstream(_) if first => p.sibling(p.upstream.clone(), None),
                     _ => {
-                        let t = self.limits.statement_timeout;
-                        let again = self.plan_rewritten(caller, &snap, p.rewritten.clone());
-                        match tokio::time::timeout(t, again).await {
-                            Ok(r) => r?,
-                            Err(_) => return Err(deadline_status(t)),
-                        }
+                        self.bounded(self.plan_rewritten(caller, &snap, p.rewritten.clone()))
+                            .await?
                     }
                 }
             }
@@ -280,10 +276,17 @@ impl FlightProxy {
 
     /// [`FlightProxy::plan`] within the statement timeout.
     pub(super) async fn plan_bounded(&self, caller: &Caller, sql: &str) -> Result<Plan, Status> {
+        self.bounded(self.plan(caller, sql)).await
+    }
+
+    /// Planning within the statement timeout (DEADLINE_EXCEEDED past it).
+    async fn bounded(
+        &self,
+        planning: impl std::future::Future<Output = Result<Plan, Status>>,
+    ) -> Result<Plan, Status> {
         let t = self.limits.statement_timeout;
-        match tokio::time::timeout(t, self.plan(caller, sql)).await {
-            Ok(r) => r,
-            Err(_) => Err(deadline_status(t)),
-        }
+        tokio::time::timeout(t, planning)
+            .await
+            .unwrap_or_else(|_| Err(deadline_status(t)))
     }
 }

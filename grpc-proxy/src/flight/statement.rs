@@ -87,10 +87,10 @@ impl FlightProxy {
         rec.source = peer;
         let planned = match prepared {
             Some(prep) => self.prepared_plan(caller, token_exp, prep, sql).await,
-            None => match self.plan_bounded(caller, sql).await {
-                Ok(plan) => Ok(self.remember(plan, caller, token_exp)),
-                Err(s) => Err(s),
-            },
+            None => self
+                .plan_bounded(caller, sql)
+                .await
+                .map(|plan| self.remember(plan, caller, token_exp)),
         };
         let (id, plan) = match planned {
             Ok(p) => p,
@@ -98,6 +98,8 @@ impl FlightProxy {
         };
         let schema = plan.schema.clone();
         let nendpoints = plan.upstream.len().max(1);
+        // The plan was made (or checked) for this very caller.
+        let fingerprint = plan.caller.clone();
         drop(plan);
         let mut info = FlightInfo::new()
             .try_with_schema(&schema)
@@ -109,7 +111,7 @@ impl FlightProxy {
                 Sealed {
                     kind: "stmt".into(),
                     principal: caller.principal.to_string(),
-                    caller: caller_fingerprint(caller),
+                    caller: fingerprint.clone(),
                     exp: 0,
                     sql: sql.to_string(),
                     plan: id.clone(),
@@ -139,8 +141,8 @@ impl FlightProxy {
         let mut rec = self.audit_base(&caller, "statement", Some(&sealed.sql));
         rec.source = peer;
         let snap = self.snapshot()?;
-        let fingerprint = caller_fingerprint(&caller);
-        let plan = match self.cached(&sealed.plan, &fingerprint, snap.catalog.version) {
+        // Opening the seal checked that it names this very caller.
+        let plan = match self.cached(&sealed.plan, &sealed.caller, snap.catalog.version) {
             Some(p) => p,
             None => match self.plan_bounded(&caller, &sealed.sql).await {
                 Ok(p) => Arc::new(p),

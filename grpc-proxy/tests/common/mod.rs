@@ -225,13 +225,7 @@ impl Harness {
     pub async fn query(&self, token: &str, sql: &str) -> Result<Vec<RecordBatch>, tonic::Status> {
         let mut c = self.client(token).await;
         let info = c.execute(sql.to_string(), None).await.map_err(status)?;
-        let mut out = Vec::new();
-        for ep in info.endpoint {
-            let s = c.do_get(ep.ticket.unwrap()).await.map_err(status)?;
-            let mut b: Vec<RecordBatch> = s.try_collect().await.map_err(status)?;
-            out.append(&mut b);
-        }
-        Ok(out)
+        fetch(&mut c, info).await
     }
 
     pub fn grant(&self, principal: &str, resource: ResourceSpec, masks: &[(&str, &str)]) {
@@ -251,6 +245,20 @@ impl Harness {
             )
             .unwrap();
     }
+}
+
+/// Every endpoint's batches of a FlightInfo, in order (DoGet on each ticket).
+pub async fn fetch(
+    c: &mut FlightSqlServiceClient<Channel>,
+    info: arrow_flight::FlightInfo,
+) -> Result<Vec<RecordBatch>, tonic::Status> {
+    let mut out = Vec::new();
+    for ep in info.endpoint {
+        let s = c.do_get(ep.ticket.unwrap()).await.map_err(status)?;
+        let mut b: Vec<RecordBatch> = s.try_collect().await.map_err(status)?;
+        out.append(&mut b);
+    }
+    Ok(out)
 }
 
 pub fn status(e: FlightError) -> tonic::Status {

@@ -24,10 +24,12 @@ use crate::error::{Error, Result};
 /// How much deeper than the client's statement the rewritten one may be:
 /// derived tables and the policy's predicates add nesting.
 const EXTRA_DEPTH: usize = 80;
-/// Printed statements longer than this are checked on a stack of their own
-/// (see [`deep_stack_bytes`]): visiting, comparing and dropping a tree
-/// recurses once per level, and a long statement may be a deep one (a chain
-/// of 2,000 `UNION`s or `+`s) that would overflow a 2 MiB worker stack.
+/// Printed statements longer than this are parsed back and compared on a
+/// stack of their own (see [`deep_stack_bytes`]): comparing and dropping a
+/// tree recurses once per level, and a long statement may be a deep one (a
+/// chain of 2,000 `UNION`s or `+`s) that would overflow a 2 MiB worker
+/// stack. (Escaping and printing walk the tree as the rewrite's own walk
+/// does, so they run where it ran.)
 const SHALLOW_BYTES: usize = 1024;
 /// Bounds of that stack (reserved, not touched unless used).
 const MIN_DEEP_STACK: usize = 4 << 20;
@@ -41,25 +43,27 @@ fn deep_stack_bytes(len: usize) -> usize {
         .clamp(MIN_DEEP_STACK, MAX_DEEP_STACK)
 }
 
-/// Prints `statement` for an upstream engine and checks that the text parses
-/// back to the same statement.
+/// Prints `statement` for an upstream engine (once) and checks that the
+/// text parses back to the same statement.
 ///
 /// Errors: [`Error::PermissionDenied`] when the printed text would mean
 /// something else (never sent); [`Error::InvalidArgument`] when it is too
 /// deep to check.
 pub(crate) fn print_checked(statement: &mut Statement, max_depth: usize) -> Result<String> {
-    let len = statement.to_string().len();
-    if len <= SHALLOW_BYTES {
-        return check(statement, max_depth);
+    let _ = statement.visit(&mut EscapeLiterals);
+    let text = statement.to_string();
+    if text.len() <= SHALLOW_BYTES {
+        return parses_back(statement, text, max_depth);
     }
     // A fresh stack on this thread (no thread to start and join): mapped
     // once, touched only as deep as the check goes.
-    stacker::grow(deep_stack_bytes(len), || check(statement, max_depth))
+    stacker::grow(deep_stack_bytes(text.len()), || {
+        parses_back(statement, text, max_depth)
+    })
 }
 
-fn check(statement: &mut Statement, max_depth: usize) -> Result<String> {
-    let _ = statement.visit(&mut EscapeLiterals);
-    let text = statement.to_string();
+/// `text` if it parses to exactly `statement`.
+fn parses_back(statement: &Statement, text: String, max_depth: usize) -> Result<String> {
     let dialect = GenericDialect {};
     let tokens = super::tokenize(&dialect, &text).map_err(|_| changed())?;
     let limit = max_depth.saturating_add(EXTRA_DEPTH);

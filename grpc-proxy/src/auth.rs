@@ -29,6 +29,9 @@ use tonic::metadata::MetadataMap;
 use crate::error::{Error, clip};
 use crate::status::{ProxyError, status};
 
+mod client_certs;
+pub use client_certs::ClientCerts;
+
 /// The signing key's file name inside the data directory.
 pub const SIGNING_KEY_FILE: &str = "signing.key";
 /// Length of the signing key in bytes.
@@ -358,12 +361,15 @@ pub fn bearer_token(metadata: &MetadataMap) -> Result<&str, AuthError> {
     Ok(token)
 }
 
-/// Verifies the bearer tokens of incoming requests. Shared by every service
-/// on the port (governance now, Flight SQL later).
+/// Authenticates incoming requests: a bearer token, or else a client
+/// certificate listed in the certificate map (mTLS). Shared by every service
+/// on the port, so that a credential means the same caller on the governance
+/// API as on Flight SQL.
 #[derive(Clone)]
 pub struct Authenticator {
     key: Vec<u8>,
     max_lifetime: Duration,
+    client_certs: ClientCerts,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -379,7 +385,38 @@ impl Authenticator {
         Self {
             key,
             max_lifetime: DEFAULT_MAX_TOKEN_LIFETIME,
+            client_certs: ClientCerts::default(),
         }
+    }
+
+    /// Also accepts these client certificates as credentials (mTLS).
+    pub fn with_client_certs(mut self, certs: ClientCerts) -> Self {
+        self.client_certs = certs;
+        self
+    }
+
+    /// The caller of a request: its bearer token if it sends one; otherwise
+    /// the client certificate it presented, if the certificate map lists it;
+    /// otherwise UNAUTHENTICATED, saying what to do.
+    pub fn authenticate_request<T>(&self, req: &tonic::Request<T>) -> Result<Credential, Status> {
+        if req.metadata().get("authorization").is_none()
+            && let Some(certs) = req.peer_certs()
+            && let Some(leaf) = certs.first()
+        {
+            return match self.client_certs.caller(leaf.as_ref()) {
+                Some(caller) => Ok(Credential { caller, exp: None }),
+                None => Err(status(ProxyError::Unauthenticated(format!(
+                    "client certificate {} is not mapped to a principal; add it to \
+                     DATA_DIR/client-certs.json or send a bearer token",
+                    ClientCerts::fingerprint(leaf.as_ref())
+                )))),
+            };
+        }
+        let v = self.authenticate_token(req.metadata())?;
+        Ok(Credential {
+            caller: v.caller,
+            exp: Some(v.exp),
+        })
     }
 
     /// Refuses tokens valid for longer than `max` (`exp - iat`, or
@@ -406,6 +443,16 @@ impl Authenticator {
                 )))
             })
     }
+}
+
+/// An authenticated request's credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credential {
+    /// The caller the credential stands for.
+    pub caller: Caller,
+    /// When a token expires (`exp`, seconds since the epoch); `None` for a
+    /// client certificate, which has no expiry of ours.
+    pub exp: Option<u64>,
 }
 
 /// The path of the signing key in `data_dir`.

@@ -34,7 +34,6 @@ mod refused;
 mod statement;
 mod stream;
 
-pub use crate::client_certs::ClientCerts;
 use metadata::{cross_tables, foreign_keys_schema, primary_keys_schema, sql_info};
 use plan::Plan;
 use refused::{Refused, refuse};
@@ -76,7 +75,6 @@ use policy_engine::model::TableName;
 use policy_engine::rewrite::{self, Placement, RewriteOptions, Rewritten, TableResolver};
 use policy_engine::{Caller, Governance, TableAccess};
 use prost::Message;
-use sha2::{Digest, Sha256};
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -139,7 +137,6 @@ pub struct FlightProxy {
     plans: PlanCache<Plan>,
     limits: ProxyLimits,
     sql_info: SqlInfoData,
-    client_certs: ClientCerts,
 }
 
 fn flight_err(e: FlightError) -> Status {
@@ -171,7 +168,6 @@ impl FlightProxy {
             plans: PlanCache::new(PlanCacheLimits::default()),
             limits: ProxyLimits::default(),
             sql_info: sql_info()?,
-            client_certs: ClientCerts::default(),
         })
     }
 
@@ -187,41 +183,20 @@ impl FlightProxy {
         self.plans.usage()
     }
 
-    /// Accepts these client certificates as credentials (mTLS).
-    pub fn with_client_certs(mut self, certs: ClientCerts) -> Self {
-        self.client_certs = certs;
-        self
-    }
-
-    /// A bearer token if one is sent; otherwise a client certificate listed
-    /// in the certificate map; otherwise UNAUTHENTICATED.
+    /// The caller of a request (see [`Authenticator::authenticate_request`]).
     fn caller<T>(&self, req: &Request<T>) -> Result<Caller, Status> {
-        if req.metadata().get("authorization").is_none()
-            && let Some(certs) = req.peer_certs()
-            && let Some(leaf) = certs.first()
-        {
-            return self.client_certs.caller(leaf.as_ref()).ok_or_else(|| {
-                status(ProxyError::Unauthenticated(format!(
-                    "client certificate {} is not mapped to a principal; add it to \
-                     DATA_DIR/client-certs.json or send a bearer token",
-                    hex::encode(Sha256::digest(leaf.as_ref()))
-                )))
-            });
-        }
-        self.auth.authenticate(req.metadata())
+        self.auth.authenticate_request(req).map(|c| c.caller)
     }
 
     /// Like [`FlightProxy::caller`], also returning when the credential
     /// expires (seconds since the epoch): the token's `exp`, or the ticket
     /// TTL from now for a client certificate.
     fn authed<T>(&self, req: &Request<T>) -> Result<(Caller, u64), Status> {
-        if req.metadata().get("authorization").is_none() && req.peer_certs().is_some() {
-            let caller = self.caller(req)?;
-            let exp = crate::flight_tickets::now().saturating_add(TICKET_TTL_SECS);
-            return Ok((caller, exp));
-        }
-        let v = self.auth.authenticate_token(req.metadata())?;
-        Ok((v.caller, v.exp))
+        let c = self.auth.authenticate_request(req)?;
+        let exp = c
+            .exp
+            .unwrap_or_else(|| crate::flight_tickets::now().saturating_add(TICKET_TTL_SECS));
+        Ok((c.caller, exp))
     }
 
     fn snapshot(&self) -> Result<Arc<Snapshot>, Status> {

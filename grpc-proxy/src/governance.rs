@@ -70,7 +70,7 @@ impl GovernanceService {
     }
 
     fn caller<T>(&self, req: &Request<T>) -> Result<Caller, Status> {
-        self.auth.authenticate(req.metadata())
+        self.auth.authenticate_request(req).map(|c| c.caller)
     }
 }
 

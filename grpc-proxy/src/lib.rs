@@ -64,7 +64,6 @@
 
 pub mod audit;
 pub mod auth;
-mod client_certs;
 mod convert;
 pub mod demo;
 pub mod error;

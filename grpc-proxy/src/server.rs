@@ -21,7 +21,7 @@ use tonic::service::Routes;
 use tonic::transport::Server;
 
 use crate::audit::AuditLog;
-use crate::auth::{Authenticator, load_or_create_key};
+use crate::auth::{Authenticator, ClientCerts, load_or_create_key};
 use crate::error::{Error, Result};
 use crate::flight::{Backend, FlightProxy};
 use crate::governance::GovernanceService;
@@ -173,10 +173,13 @@ impl AppState {
         let store = SqliteStore::open(&store_path).map_err(store_err)?;
         let governance = Governance::new(Arc::new(store)).map_err(store_err)?;
         bootstrap(&governance, &config.admins)?;
+        let client_certs = load_client_certs(&config)?;
         Ok(Self {
             governance: Arc::new(governance),
             auth: Arc::new(
-                Authenticator::new(key).with_max_token_lifetime(config.limits.max_token_lifetime),
+                Authenticator::new(key)
+                    .with_max_token_lifetime(config.limits.max_token_lifetime)
+                    .with_client_certs(client_certs),
             ),
             config: Arc::new(config),
             flight: None,
@@ -238,22 +241,6 @@ impl AppState {
             h.update(&key);
             h.finalize().to_vec()
         };
-        let certs_path = self.config.data_dir.join(CLIENT_CERTS_FILE);
-        let client_certs = if self
-            .config
-            .tls
-            .as_ref()
-            .is_some_and(|t| t.client_ca.is_some())
-            && certs_path.exists()
-        {
-            let text = std::fs::read_to_string(&certs_path).map_err(|e| {
-                Error::Engine(format!("cannot read `{}`: {e}", certs_path.display()))
-            })?;
-            crate::flight::ClientCerts::parse(&text)
-                .map_err(|e| Error::Engine(format!("`{}`: {e}", certs_path.display())))?
-        } else {
-            crate::flight::ClientCerts::default()
-        };
         let proxy = FlightProxy::new(
             self.governance.clone(),
             self.auth.clone(),
@@ -263,11 +250,24 @@ impl AppState {
             audit.clone(),
         )
         .map_err(|s| Error::Engine(s.message().to_string()))?
-        .with_client_certs(client_certs)
         .with_limits(self.config.limits.proxy());
         self.flight = Some(Arc::new(proxy));
         Ok(audit)
     }
+}
+
+/// The client-certificate map, when the server asks for client certificates
+/// (`--tls-client-ca`) and `DATA_DIR/client-certs.json` exists; empty
+/// otherwise. A map that does not parse refuses the start.
+fn load_client_certs(config: &ServerConfig) -> Result<ClientCerts> {
+    let path = config.data_dir.join(CLIENT_CERTS_FILE);
+    let asks = config.tls.as_ref().is_some_and(|t| t.client_ca.is_some());
+    if !asks || !path.exists() {
+        return Ok(ClientCerts::default());
+    }
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| Error::Engine(format!("cannot read `{}`: {e}", path.display())))?;
+    ClientCerts::parse(&text).map_err(|e| Error::Engine(format!("`{}`: {e}", path.display())))
 }
 
 fn prepare_data_dir(dir: &Path) -> Result<()> {

@@ -792,18 +792,40 @@ async fn mtls_client_certificates_authenticate_as_mapped_principals() {
                 .ca_certificate(tonic::transport::Certificate::from_pem(server_pem))
                 .domain_name("localhost")
                 .identity(tonic::transport::Identity::from_pem(id_cert, id_key));
-            let ch = Channel::from_shared(format!("https://127.0.0.1:{port}"))
+            Channel::from_shared(format!("https://127.0.0.1:{port}"))
                 .unwrap()
                 .tls_config(tls)
                 .unwrap()
                 .connect()
                 .await
-                .unwrap();
-            FlightSqlServiceClient::new(ch)
+                .unwrap()
         }
     };
+    // The same certificate is the same caller on the governance API (one
+    // authenticator for the port): alice's cert is alice, the stranger's is
+    // UNAUTHENTICATED with the same advice.
+    let mut g = grpc_proxy::proto::governance_client::GovernanceClient::new(
+        connect(client.cert.pem(), client.signing_key.serialize_pem()).await,
+    );
+    let me = g
+        .who_am_i(grpc_proxy::proto::WhoAmIRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(me.principal, "111111111111:user/alice");
+    let mut g = grpc_proxy::proto::governance_client::GovernanceClient::new(
+        connect(stranger.cert.pem(), stranger.signing_key.serialize_pem()).await,
+    );
+    let e = g
+        .list_databases(grpc_proxy::proto::ListDatabasesRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
+    assert!(e.message().contains("client-certs.json"), "{e:?}");
     // Alice's certificate authenticates her: no token needed.
-    let mut c = connect(client.cert.pem(), client.signing_key.serialize_pem()).await;
+    let mut c = FlightSqlServiceClient::new(
+        connect(client.cert.pem(), client.signing_key.serialize_pem()).await,
+    );
     let info = c
         .execute("SELECT * FROM sales.orders ORDER BY id".into(), None)
         .await
@@ -817,7 +839,9 @@ async fn mtls_client_certificates_authenticate_as_mapped_principals() {
         .unwrap();
     assert_eq!(names(&b), ["id"]);
     // A certificate that is not mapped is UNAUTHENTICATED.
-    let mut m = connect(stranger.cert.pem(), stranger.signing_key.serialize_pem()).await;
+    let mut m = FlightSqlServiceClient::new(
+        connect(stranger.cert.pem(), stranger.signing_key.serialize_pem()).await,
+    );
     let e = status(m.execute("SELECT 1".into(), None).await.unwrap_err());
     assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
     assert!(e.message().contains("client-certs.json"), "{e:?}");

@@ -123,6 +123,10 @@ impl Harness {
             tls,
             limits: Default::default(),
         };
+        if let Some(map) = client_certs {
+            std::fs::create_dir_all(&data).unwrap();
+            std::fs::write(data.join(grpc_proxy::server::CLIENT_CERTS_FILE), map).unwrap();
+        }
         let mut state = AppState::open(cfg).unwrap();
         let gov = state.governance.clone();
         if data_dir.is_none() {
@@ -152,9 +156,6 @@ impl Harness {
                 )
                 .unwrap();
             }
-        }
-        if let Some(map) = client_certs {
-            std::fs::write(data.join(grpc_proxy::server::CLIENT_CERTS_FILE), map).unwrap();
         }
         state.attach_flight().await.unwrap();
         let key = grpc_proxy::auth::load_key(&data).unwrap();

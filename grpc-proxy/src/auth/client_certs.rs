@@ -54,8 +54,11 @@ impl ClientCerts {
 
     /// The caller a certificate (DER) maps to.
     pub fn caller(&self, der: &[u8]) -> Option<Caller> {
-        self.by_fingerprint
-            .get(&hex::encode(Sha256::digest(der)))
-            .cloned()
+        self.by_fingerprint.get(&Self::fingerprint(der)).cloned()
+    }
+
+    /// A certificate's (DER) fingerprint as the map spells it.
+    pub fn fingerprint(der: &[u8]) -> String {
+        hex::encode(Sha256::digest(der))
     }
 }

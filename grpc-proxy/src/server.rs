@@ -51,7 +51,7 @@ pub struct ServerConfig {
     pub audit_log: Option<PathBuf>,
     /// Serve TLS (rustls) with this certificate and key; with a client CA,
     /// client certificates listed in `DATA_DIR/client-certs.json` authenticate
-    /// Flight SQL calls (mTLS).
+    /// Flight SQL and governance calls (mTLS).
     pub tls: Option<TlsFiles>,
     /// Bounds on tokens, plans, memory and time (DESIGN §4 "Bounded").
     pub limits: Limits,

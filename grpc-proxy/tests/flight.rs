@@ -12,8 +12,6 @@
     reason = "test code: a panic is a failed test, and test items are not API"
 )]
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,15 +19,15 @@ use arrow::array::Array;
 use arrow::record_batch::RecordBatch;
 use arrow_flight::sql::client::FlightSqlServiceClient;
 use arrow_flight::sql::{CommandGetDbSchemas, CommandGetTables};
-use common::*;
 use futures::TryStreamExt;
 use policy_engine::filters::NewDataFilter;
 use policy_engine::{GrantRequest, ResourceSpec};
+use test_kit::*;
 use tonic::Code;
 use tonic::transport::Channel;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn column_rules_star_expansion_and_hidden_columns() {
-    let h = Harness::start(None, None).await;
+    let h = Builder::new().start_with_sales().await;
     h.grant(
         "111111111111:user/alice",
         table("sales.orders", &["id", "region"]),
@@ -78,7 +76,7 @@ async fn column_rules_star_expansion_and_hidden_columns() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_query_shape_is_rewritten() {
-    let h = Harness::start(None, None).await;
+    let h = Builder::new().start_with_sales().await;
     h.grant(
         "111111111111:user/alice",
         table("sales.orders", &["id", "amount", "region"]),
@@ -223,7 +221,7 @@ async fn every_query_shape_is_rewritten() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hidden_rows_never_influence_results_or_errors() {
-    let h = Harness::start(None, None).await;
+    let h = Builder::new().start_with_sales().await;
     h.gov
         .create_data_filter(
             &admin(),
@@ -262,7 +260,7 @@ async fn hidden_rows_never_influence_results_or_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn masks_apply_below_user_predicates() {
-    let h = Harness::start(None, None).await;
+    let h = Builder::new().start_with_sales().await;
     h.grant(
         "111111111111:user/alice",
         table("sales.orders", &[]),
@@ -295,7 +293,7 @@ async fn masks_apply_below_user_predicates() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tickets_are_sealed_to_the_principal() {
-    let h = Harness::start(None, None).await;
+    let h = Builder::new().start_with_sales().await;
     h.grant("111111111111:user/alice", table("sales.orders", &[]), &[]);
     h.grant("111111111111:user/bob", table("sales.orders", &["id"]), &[]);
     let alice = h.token("111111111111:user/alice", &[], &[]);
@@ -340,7 +338,7 @@ async fn tickets_are_sealed_to_the_principal() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metadata_shows_only_what_the_principal_may_describe() {
-    let h = Harness::start(None, None).await;
+    let h = Builder::new().start_with_sales().await;
     h.grant(
         "111111111111:user/alice",
         table("sales.orders", &["id", "region"]),
@@ -419,7 +417,7 @@ async fn metadata_shows_only_what_the_principal_may_describe() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revocation_takes_effect_on_the_next_statement() {
-    let h = Harness::start(None, None).await;
+    let h = Builder::new().start_with_sales().await;
     h.grant("111111111111:user/alice", table("sales.orders", &[]), &[]);
     let alice = h.token("111111111111:user/alice", &[], &[]);
     let mut c = h.client(&alice).await;
@@ -454,7 +452,7 @@ async fn revocation_takes_effect_on_the_next_statement() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unauthenticated_and_unsupported_calls_are_refused() {
-    let h = Harness::start(None, None).await;
+    let h = Builder::new().start_with_sales().await;
     let ch = Channel::from_shared(h.addr.clone())
         .unwrap()
         .connect()
@@ -487,7 +485,7 @@ async fn unauthenticated_and_unsupported_calls_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sidecar_deployment_forwards_the_rewritten_query() {
     // An embedded engine served alone is the upstream.
-    let h = Harness::start(None, None).await;
+    let h = Builder::new().start_with_sales().await;
     let snap = h.gov.snapshot().unwrap();
     let engine = Arc::new(lakegate_engine::Engine::new(&snap.catalog).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -495,7 +493,7 @@ async fn sidecar_deployment_forwards_the_rewritten_query() {
     tokio::spawn(async move {
         let _ = lakegate_engine::serve_engine(engine, listener, std::future::pending::<()>()).await;
     });
-    let data = h.dir.path().join("data");
+    let data = h.data.clone();
     h.grant(
         "111111111111:user/alice",
         table("sales.orders", &[]),
@@ -520,7 +518,11 @@ async fn sidecar_deployment_forwards_the_rewritten_query() {
         },
         &[],
     );
-    let side = Harness::start(Some(format!("grpc://{up}")), Some(&data)).await;
+    let side = Builder::new()
+        .data_dir(&data)
+        .upstream(format!("grpc://{up}"))
+        .start()
+        .await;
     let alice = side.token("111111111111:user/alice", &[], &[]);
     let bob = side.token("111111111111:user/bob", &[], &[]);
     let b = side
@@ -535,7 +537,11 @@ async fn sidecar_deployment_forwards_the_rewritten_query() {
     assert_eq!(names(&b), ["id"]);
     assert_eq!(rows(&b), [r(&["1"]), r(&["2"])]);
     // An unreachable upstream is UNAVAILABLE with a clear message.
-    let dead = Harness::start(Some("grpc://127.0.0.1:1".into()), Some(&data)).await;
+    let dead = Builder::new()
+        .data_dir(&data)
+        .upstream("grpc://127.0.0.1:1")
+        .start()
+        .await;
     let e = dead
         .query(&alice, "SELECT id FROM sales.orders")
         .await
@@ -546,7 +552,7 @@ async fn sidecar_deployment_forwards_the_rewritten_query() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_records_every_decision() {
-    let h = Harness::start(None, None).await;
+    let h = Builder::new().start_with_sales().await;
     h.grant(
         "111111111111:user/alice",
         table("sales.orders", &["id"]),
@@ -558,7 +564,7 @@ async fn audit_records_every_decision() {
         .unwrap();
     let _ = h.query(&alice, "SELECT email FROM sales.orders").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let path = h.dir.path().join("data").join("audit.jsonl");
+    let path = h.data.clone().join("audit.jsonl");
     let text = std::fs::read_to_string(&path).unwrap();
     let recs: Vec<serde_json::Value> = text
         .lines()
@@ -588,7 +594,7 @@ async fn audit_records_every_decision() {
 /// of the data returns.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn differential_random_grants_match_a_naive_reference() {
-    let h = Harness::start(None, None).await;
+    let h = Builder::new().start_with_sales().await;
     // Reference copy: (id, amount, email, region).
     let reference: Vec<(i64, f64, Option<&str>, &str)> = vec![
         (1, 10.0, Some("ann@x.com"), "EU"),
@@ -686,7 +692,7 @@ async fn differential_random_grants_match_a_naive_reference() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_clear_errors_and_the_server_stays_up() {
-    let h = Harness::start(None, None).await;
+    let h = Builder::new().start_with_sales().await;
     h.grant("111111111111:user/alice", table("sales.orders", &[]), &[]);
     let alice = h.token("111111111111:user/alice", &[], &[]);
     // Oversized statement.
@@ -767,17 +773,15 @@ async fn mtls_client_certificates_authenticate_as_mapped_principals() {
     );
     let fp = hex::encode(sha2::Sha256::digest(client.cert.der()));
     let map = format!(r#"{{"{fp}": {{"principal": "111111111111:user/alice"}}}}"#);
-    let h = Harness::start_with(
-        None,
-        None,
-        Some(grpc_proxy::server::TlsFiles {
+    let h = Builder::new()
+        .tls(grpc_proxy::server::TlsFiles {
             cert,
             key,
             client_ca: Some(ca),
-        }),
-        Some(map),
-    )
-    .await;
+        })
+        .client_certs(map)
+        .start_with_sales()
+        .await;
     h.grant(
         "111111111111:user/alice",
         table("sales.orders", &["id"]),

@@ -17,11 +17,9 @@
     reason = "test code: a panic is a failed test, and test items are not API"
 )]
 
-mod common;
-
-use common::*;
 use policy_engine::filters::NewDataFilter;
 use policy_engine::{GrantRequest, ResourceSpec};
+use test_kit::*;
 
 const BOB: &str = "111111111111:user/bob";
 
@@ -39,7 +37,7 @@ const HIDDEN: &[&str] = &[
     "APAC",
 ];
 
-fn filter(h: &Harness, name: &str, rows: &str, columns: &[&str]) {
+fn filter(h: &TestServer, name: &str, rows: &str, columns: &[&str]) {
     h.gov
         .create_data_filter(
             &admin(),
@@ -70,8 +68,8 @@ fn filter(h: &Harness, name: &str, rows: &str, columns: &[&str]) {
 
 /// Bob sees EU rows of id, amount and region (no e-mail); the embedded
 /// proxy and a sidecar share one store.
-async fn eu_only() -> (Harness, Harness) {
-    let h = Harness::start(None, None).await;
+async fn eu_only() -> (TestServer, TestServer) {
+    let h = Builder::new().start_with_sales().await;
     filter(&h, "eu", "region = 'EU'", &["id", "amount", "region"]);
     let side = h.sidecar().await;
     (h, side)
@@ -190,7 +188,7 @@ async fn reserialisation_keeps_literal_values_exact() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attributes_are_literals_not_text_on_both_deployments() {
-    let h = Harness::start(None, None).await;
+    let h = Builder::new().start_with_sales().await;
     filter(
         &h,
         "mine",

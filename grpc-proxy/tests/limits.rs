@@ -13,13 +13,10 @@
     reason = "test code: a panic is a failed test, and test items are not API"
 )]
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow::array::Array;
 use arrow::record_batch::RecordBatch;
-use arrow_flight::error::FlightError;
 use arrow_flight::sql::client::FlightSqlServiceClient;
 use arrow_flight::sql::{
     ActionCreatePreparedStatementRequest, ActionCreatePreparedStatementResult, Any,
@@ -27,170 +24,34 @@ use arrow_flight::sql::{
 };
 use arrow_flight::{Action, Ticket};
 use futures::{StreamExt, TryStreamExt};
-use grpc_proxy::flight::FlightProxy;
-use grpc_proxy::server::{AppState, Limits, ServerConfig, bind, serve_on};
-use policy_engine::Principal;
+use grpc_proxy::server::Limits;
 use prost::Message;
+use test_kit::{BOTH, Builder, Deployment, TestServer, status};
 use tonic::Code;
 use tonic::transport::Channel;
 
-const ADMIN: &str = "111111111111:user/admin";
 const ALICE: &str = "111111111111:user/alice";
 const BOB: &str = "111111111111:user/bob";
 
-struct Server {
-    addr: String,
-    key: Vec<u8>,
-    proxy: Arc<FlightProxy>,
-    _dir: tempfile::TempDir,
-    stops: Vec<tokio::sync::oneshot::Sender<()>>,
+/// A server with `limits` and no tables (the statements here need none).
+async fn start(limits: Limits, deployment: Deployment) -> TestServer {
+    Builder::new()
+        .limits(limits)
+        .deployment(deployment)
+        .start()
+        .await
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        for s in self.stops.drain(..) {
-            let _ = s.send(());
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Deployment {
-    Embedded,
-    Sidecar,
-}
-
-const BOTH: [Deployment; 2] = [Deployment::Embedded, Deployment::Sidecar];
-
-impl Server {
-    /// A proxy with `limits`; in the sidecar deployment, in front of a
-    /// `lakegate engine` with the same limits.
-    async fn start(limits: Limits, deployment: Deployment) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        let mut stops = Vec::new();
-        let engine_listener = match deployment {
-            Deployment::Embedded => None,
-            Deployment::Sidecar => {
-                Some(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
-            }
-        };
-        let upstream = engine_listener
-            .as_ref()
-            .map(|l| format!("grpc://{}", l.local_addr().unwrap()));
-        let cfg = ServerConfig {
-            data_dir: data.clone(),
-            listen: "127.0.0.1:0".into(),
-            admins: vec![Principal::parse(ADMIN).unwrap()],
-            upstream,
-            demo: false,
-            audit_log: None,
-            tls: None,
-            limits: limits.clone(),
-        };
-        let mut state = AppState::open(cfg).unwrap();
-        if let Some(listener) = engine_listener {
-            let snap = state.governance.snapshot().unwrap();
-            let engine = Arc::new(
-                lakegate_engine::Engine::with_limits(&snap.catalog, limits.engine()).unwrap(),
-            );
-            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-            stops.push(tx);
-            tokio::spawn(async move {
-                let _ = lakegate_engine::serve_engine(engine, listener, async {
-                    let _ = rx.await;
-                })
-                .await;
-            });
-        }
-        state.attach_flight().await.unwrap();
-        let proxy = state.flight.clone().unwrap();
-        let key = grpc_proxy::auth::load_key(&data).unwrap();
-        let (listener, addr) = bind("127.0.0.1:0").await.unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        stops.push(tx);
-        tokio::spawn(async move {
-            serve_on(state, listener, async {
-                let _ = rx.await;
-            })
-            .await
-            .unwrap();
-        });
-        Server {
-            addr: format!("http://{addr}"),
-            key,
-            proxy,
-            _dir: dir,
-            stops,
-        }
-    }
-
-    fn token_for(
-        &self,
-        principal: &str,
-        groups: &[&str],
-        attrs: &[(&str, &str)],
-        ttl: Duration,
-    ) -> String {
-        grpc_proxy::auth::mint_token(
-            &self.key,
-            &Principal::parse(principal).unwrap(),
-            &groups
-                .iter()
-                .map(|g| Principal::parse(g).unwrap())
-                .collect::<Vec<_>>(),
-            &attrs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect::<BTreeMap<_, _>>(),
-            ttl,
-        )
-        .unwrap()
-    }
-
-    fn token(&self, principal: &str, groups: &[&str], attrs: &[(&str, &str)]) -> String {
-        self.token_for(principal, groups, attrs, Duration::from_secs(600))
-    }
-
-    async fn client(&self, token: &str) -> FlightSqlServiceClient<Channel> {
-        let ch = Channel::from_shared(self.addr.clone())
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        let mut c = FlightSqlServiceClient::new(ch);
-        c.set_header("authorization", format!("Bearer {token}"));
-        c
-    }
-
-    async fn query(&self, token: &str, sql: &str) -> Result<Vec<RecordBatch>, tonic::Status> {
-        let mut c = self.client(token).await;
-        let info = c.execute(sql.to_string(), None).await.map_err(status)?;
-        let mut out = Vec::new();
-        for ep in info.endpoint {
-            out.append(&mut redeem(&mut c, ep.ticket.unwrap()).await?);
-        }
-        Ok(out)
-    }
-
-    /// A normal query works: the server lives on.
-    async fn alive(&self) {
-        let t = self.token(ALICE, &[], &[]);
-        let b = self.query(&t, "SELECT 41 + 1 AS answer").await.unwrap();
-        let col = b[0].column(0);
-        assert_eq!(col.len(), 1);
-        assert_eq!(
-            arrow::util::display::array_value_to_string(col, 0).unwrap(),
-            "42"
-        );
-    }
-}
-
-fn status(e: FlightError) -> tonic::Status {
-    match e {
-        FlightError::Tonic(s) => *s,
-        other => tonic::Status::internal(other.to_string()),
-    }
+/// A normal query works: the server lives on.
+async fn alive(s: &TestServer) {
+    let t = s.token(ALICE, &[], &[]);
+    let b = s.query(&t, "SELECT 41 + 1 AS answer").await.unwrap();
+    let col = b[0].column(0);
+    assert_eq!(col.len(), 1);
+    assert_eq!(
+        arrow::util::display::array_value_to_string(col, 0).unwrap(),
+        "42"
+    );
 }
 
 async fn redeem(
@@ -269,7 +130,7 @@ async fn token_nbf_and_lifetime_are_checked_when_verified() {
         max_token_lifetime: Duration::from_secs(3600),
         ..Limits::default()
     };
-    let s = Server::start(limits, Deployment::Embedded).await;
+    let s = start(limits, Deployment::Embedded).await;
     // Longer-lived than the server accepts, though well signed.
     let long = s.token_for(ALICE, &[], &[], Duration::from_secs(7200));
     let e = s.query(&long, "SELECT 1").await.unwrap_err();
@@ -303,7 +164,7 @@ async fn token_nbf_and_lifetime_are_checked_when_verified() {
     .unwrap();
     let e = s.query(&forever, "SELECT 1").await.unwrap_err();
     assert_eq!(code_of(&e), Code::Unauthenticated, "{e:?}");
-    s.alive().await;
+    alive(&s).await;
 }
 
 // ----------------------------------------------------------------- item 6
@@ -311,7 +172,7 @@ async fn token_nbf_and_lifetime_are_checked_when_verified() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ticket_bound_to_whole_caller_attrs_groups_and_token_expiry() {
     for d in BOTH {
-        let s = Server::start(Limits::default(), d).await;
+        let s = start(Limits::default(), d).await;
         let eu = s.token(ALICE, &[], &[("region", "EU")]);
         let us = s.token(ALICE, &[], &[("region", "US")]);
         let grouped = s.token(ALICE, &["111111111111:group/analysts"], &[("region", "EU")]);
@@ -347,7 +208,7 @@ async fn ticket_bound_to_whole_caller_attrs_groups_and_token_expiry() {
             let e = redeem(&mut c_again, ticket).await.unwrap_err();
             assert_eq!(code_of(&e), Code::PermissionDenied, "{d:?}: {e:?}");
         }
-        s.alive().await;
+        alive(&s).await;
     }
 }
 
@@ -363,7 +224,7 @@ async fn plan_cache_bounded_by_bytes_per_principal_and_total() {
         ..Limits::default()
     };
     for d in BOTH {
-        let s = Server::start(limits.clone(), d).await;
+        let s = start(limits.clone(), d).await;
         // Bob has no grants and never redeems his tickets.
         let bob = s.token(BOB, &[], &[]);
         let alice = s.token(ALICE, &[], &[]);
@@ -399,7 +260,7 @@ async fn plan_cache_bounded_by_bytes_per_principal_and_total() {
             before - 1,
             "{d:?}: redeemed plan kept"
         );
-        s.alive().await;
+        alive(&s).await;
     }
 }
 
@@ -416,7 +277,7 @@ fn small_memory() -> Limits {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn statement_memory_limit_refuses_large_function_outputs_and_operators() {
     for d in BOTH {
-        let s = Server::start(small_memory(), d).await;
+        let s = start(small_memory(), d).await;
         let nobody = s.token(BOB, &[], &[]);
         for sql in [
             // Scalar functions allocate outside the pool.
@@ -438,7 +299,7 @@ async fn statement_memory_limit_refuses_large_function_outputs_and_operators() {
             let e = s.query(&nobody, sql).await.unwrap_err();
             assert_eq!(code_of(&e), Code::ResourceExhausted, "{d:?}: {sql}: {e:?}");
             assert!(started.elapsed() < Duration::from_secs(20), "{d:?}: {sql}");
-            s.alive().await;
+            alive(&s).await;
         }
         // Under the limit the same shapes run.
         let b = s
@@ -455,7 +316,7 @@ async fn statement_memory_limit_refuses_large_function_outputs_and_operators() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn statement_memory_limit_bounds_every_amplifying_function() {
     for d in BOTH {
-        let s = Server::start(small_memory(), d).await;
+        let s = start(small_memory(), d).await;
         let nobody = s.token(BOB, &[], &[]);
         let big = "repeat('x', 3000000)";
         for sql in [
@@ -493,7 +354,7 @@ async fn statement_memory_limit_bounds_every_amplifying_function() {
             let e = s.query(&nobody, &sql).await.unwrap_err();
             assert_eq!(code_of(&e), Code::ResourceExhausted, "{d:?}: {sql}: {e:?}");
             assert!(started.elapsed() < Duration::from_secs(20), "{d:?}: {sql}");
-            s.alive().await;
+            alive(&s).await;
         }
         // Under the limit they run, and `||` keeps its meaning and its name.
         for (sql, want) in [
@@ -537,7 +398,7 @@ async fn statement_timeout_stops_table_less_compute() {
         ..Limits::default()
     };
     for d in BOTH {
-        let s = Server::start(limits.clone(), d).await;
+        let s = start(limits.clone(), d).await;
         let nobody = s.token(BOB, &[], &[]);
         for sql in [
             endless(),
@@ -555,7 +416,7 @@ async fn statement_timeout_stops_table_less_compute() {
                 "{d:?}: {sql}: took {:?}",
                 started.elapsed()
             );
-            s.alive().await;
+            alive(&s).await;
         }
     }
 }
@@ -603,7 +464,7 @@ async fn cancel_on_disconnect() {
             statement_timeout: Duration::from_secs(600),
             ..Limits::default()
         };
-        let s = Server::start(limits, d).await;
+        let s = start(limits, d).await;
         let nobody = s.token(BOB, &[], &[]);
         let mut c = s.client(&nobody).await;
         let t = first_ticket(&mut c, &endless()).await;
@@ -638,6 +499,6 @@ async fn cancel_on_disconnect() {
             used < Duration::from_millis(500),
             "{d:?}: the producer kept computing after the client left ({used:?} CPU in 1.5 s)"
         );
-        s.alive().await;
+        alive(&s).await;
     }
 }

@@ -19,19 +19,17 @@
     reason = "test code: a panic is a failed test, and test items are not API"
 )]
 
-mod common;
-
 use arrow::datatypes::Schema;
-use common::*;
 use futures::TryStreamExt;
 use policy_engine::filters::NewDataFilter;
+use test_kit::*;
 use tonic::Code;
 
 const ALICE: &str = "111111111111:user/alice";
 
 /// The embedded harness and a sidecar over its data directory.
-async fn deployments() -> (Harness, Harness) {
-    let h = Harness::start(None, None).await;
+async fn deployments() -> (TestServer, TestServer) {
+    let h = Builder::new().start_with_sales().await;
     let side = h.sidecar().await;
     (h, side)
 }
@@ -155,7 +153,7 @@ async fn errors_of_the_callers_own_expressions_are_invalid_argument() {
 
 /// The schema of each endpoint's stream, and the schema FlightInfo announced.
 async fn announced_and_streamed(
-    h: &Harness,
+    h: &TestServer,
     token: &str,
     sql: &str,
 ) -> (Schema, Vec<std::sync::Arc<Schema>>) {

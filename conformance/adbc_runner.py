@@ -3,7 +3,7 @@
 Reads one JSON request from stdin: {"endpoint": "grpc://HOST:PORT",
 "token": "...", "sql": "..."} and prints one JSON line: {"columns": [...],
 "rows": [[...], ...]} or {"error": "...", "kind": "invalid_argument" |
-"permission_denied" | "unauthenticated" | "other"}.
+"permission_denied" | "failed_precondition" | "unauthenticated" | "other"}.
 """
 import json
 import sys
@@ -18,6 +18,8 @@ def kind(message: str) -> str:
     m = message.upper()
     if "INVALID_ARGUMENT" in m or "INVALIDARGUMENT" in m:
         return "invalid_argument"
+    if "FAILED_PRECONDITION" in m or "FAILEDPRECONDITION" in m:
+        return "failed_precondition"
     if "UNAUTHENTICATED" in m:
         return "unauthenticated"
     if "UNAUTHORIZED" in m or "PERMISSION" in m:

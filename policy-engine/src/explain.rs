@@ -52,7 +52,9 @@ pub struct TableExplanation {
 /// The explanation of one statement.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Explanation {
-    /// The SQL the proxy would send to an external engine.
+    /// The SQL the proxy would send to an external engine; when a keyed-hash
+    /// mask applies (its key never goes upstream), the statement as the
+    /// embedded engine runs it.
     pub rewritten_sql: String,
     /// Each distinct table the statement reads, in order of first reference.
     pub tables: Vec<TableExplanation>,
@@ -116,7 +118,27 @@ impl Governance {
         let resolver = |t: &TableName| {
             access::effective_access(&snap.catalog, &snap.compiled, subject, subject.account(), t)
         };
-        let rw = rewrite::rewrite(sql, &opts, &resolver)?;
+        // The SQL an upstream would run; a keyed-hash mask has none (its key
+        // never leaves lakegate), so then it is the statement as the embedded
+        // engine runs it. Any other refusal stands.
+        let rw = match rewrite::rewrite(sql, &opts, &resolver) {
+            Err(Error::FailedPrecondition(m)) => {
+                opts.placement = Placement::Secured;
+                opts.print_secured = true;
+                let rw = rewrite::rewrite(sql, &opts, &resolver)?;
+                let hashed = rw.tables.iter().any(|t| {
+                    t.access
+                        .columns
+                        .iter()
+                        .any(|c| c.mask == Some(ColumnMask::Hash))
+                });
+                if !hashed {
+                    return Err(Error::FailedPrecondition(m));
+                }
+                rw
+            }
+            other => other?,
+        };
         let tables = rw
             .tables
             .into_iter()

@@ -82,6 +82,7 @@ impl AdbcTarget {
     fn adbc(&self, caller: &Caller, sql: &str) -> Result<Outcome> {
         if let Some(engine) = &self.server.engine {
             engine
+                .engine
                 .refresh(&self.server.gov.snapshot()?.catalog)
                 .map_err(|e| anyhow!("{e}"))?;
         }

@@ -14,10 +14,8 @@
 //!    query with `WHERE region = 'EU'` written by hand, through the same proxy,
 //!    over a table hive-partitioned by region.
 //!
-//! "Direct" is the engine's own Flight SQL service
-//! (`EngineFlightService`, what `serve_engine` serves) on connections with
-//! TCP_NODELAY, as lakegate's own port has; `serve_engine` itself is also
-//! sampled (`direct_serve_engine`) because it leaves Nagle's algorithm on.
+//! "Direct" is `lakegate engine` (`serve_engine`, TCP_NODELAY like
+//! lakegate's own port), started by the test kit.
 //!
 //! Run with `cargo bench -p grpc-proxy --bench proxy` (add `-- --quick` for a
 //! short run). Client, proxies and engines share one process and one tokio
@@ -48,11 +46,13 @@ use arrow_flight::{
     HandshakeRequest, HandshakeResponse, PollInfo, PutResult, SchemaResult, Ticket,
 };
 use futures::{Stream, StreamExt};
-use grpc_proxy::server::{AppState, ServerConfig, bind, serve_on};
-use parquet::arrow::ArrowWriter;
+use grpc_proxy::server::bind;
+use policy_engine::Governance;
 use policy_engine::filters::NewDataFilter;
 use policy_engine::model::{Format, LocationUri};
 use policy_engine::{Caller, GrantRequest, NewTable, Principal, ResourceSpec};
+use test_kit::lake::write_parquet;
+use test_kit::{Builder, EngineServer, TestServer, admin, table};
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Channel, Server};
 use tonic::{Request, Response, Status, Streaming};
@@ -100,20 +100,6 @@ impl Sizes {
 }
 
 // ---------------------------------------------------------------- data
-
-fn write_parquet(path: &Path, batches: impl IntoIterator<Item = RecordBatch>) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let f = std::fs::File::create(path).unwrap();
-    let mut w: Option<ArrowWriter<std::fs::File>> = None;
-    let mut f = Some(f);
-    for b in batches {
-        if w.is_none() {
-            w = Some(ArrowWriter::try_new(f.take().unwrap(), b.schema(), None).unwrap());
-        }
-        w.as_mut().unwrap().write(&b).unwrap();
-    }
-    w.unwrap().close().unwrap();
-}
 
 /// `sales/orders/`: 1,000 rows (id, amount, email); `bench/big/`: `big_rows`
 /// rows (id, amount, name) in `big_files` files; `bench/events/region=R/`:
@@ -189,38 +175,23 @@ fn write_data(root: &Path, s: &Sizes) {
     }
 }
 
-fn admin() -> Caller {
-    Caller::new(Principal::parse(ADMIN).unwrap())
-}
-
-fn grant(state: &AppState, principal: &str, resource: ResourceSpec) {
-    state
-        .governance
-        .grant(
-            &admin(),
-            &GrantRequest {
-                principal: principal.into(),
-                permissions: vec!["SELECT".into()],
-                grantable: vec![],
-                resource,
-                masks: vec![],
-            },
-        )
-        .unwrap();
-}
-
-fn table(name: &str) -> ResourceSpec {
-    ResourceSpec::Table {
-        name: name.into(),
-        columns: vec![],
-        exclude_columns: vec![],
-    }
+fn grant(gov: &Governance, principal: &str, resource: ResourceSpec) {
+    gov.grant(
+        &admin(),
+        &GrantRequest {
+            principal: principal.into(),
+            permissions: vec!["SELECT".into()],
+            grantable: vec![],
+            resource,
+            masks: vec![],
+        },
+    )
+    .unwrap();
 }
 
 /// Registers the lake's tables, alice's grants and bob's `region = 'EU'`
 /// data filter.
-async fn build_catalog(state: &AppState, lake: &Path) {
-    let gov = &state.governance;
+async fn build_catalog(gov: &Governance, lake: &Path) {
     let loc = format!("file://{}/", lake.display());
     gov.register_location(&admin(), &loc).unwrap();
     for db in ["sales", "bench"] {
@@ -248,8 +219,8 @@ async fn build_catalog(state: &AppState, lake: &Path) {
         )
         .unwrap();
     }
-    grant(state, ALICE, table("sales.orders"));
-    grant(state, ALICE, table("bench.big"));
+    grant(gov, ALICE, table("sales.orders", &[]));
+    grant(gov, ALICE, table("bench.big", &[]));
     gov.create_data_filter(
         &admin(),
         &NewDataFilter {
@@ -262,7 +233,7 @@ async fn build_catalog(state: &AppState, lake: &Path) {
     )
     .unwrap();
     grant(
-        state,
+        gov,
         BOB,
         ResourceSpec::DataFilter {
             name: "bench.events.eu".into(),
@@ -283,60 +254,34 @@ fn nodelay_incoming(
     })
 }
 
-async fn start_proxy(cfg: ServerConfig, lake: Option<&Path>) -> (String, Vec<u8>) {
-    let data = cfg.data_dir.clone();
-    let mut state = AppState::open(cfg).unwrap();
-    if let Some(lake) = lake {
-        build_catalog(&state, lake).await;
+/// A proxy over the store in `data` (embedded, or in front of `upstream`),
+/// auditing to `audit`; with `lake`, the lake's catalog is built first.
+async fn start_proxy(
+    data: &Path,
+    upstream: Option<String>,
+    audit: &Path,
+    lake: Option<&Path>,
+) -> TestServer {
+    let mut b = Builder::new().data_dir(data).audit_log(audit);
+    if let Some(u) = upstream {
+        b = b.upstream(u);
     }
-    state.attach_flight().await.unwrap();
-    let key = grpc_proxy::auth::load_key(&data).unwrap();
-    let (listener, addr) = bind("127.0.0.1:0").await.unwrap();
-    tokio::spawn(async move {
-        serve_on(state, listener, std::future::pending::<()>())
-            .await
-            .unwrap();
-    });
-    (format!("http://{addr}"), key)
+    let staged = b.open();
+    if let Some(lake) = lake {
+        build_catalog(staged.governance(), lake).await;
+    }
+    staged.serve().await
 }
 
-async fn start_engine(data: &Path, nodelay: bool) -> String {
-    let gov = AppState::open(ServerConfig {
-        data_dir: data.to_path_buf(),
-        listen: "127.0.0.1:0".into(),
-        admins: vec![],
-        upstream: None,
-        demo: false,
-        audit_log: Some(data.join("engine-audit.jsonl")),
-        tls: None,
-        limits: Default::default(),
-    })
-    .unwrap()
-    .governance;
-    let snap = gov.snapshot().unwrap();
-    let engine = Arc::new(lakegate_engine::Engine::new(&snap.catalog).unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    if nodelay {
-        // The same service `serve_engine` runs, on connections with TCP_NODELAY.
-        let svc = lakegate_engine::EngineFlightService::new(engine)
-            .unwrap()
-            .into_server();
-        tokio::spawn(async move {
-            Server::builder()
-                .add_service(svc)
-                .serve_with_incoming(nodelay_incoming(listener))
-                .await
-                .unwrap();
-        });
-    } else {
-        tokio::spawn(async move {
-            lakegate_engine::serve_engine(engine, listener, std::future::pending::<()>())
-                .await
-                .unwrap();
-        });
-    }
-    format!("http://{addr}")
+/// `lakegate engine` over the store in `data`.
+async fn start_engine(data: &Path) -> EngineServer {
+    let snap = Builder::new()
+        .data_dir(data)
+        .open()
+        .governance()
+        .snapshot()
+        .unwrap();
+    EngineServer::start(&snap.catalog, &Default::default()).await
 }
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
@@ -615,18 +560,8 @@ impl policy_engine::rewrite::TableResolver for Resolver<'_> {
 /// GetFlightInfo does on top of the engine's (median of many runs each).
 async fn breakdown(data: &Path, s: &Sizes) {
     use policy_engine::rewrite::{Placement, RewriteOptions, rewrite};
-    let gov = AppState::open(ServerConfig {
-        data_dir: data.to_path_buf(),
-        listen: "127.0.0.1:0".into(),
-        admins: vec![],
-        upstream: None,
-        demo: false,
-        audit_log: None,
-        tls: None,
-        limits: Default::default(),
-    })
-    .unwrap()
-    .governance;
+    let staged = Builder::new().data_dir(data).open();
+    let gov = staged.governance();
     let snap = gov.snapshot().unwrap();
     let engine = lakegate_engine::Engine::new(&snap.catalog).unwrap();
     let caller = Caller::new(Principal::parse(ALICE).unwrap());
@@ -747,32 +682,27 @@ async fn run(quick: bool) {
         if quick { "quick" } else { "full" }
     );
 
-    let proxy_cfg = |upstream: Option<String>, audit: &str| ServerConfig {
-        data_dir: data.clone(),
-        listen: "127.0.0.1:0".into(),
-        admins: vec![Principal::parse(ADMIN).unwrap()],
-        upstream,
-        demo: false,
-        audit_log: Some(dir.path().join(audit)),
-        tls: None,
-        limits: Default::default(),
-    };
-    let (embedded, key) = start_proxy(proxy_cfg(None, "audit-embedded.jsonl"), Some(&lake)).await;
-    // `direct` is the engine's Flight SQL service on connections with
-    // TCP_NODELAY (the baseline, and the upstream of relay and sidecar);
-    // `direct_se` is `serve_engine` itself, which (at the time of writing)
-    // leaves Nagle on and pays a delayed-ACK stall per unary call.
-    let direct_se = start_engine(&data, false).await;
-    let direct = start_engine(&data, true).await;
-    let relay = start_relay(&direct).await;
-    let (sidecar, _) = start_proxy(
-        proxy_cfg(
-            Some(direct.replace("http://", "grpc://")),
-            "audit-sidecar.jsonl",
-        ),
+    let embedded_server = start_proxy(
+        &data,
+        None,
+        &dir.path().join("audit-embedded.jsonl"),
+        Some(&lake),
+    )
+    .await;
+    // `direct` is `lakegate engine` (the baseline, and the upstream of relay
+    // and sidecar).
+    let direct = start_engine(&data).await;
+    let relay = start_relay(&direct.addr).await;
+    let sidecar_server = start_proxy(
+        &data,
+        Some(direct.grpc_url()),
+        &dir.path().join("audit-sidecar.jsonl"),
         None,
     )
     .await;
+    let key = embedded_server.key.clone();
+    let (embedded, sidecar) = (embedded_server.addr.clone(), sidecar_server.addr.clone());
+    let direct_addr = direct.addr.clone();
     let token = |p: &str| {
         grpc_proxy::auth::mint_token(
             &key,
@@ -793,7 +723,7 @@ async fn run(quick: bool) {
     let q = "SELECT id FROM sales.orders WHERE id = 1";
     let qd = format!("SELECT id FROM \"{ACCT}\".sales.orders WHERE id = 1");
     let mut targets = vec![
-        target("direct", &direct, None, qd.clone()).await,
+        target("direct", &direct_addr, None, qd.clone()).await,
         target("embedded", &embedded, Some(&alice), q).await,
         target("relay", &relay, None, qd.clone()).await,
         target("sidecar", &sidecar, Some(&alice), q).await,
@@ -811,28 +741,14 @@ async fn run(quick: bool) {
     let [direct_l, emb_l, relay_l, side_l] = &lat[..] else {
         unreachable!()
     };
-    // `serve_engine` stalls ~40 ms per unary call (Nagle + delayed ACK); it
-    // is sampled on its own so its idle time does not cool the others' caches.
-    let mut se = [target("direct_serve_engine", &direct_se, None, qd.clone()).await];
-    let se_lat = latencies(&mut se, 5, (s.samples / 20).max(20), 1).await;
-    let se_l = &se_lat[0];
-    println!(
-        "latency/{}: p50_us={:.0} p99_us={:.0} get_flight_info_p50_us={:.0}",
-        se[0].name,
-        us(se_l.p50),
-        us(se_l.p99),
-        us(se_l.info_p50)
-    );
     let added_p50 = us(emb_l.p50) - us(direct_l.p50);
     let added_p99 = us(emb_l.p99) - us(direct_l.p99);
     println!(
-        "proxy_tax/embedded: p50_us={:.0} p99_us={:.0} direct_p50_us={:.0} direct_p99_us={:.0} serve_engine_p50_us={:.0} serve_engine_p99_us={:.0} added_p50_us={:.0} added_p99_us={:.0} budget_added_p50_us=250 budget_added_p99_us=1000 {}",
+        "proxy_tax/embedded: p50_us={:.0} p99_us={:.0} direct_p50_us={:.0} direct_p99_us={:.0} added_p50_us={:.0} added_p99_us={:.0} budget_added_p50_us=250 budget_added_p99_us=1000 {}",
         us(emb_l.p50),
         us(emb_l.p99),
         us(direct_l.p50),
         us(direct_l.p99),
-        us(se_l.p50),
-        us(se_l.p99),
         added_p50,
         added_p99,
         pass(added_p50 <= 250.0 && added_p99 <= 1000.0)
@@ -861,11 +777,10 @@ async fn run(quick: bool) {
     let q = "SELECT * FROM bench.big";
     let qd = format!("SELECT * FROM \"{ACCT}\".bench.big");
     let mut targets = vec![
-        target("direct", &direct, None, qd.clone()).await,
+        target("direct", &direct_addr, None, qd.clone()).await,
         target("embedded", &embedded, Some(&alice), q).await,
         target("relay", &relay, None, qd.clone()).await,
         target("sidecar", &sidecar, Some(&alice), q).await,
-        target("direct_serve_engine", &direct_se, None, qd.clone()).await,
     ];
     // One warm-up pass (page cache, connections).
     for t in targets.iter_mut() {
@@ -939,7 +854,7 @@ async fn run(quick: bool) {
         target("sidecar_by_hand", &sidecar, Some(&adm), by_hand.clone()).await,
         target(
             "direct_by_hand",
-            &direct,
+            &direct_addr,
             None,
             format!("{agg_d} WHERE region = 'EU'"),
         )

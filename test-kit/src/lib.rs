@@ -24,9 +24,11 @@
     reason = "test infrastructure: a panic is a failed test with the reason in it"
 )]
 
+pub mod engine;
 pub mod flight;
 pub mod lake;
 pub mod server;
 
+pub use engine::EngineServer;
 pub use flight::{fetch, names, r, rows, status};
 pub use server::{ADMIN, BOTH, Builder, Deployment, Staged, TestServer, admin, table};

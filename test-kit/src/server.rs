@@ -15,6 +15,7 @@ use policy_engine::{Caller, Governance, GrantRequest, NewTable, Principal, Resou
 use tokio::sync::oneshot;
 use tonic::transport::Channel;
 
+use crate::engine::EngineServer;
 use crate::flight::{fetch, status};
 
 /// The data lake admin every server bootstraps unless told otherwise.
@@ -285,35 +286,17 @@ impl Staged {
             engine_listener,
             limits,
         } = self;
-        let mut stops = Vec::new();
-        let engine = match engine_listener {
-            Some(l) => {
-                let snap = state.governance.snapshot().expect("catalog snapshot");
-                let engine = Arc::new(
-                    lakegate_engine::Engine::with_limits(&snap.catalog, limits.engine())
-                        .expect("start the engine"),
-                );
-                let listener = tokio::net::TcpListener::from_std(l).expect("engine listener");
-                let (tx, rx) = oneshot::channel::<()>();
-                stops.push(tx);
-                let served = engine.clone();
-                tokio::spawn(async move {
-                    let _ = lakegate_engine::serve_engine(served, listener, async {
-                        let _ = rx.await;
-                    })
-                    .await;
-                });
-                Some(engine)
-            }
-            None => None,
-        };
+        let engine = engine_listener.map(|l| {
+            let snap = state.governance.snapshot().expect("catalog snapshot");
+            let listener = tokio::net::TcpListener::from_std(l).expect("engine listener");
+            EngineServer::start_on(&snap.catalog, &limits, listener)
+        });
         state.attach_flight().await.expect("attach Flight SQL");
         let proxy = state.flight.clone().expect("the Flight SQL proxy");
         let gov = state.governance.clone();
         let key = grpc_proxy::auth::load_key(&data).expect("signing key");
         let (listener, addr) = bind("127.0.0.1:0").await.expect("bind the proxy");
         let (tx, rx) = oneshot::channel::<()>();
-        stops.push(tx);
         tokio::spawn(async move {
             let _ = serve_on(state, listener, async {
                 let _ = rx.await;
@@ -329,7 +312,7 @@ impl Staged {
             data,
             lake,
             dir,
-            stops,
+            stop: Some(tx),
         }
     }
 }
@@ -345,19 +328,19 @@ pub struct TestServer {
     /// The Flight SQL proxy serving the port.
     pub proxy: Arc<FlightProxy>,
     /// The sidecar engine, if the deployment has one.
-    pub engine: Option<Arc<lakegate_engine::Engine>>,
+    pub engine: Option<EngineServer>,
     /// The data directory (store, key, audit log).
     pub data: PathBuf,
     /// The lake's root folder.
     pub lake: PathBuf,
     /// Holds the data directory and the lake; removed on drop.
     pub dir: tempfile::TempDir,
-    stops: Vec<oneshot::Sender<()>>,
+    stop: Option<oneshot::Sender<()>>,
 }
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        for s in self.stops.drain(..) {
+        if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
     }

@@ -42,16 +42,11 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::array::{ArrayRef, Float64Array, Int64Array, StringArray};
-use arrow::datatypes::{DataType, Field, Schema};
-use arrow::record_batch::RecordBatch;
 use arrow_flight::flight_service_client::FlightServiceClient;
 use arrow_flight::sql::client::FlightSqlServiceClient;
 use futures::StreamExt;
-use parquet::arrow::ArrowWriter;
 use tonic::transport::{Channel, Endpoint};
 
 const BIN: &str = env!("CARGO_BIN_EXE_lakegate");
@@ -112,66 +107,9 @@ fn main() {
 
 // ---------------------------------------------------------------- data
 
-fn write_parquet(path: &Path, batches: impl IntoIterator<Item = RecordBatch>) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let mut file = Some(File::create(path).unwrap());
-    let mut w: Option<ArrowWriter<File>> = None;
-    for b in batches {
-        if w.is_none() {
-            w = Some(ArrowWriter::try_new(file.take().unwrap(), b.schema(), None).unwrap());
-        }
-        w.as_mut().unwrap().write(&b).unwrap();
-    }
-    w.unwrap().close().unwrap();
-}
-
-/// `sales/orders/`: 1,000 rows (id, amount, email); `bench/big/`:
-/// `big_rows` rows (id Int64, amount Float64, name Utf8) in `big_files` files.
+/// `sales/orders/` and `bench/big/` ([`test_kit::lake::write_bench`]).
 fn write_lake(root: &Path, s: &Sizes) {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("id", DataType::Int64, false),
-        Field::new("amount", DataType::Float64, false),
-        Field::new("email", DataType::Utf8, true),
-    ]));
-    let n = 1000i64;
-    let cols: Vec<ArrayRef> = vec![
-        Arc::new(Int64Array::from_iter_values(1..=n)),
-        Arc::new(Float64Array::from_iter_values((1..=n).map(|i| i as f64))),
-        Arc::new(StringArray::from_iter_values(
-            (1..=n).map(|i| format!("user{i}@example.com")),
-        )),
-    ];
-    write_parquet(
-        &root.join("sales/orders/part-0.parquet"),
-        [RecordBatch::try_new(schema, cols).unwrap()],
-    );
-
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("id", DataType::Int64, false),
-        Field::new("amount", DataType::Float64, false),
-        Field::new("name", DataType::Utf8, false),
-    ]));
-    let per_file = s.big_rows / s.big_files;
-    const CHUNK: usize = 65_536;
-    for f in 0..s.big_files {
-        let start = f * per_file;
-        let schema = schema.clone();
-        let batches = (0..per_file.div_ceil(CHUNK)).map(move |c| {
-            let lo = (start + c * CHUNK) as i64;
-            let hi = (start + ((c + 1) * CHUNK).min(per_file)) as i64;
-            let cols: Vec<ArrayRef> = vec![
-                Arc::new(Int64Array::from_iter_values(lo..hi)),
-                Arc::new(Float64Array::from_iter_values(
-                    (lo..hi).map(|i| (i % 10_000) as f64 * 0.25),
-                )),
-                Arc::new(StringArray::from_iter_values(
-                    (lo..hi).map(|i| format!("customer-{}", i % 100_000)),
-                )),
-            ];
-            RecordBatch::try_new(schema.clone(), cols).unwrap()
-        });
-        write_parquet(&root.join(format!("bench/big/part-{f}.parquet")), batches);
-    }
+    test_kit::lake::write_bench(root, s.big_rows, s.big_files);
 }
 
 // ---------------------------------------------------------------- processes

@@ -35,7 +35,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::array::{ArrayRef, Float64Array, Int64Array, StringArray};
+use arrow::array::{ArrayRef, Float64Array, Int64Array};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use arrow_flight::flight_service_client::FlightServiceClient;
@@ -51,7 +51,7 @@ use policy_engine::Governance;
 use policy_engine::filters::NewDataFilter;
 use policy_engine::model::{Format, LocationUri};
 use policy_engine::{Caller, GrantRequest, NewTable, Principal, ResourceSpec};
-use test_kit::lake::write_parquet;
+use test_kit::lake::{CHUNK, write_parquet};
 use test_kit::{Builder, EngineServer, TestServer, admin, table};
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Channel, Server};
@@ -105,51 +105,7 @@ impl Sizes {
 /// rows (id, amount, name) in `big_files` files; `bench/events/region=R/`:
 /// `rows_per_region` rows (id, amount) for each of 8 regions.
 fn write_data(root: &Path, s: &Sizes) {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("id", DataType::Int64, false),
-        Field::new("amount", DataType::Float64, false),
-        Field::new("email", DataType::Utf8, true),
-    ]));
-    let n = 1000i64;
-    let cols: Vec<ArrayRef> = vec![
-        Arc::new(Int64Array::from_iter_values(1..=n)),
-        Arc::new(Float64Array::from_iter_values((1..=n).map(|i| i as f64))),
-        Arc::new(StringArray::from_iter_values(
-            (1..=n).map(|i| format!("user{i}@example.com")),
-        )),
-    ];
-    write_parquet(
-        &root.join("sales/orders/part-0.parquet"),
-        [RecordBatch::try_new(schema, cols).unwrap()],
-    );
-
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("id", DataType::Int64, false),
-        Field::new("amount", DataType::Float64, false),
-        Field::new("name", DataType::Utf8, false),
-    ]));
-    let per_file = s.big_rows / s.big_files;
-    const CHUNK: usize = 65_536;
-    for f in 0..s.big_files {
-        let start = f * per_file;
-        let schema = schema.clone();
-        let batches = (0..per_file.div_ceil(CHUNK)).map(move |c| {
-            let lo = (start + c * CHUNK) as i64;
-            let hi = (start + ((c + 1) * CHUNK).min(per_file)) as i64;
-            let cols: Vec<ArrayRef> = vec![
-                Arc::new(Int64Array::from_iter_values(lo..hi)),
-                Arc::new(Float64Array::from_iter_values(
-                    (lo..hi).map(|i| (i % 10_000) as f64 * 0.25),
-                )),
-                Arc::new(StringArray::from_iter_values(
-                    (lo..hi).map(|i| format!("customer-{}", i % 100_000)),
-                )),
-            ];
-            RecordBatch::try_new(schema.clone(), cols).unwrap()
-        });
-        write_parquet(&root.join(format!("bench/big/part-{f}.parquet")), batches);
-    }
-
+    test_kit::lake::write_bench(root, s.big_rows, s.big_files);
     let schema = Arc::new(Schema::new(vec![
         Field::new("id", DataType::Int64, false),
         Field::new("amount", DataType::Float64, false),

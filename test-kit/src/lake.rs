@@ -87,3 +87,55 @@ pub fn write_sales(root: &Path) {
         [RecordBatch::try_new(schema, cols).expect("customers batch")],
     );
 }
+
+/// The benchmarks' lake under `root`:
+/// - `sales/orders/`: 1,000 rows (`id` 1…1000, `amount`, `email`);
+/// - `bench/big/`: `big_rows` rows (`id` Int64, `amount` Float64, `name`
+///   Utf8) in `big_files` files, written in 64 Ki-row batches.
+pub fn write_bench(root: &Path, big_rows: usize, big_files: usize) {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("amount", DataType::Float64, false),
+        Field::new("email", DataType::Utf8, true),
+    ]));
+    let n = 1000i64;
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from_iter_values(1..=n)),
+        Arc::new(Float64Array::from_iter_values((1..=n).map(|i| i as f64))),
+        Arc::new(StringArray::from_iter_values(
+            (1..=n).map(|i| format!("user{i}@example.com")),
+        )),
+    ];
+    write_parquet(
+        &root.join("sales/orders/part-0.parquet"),
+        [RecordBatch::try_new(schema, cols).expect("orders batch")],
+    );
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("amount", DataType::Float64, false),
+        Field::new("name", DataType::Utf8, false),
+    ]));
+    let per_file = big_rows / big_files.max(1);
+    for f in 0..big_files {
+        let start = f * per_file;
+        let schema = schema.clone();
+        let batches = (0..per_file.div_ceil(CHUNK)).map(move |c| {
+            let lo = (start + c * CHUNK) as i64;
+            let hi = (start + ((c + 1) * CHUNK).min(per_file)) as i64;
+            let cols: Vec<ArrayRef> = vec![
+                Arc::new(Int64Array::from_iter_values(lo..hi)),
+                Arc::new(Float64Array::from_iter_values(
+                    (lo..hi).map(|i| (i % 10_000) as f64 * 0.25),
+                )),
+                Arc::new(StringArray::from_iter_values(
+                    (lo..hi).map(|i| format!("customer-{}", i % 100_000)),
+                )),
+            ];
+            RecordBatch::try_new(schema.clone(), cols).expect("big batch")
+        });
+        write_parquet(&root.join(format!("bench/big/part-{f}.parquet")), batches);
+    }
+}
+
+/// Rows per batch when writing large files.
+pub const CHUNK: usize = 65_536;

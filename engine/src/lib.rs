@@ -65,6 +65,7 @@ mod masks;
 mod secure;
 mod tables;
 
+pub use datafusion::execution::SendableRecordBatchStream;
 pub use engine::{Engine, Query, TableInfo};
 pub use error::EngineError;
 pub use flight::{EngineFlightService, serve_engine, status};

@@ -28,12 +28,15 @@
 //! crate::status         every error → gRPC status, in one place
 //! ```
 
+mod backend;
 mod metadata;
 mod plan;
 mod refused;
 mod statement;
 mod stream;
 
+pub use backend::Backend;
+use backend::{Opened, Planned};
 use metadata::{cross_tables, foreign_keys_schema, primary_keys_schema, sql_info};
 use plan::Plan;
 use refused::{Refused, refuse};
@@ -114,17 +117,6 @@ impl Default for ProxyLimits {
 }
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
-
-/// Where statements run.
-#[derive(Clone)]
-pub enum Backend {
-    /// The embedded DataFusion engine, in process; filters and masks are
-    /// applied inside its scans.
-    Embedded(Arc<Engine>),
-    /// An external Flight SQL server; the rewritten SQL carries the filters
-    /// and masks inline.
-    Upstream(Channel),
-}
 
 /// The Flight SQL service clients talk to.
 pub struct FlightProxy {

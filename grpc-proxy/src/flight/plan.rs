@@ -93,13 +93,6 @@ pub(super) fn random_id() -> String {
 }
 
 impl FlightProxy {
-    pub(super) fn placement(&self) -> Placement {
-        match self.backend {
-            Backend::Embedded(_) => Placement::Secured,
-            Backend::Upstream(_) => Placement::Inline,
-        }
-    }
-
     pub(super) fn secured(&self, rw: &Rewritten) -> Vec<SecuredTable> {
         rw.tables
             .iter()
@@ -116,7 +109,7 @@ impl FlightProxy {
     pub(super) async fn plan(&self, caller: &Caller, sql: &str) -> Result<Plan, Status> {
         let snap = self.snapshot()?;
         let mut opts = RewriteOptions::new(caller.account().clone());
-        opts.placement = self.placement();
+        opts.placement = self.backend.placement();
         // The embedded engine plans the AST; the audit writer prints it.
         opts.print_secured = false;
         let rewritten = rewrite::rewrite(
@@ -140,41 +133,14 @@ impl FlightProxy {
         snap: &Snapshot,
         rewritten: Arc<Rewritten>,
     ) -> Result<Plan, Status> {
-        let (schema, upstream, prepared) = match &self.backend {
-            Backend::Embedded(engine) => {
-                engine.refresh(&snap.catalog).map_err(engine_status)?;
-                let q = engine
-                    .prepare_secured(&rewritten.statement, &self.secured(&rewritten))
-                    .await
-                    .map_err(engine_status)?;
-                (q.schema(), Vec::new(), Some(q))
-            }
-            Backend::Upstream(channel) => {
-                // The plain Flight client, so the upstream's status code
-                // reaches the error boundary intact.
-                let cmd = CommandStatementQuery {
-                    query: rewritten.sql.clone(),
-                    transaction_id: None,
-                };
-                let descriptor = FlightDescriptor::new_cmd(cmd.as_any().encode_to_vec());
-                let info = FlightServiceClient::new(channel.clone())
-                    .get_flight_info(descriptor)
-                    .await
-                    .map_err(upstream_error)?
-                    .into_inner();
-                let schema: Schema = info.clone().try_decode_schema().map_err(|e| {
-                    status(ProxyError::Internal(format!(
-                        "the upstream's FlightInfo has no usable schema: {e}"
-                    )))
-                })?;
-                let tickets = info
-                    .endpoint
-                    .into_iter()
-                    .filter_map(|ep| ep.ticket)
-                    .collect();
-                (Arc::new(schema), tickets, None)
-            }
-        };
+        let Planned {
+            schema,
+            tickets: upstream,
+            query: prepared,
+        } = self
+            .backend
+            .plan(snap, &rewritten, &self.secured(&rewritten))
+            .await?;
         let created = Instant::now();
         Ok(Plan {
             caller: caller_fingerprint(caller),

@@ -156,27 +156,16 @@ impl FlightProxy {
         // deadline or as soon as the client goes away.
         let timeout = self.limits.statement_timeout;
         let deadline = tokio::time::Instant::now() + timeout;
-        match &self.backend {
-            Backend::Embedded(engine) => {
-                let ready = plan.prepared.lock().ok().and_then(|mut q| q.take());
-                let run = async {
-                    match ready {
-                        Some(q) => q.execute().await,
-                        None => {
-                            engine
-                                .execute_secured(
-                                    &plan.rewritten.statement,
-                                    &self.secured(&plan.rewritten),
-                                )
-                                .await
-                        }
-                    }
-                };
-                let batches = match tokio::time::timeout_at(deadline, run).await {
-                    Ok(Ok(s)) => s,
-                    Ok(Err(e)) => return Err(self.deny(rec, started, engine_status(e)).await),
-                    Err(_) => return Err(self.deny(rec, started, deadline_status(timeout)).await),
-                };
+        let opened = self
+            .backend
+            .open(&plan, sealed.endpoint, || self.secured(&plan.rewritten));
+        let opened = match tokio::time::timeout_at(deadline, opened).await {
+            Ok(Ok(o)) => o,
+            Ok(Err(s)) => return Err(self.deny(rec, started, s).await),
+            Err(_) => return Err(self.deny(rec, started, deadline_status(timeout)).await),
+        };
+        match opened {
+            Opened::Batches(batches) => {
                 let schema = batches.schema();
                 let counted = RowCounter::new(
                     batches.map_err(|e| {
@@ -195,29 +184,13 @@ impl FlightProxy {
                     .map_err(flight_err);
                 Ok(Box::pin(stream))
             }
-            Backend::Upstream(channel) => {
-                let Some(ticket) = plan.upstream.get(sealed.endpoint).cloned() else {
-                    return Err(status(ProxyError::BadTicket(
-                        "this ticket names no endpoint of its query; run the query again",
-                    )));
-                };
-                let mut client = FlightServiceClient::new(channel.clone());
-                let upstream = match tokio::time::timeout_at(deadline, client.do_get(ticket)).await
-                {
-                    Ok(Ok(r)) => r.into_inner(),
-                    Ok(Err(s)) => {
-                        return Err(self.deny(rec, started, upstream_error(s)).await);
-                    }
-                    Err(_) => return Err(self.deny(rec, started, deadline_status(timeout)).await),
-                };
-                Ok(Box::pin(RowCounter::new(
-                    upstream.map_err(upstream_error),
-                    rec,
-                    started,
-                    audit,
-                    (deadline, timeout),
-                )))
-            }
+            Opened::Frames(frames) => Ok(Box::pin(RowCounter::new(
+                frames.map_err(upstream_error),
+                rec,
+                started,
+                audit,
+                (deadline, timeout),
+            ))),
         }
     }
 

@@ -206,14 +206,16 @@ impl LibraryTarget {
 /// declared columns, in `format`. Every location is moved from
 /// [`Case::ROOT`] to `root`, where a target keeps the tables' files.
 pub fn build_catalog(g: &Governance, case: &Case, format: Format, root: &str) -> Result<()> {
-    let account = AccountId::parse(&case.catalog.account)?;
-    let admins = case
-        .catalog
-        .admins
-        .iter()
-        .map(|a| Principal::parse(a))
-        .collect::<Result<Vec<_>, _>>()?;
-    g.bootstrap(&account, &admins)?;
+    AccountId::parse(&case.catalog.account)?;
+    // Each admin in its own account (a case may have several accounts).
+    let mut by_account: BTreeMap<AccountId, Vec<Principal>> = BTreeMap::new();
+    for a in &case.catalog.admins {
+        let p = Principal::parse(a)?;
+        by_account.entry(p.account().clone()).or_default().push(p);
+    }
+    for (account, admins) in &by_account {
+        g.bootstrap(account, admins)?;
+    }
     let admin = case.caller(&As::default())?;
     let mut locations = case.catalog.locations.clone();
     if locations.is_empty() {
@@ -258,8 +260,11 @@ impl Target for LibraryTarget {
     }
 
     fn access(&mut self, caller: &Caller, table: &str) -> Result<Outcome> {
-        let tn = TableName::parse(table)?;
-        Ok(match self.g.effective_access(caller, &tn) {
+        let (owner, tn) = match table.split_once(':') {
+            Some((a, t)) => (AccountId::parse(a)?, TableName::parse(t)?),
+            None => (caller.account().clone(), TableName::parse(table)?),
+        };
+        Ok(match self.g.effective_access_in(caller, &owner, &tn) {
             Ok(a) => Outcome::Access {
                 columns: a.columns.iter().map(|c| c.name.clone()).collect(),
                 masks: a

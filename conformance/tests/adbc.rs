@@ -139,6 +139,12 @@ impl Target for AdbcTarget {
     }
 
     fn access(&mut self, caller: &Caller, table: &str) -> Result<Outcome> {
+        // Another account's table is queried through a resource link in the
+        // caller's catalog (issue 10, not built yet); the library target
+        // checks these steps meanwhile.
+        if table.contains(':') {
+            return Ok(Outcome::Skipped);
+        }
         match self.adbc(caller, &format!("SELECT * FROM {table} LIMIT 0"))? {
             Outcome::Rows { columns, .. } => Ok(Outcome::Access {
                 columns,

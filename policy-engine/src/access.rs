@@ -9,7 +9,7 @@ use crate::catalog::Catalog;
 use crate::compile::{Compiled, PolicySource};
 use crate::error::{Error, Result};
 use crate::model::{
-    AccountId, Caller, ColumnMask, Format, LocationUri, Permission, RowFilter, TableName,
+    AccountId, Caller, ColumnMask, Format, LocationUri, Permission, Principal, RowFilter, TableName,
 };
 use crate::predicate::{self, RowExpr};
 
@@ -214,14 +214,40 @@ pub fn effective_access(
     account: &AccountId,
     name: &TableName,
 ) -> Result<TableAccess> {
-    let authz = Authorizer::new(cat, compiled);
+    if caller.account() == account {
+        let p = PrincipalCtx::new(caller)?;
+        return granted_access(cat, compiled, &p, caller, account, name);
+    }
+    // Another account's table (rule 6): what that account shares with the
+    // caller's account, intersected with what the caller's account grants
+    // the caller. No share (or a revoked one) is a table that does not
+    // exist, whatever the caller's own account granted on it.
+    let receiver = Caller::new(Principal::Account(caller.account().clone()));
+    let share = PrincipalCtx::account(caller.account())
+        .and_then(|p| granted_access(cat, compiled, &p, &receiver, account, name))
+        .map_err(|_| table_not_found(name))?;
     let p = PrincipalCtx::new(caller)?;
+    let local = granted_access(cat, compiled, &p, caller, account, name)?;
+    crate::share::intersect(&share, local, caller)
+}
+
+/// Effective access of one principal (a user or role with its groups, or a
+/// receiving account) from the grants and policies that name it.
+fn granted_access(
+    cat: &Catalog,
+    compiled: &Compiled,
+    p: &PrincipalCtx,
+    caller: &Caller,
+    account: &AccountId,
+    name: &TableName,
+) -> Result<TableAccess> {
+    let authz = Authorizer::new(cat, compiled);
     let Some(table) = cat.table(account, name) else {
-        return Err(table_not_found_near(cat, &authz, &p, account, name));
+        return Err(table_not_found_near(cat, &authz, p, account, name));
     };
     let mut trail = Vec::new();
     let forbids = authz.forbidding(
-        &p,
+        p,
         Permission::Select.as_str(),
         &Target::Table(account.clone(), name.clone()),
     )?;
@@ -229,7 +255,7 @@ pub fn effective_access(
     if forbids.is_empty() {
         let names: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
         let decisions =
-            authz.decide_columns(&p, Permission::Select.as_str(), account, name, &names)?;
+            authz.decide_columns(p, Permission::Select.as_str(), account, name, &names)?;
         for (c, d) in table.columns.iter().zip(decisions) {
             if !d.allowed {
                 for r in &d.reasons {
@@ -272,7 +298,7 @@ pub fn effective_access(
                 continue;
             }
             let d = authz.decide(
-                &p,
+                p,
                 Permission::Select.as_str(),
                 &Target::DataFilter(a.clone(), tn.clone(), fname.clone()),
             )?;
@@ -293,7 +319,7 @@ pub fn effective_access(
                 }
                 // A forbid on the column hides it whatever the filter says.
                 let forbid = authz.forbidding(
-                    &p,
+                    p,
                     Permission::Select.as_str(),
                     &Target::Column(account.clone(), name.clone(), c.name.clone()),
                 )?;
@@ -398,8 +424,8 @@ pub fn effective_access(
         RowPredicate::AnyOf(row_preds)
     };
     if columns.is_empty() {
-        if !can_describe_table(cat, &authz, &p, account, name)? {
-            return Err(table_not_found_near(cat, &authz, &p, account, name));
+        if !can_describe_table(cat, &authz, p, account, name)? {
+            return Err(table_not_found_near(cat, &authz, p, account, name));
         }
         // The denial names the missing permission, never the policy files
         // and indexes that decided it: those are for admins (explain).

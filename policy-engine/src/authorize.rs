@@ -112,6 +112,19 @@ pub struct PrincipalCtx {
 }
 
 impl PrincipalCtx {
+    /// The receiving account of cross-account shares, asking as itself:
+    /// what account `a` was granted by another account (DESIGN §3 rule 6).
+    /// Only the share machinery builds this; no credential names an account.
+    pub fn account(a: &AccountId) -> Result<Self> {
+        let t = types()?;
+        let me = uid(&t.account, a.as_str());
+        Ok(Self {
+            entities: vec![entity(me.clone(), &[], &Tags::new())?],
+            keys: vec!["*".to_string(), compile::uid_text("Account", a.as_str())],
+            uid: me,
+        })
+    }
+
     /// Builds the principal entity (with its groups and attributes as tags).
     pub fn new(caller: &Caller) -> Result<Self> {
         let t = types()?;
@@ -143,6 +156,8 @@ impl PrincipalCtx {
                 compile::principal_type(*kind),
                 &caller.principal.to_string(),
             ),
+            // The account's own permits (policy-as-code) speak for it.
+            compile::uid_text("Account", account.as_str()),
         ];
         let mut parents = vec![acct.clone()];
         let mut entities = vec![entity(acct.clone(), &[], &Tags::new())?];

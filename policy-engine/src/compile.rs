@@ -71,7 +71,7 @@ pub fn schema_text() -> String {
         let res = action_resources(p).join(", ");
         for name in [action_name(p), grant_action_name(p)] {
             s.push_str(&format!(
-                "  action \"{name}\" appliesTo {{ principal: [User, Role], resource: [{res}] }};\n"
+                "  action \"{name}\" appliesTo {{ principal: [User, Role, Account], resource: [{res}] }};\n"
             ));
         }
     }
@@ -114,11 +114,15 @@ pub fn location_id(account: &AccountId, uri: &LocationUri) -> String {
     format!("{account}:{uri}")
 }
 
-/// The Cedar entity type and id of a principal.
+/// The Cedar entity type and id of a principal. A whole account (the
+/// grantee of a cross-account share) is its `Account` entity: only the
+/// share machinery asks as it ([`crate::authorize::PrincipalCtx::account`]);
+/// no credential names an account, and a share policy says
+/// `principal == Account`, which none of the account's users or roles is.
 pub fn principal_uid_text(p: &Principal) -> Option<String> {
     match p {
         Principal::Iam { kind, .. } => Some(uid_text(principal_type(*kind), &p.to_string())),
-        Principal::Account(_) => None,
+        Principal::Account(a) => Some(uid_text("Account", a.as_str())),
     }
 }
 
@@ -281,7 +285,8 @@ fn parse(id: &str, text: &str, source: PolicySource) -> Result<Policy> {
 }
 
 fn admin_policy(account: &AccountId, principal: &Principal) -> Result<Option<CompiledPolicy>> {
-    let Some(puid) = principal_uid_text(principal) else {
+    // Admins are users, roles or groups (bootstrap checks); never an account.
+    let (Some(_), Some(puid)) = (principal.kind(), principal_uid_text(principal)) else {
         return Ok(None);
     };
     let head = if principal.is_group() {
@@ -453,8 +458,6 @@ fn resource_part(g: &Grant, for_grant_option: bool, on_table: bool) -> ResourceP
 /// permissions, its grant-option policy.
 pub fn compile_grant(g: &Grant) -> Result<Vec<CompiledPolicy>> {
     let Some(puid) = principal_uid_text(&g.principal) else {
-        // Grants to external accounts are evaluated by the share machinery,
-        // never as a policy any caller could match.
         return Ok(Vec::new());
     };
     let head = if g.principal.is_group() {
@@ -591,7 +594,16 @@ pub fn compile_files(account: &AccountId, files: &[PolicyFile]) -> Result<Vec<Co
                 },
                 // An account's policies apply to requests on that account's
                 // resources only (every resource chain includes its account).
-                principal_key: "*".into(),
+                // Its permits speak for its own principals only, so a
+                // `permit (principal, …)` written for them never reaches
+                // another account that its tables are shared with (nor that
+                // account's principals); its forbids bind everyone who
+                // reads its resources, shares included.
+                principal_key: if p.effect() == cedar_policy::Effect::Permit {
+                    uid_text("Account", account.as_str())
+                } else {
+                    "*".into()
+                },
                 resource_keys: vec![uid_text("Account", account.as_str())],
                 text,
             });

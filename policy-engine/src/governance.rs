@@ -29,6 +29,7 @@
 mod catalog_admin;
 mod permissions;
 mod resources;
+mod shares;
 mod visibility;
 
 use std::collections::HashMap;
@@ -242,6 +243,24 @@ impl Governance {
     pub fn effective_access(&self, caller: &Caller, table: &TableName) -> Result<TableAccess> {
         let decided = self.snapshot()?.table_access(caller, table)?;
         Ok(TableAccess::clone(&decided))
+    }
+
+    /// Effective access of `caller` on table `table` of account `owner`:
+    /// its own account's, or another account's table shared with it, which
+    /// is the share intersected with the caller's own grants (DESIGN §3
+    /// rule 6). A table not shared with the caller's account is reported
+    /// exactly like one that does not exist.
+    pub fn effective_access_in(
+        &self,
+        caller: &Caller,
+        owner: &AccountId,
+        table: &TableName,
+    ) -> Result<TableAccess> {
+        if owner == caller.account() {
+            return self.effective_access(caller, table);
+        }
+        let snap = self.snapshot()?;
+        access::effective_access(&snap.catalog, &snap.compiled, caller, owner, table)
     }
 
     /// [`Governance::authorize`], turned into a PERMISSION_DENIED error that

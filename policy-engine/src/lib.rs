@@ -52,6 +52,7 @@ pub mod model;
 pub mod policies;
 pub mod predicate;
 pub mod rewrite;
+pub mod share;
 pub mod store;
 pub mod suggest;
 pub mod tags;

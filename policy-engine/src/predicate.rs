@@ -362,6 +362,30 @@ impl RowExpr {
         &self.0
     }
 
+    /// Rows where both predicates are true.
+    pub fn and(a: &RowExpr, b: &RowExpr) -> Self {
+        Self(Expr::BinaryOp {
+            left: Box::new(Expr::Nested(Box::new(a.0.clone()))),
+            op: BinaryOperator::And,
+            right: Box::new(Expr::Nested(Box::new(b.0.clone()))),
+        })
+    }
+
+    /// Rows where any of the predicates is true; none matches no row.
+    pub fn any(list: &[RowExpr]) -> Self {
+        let mut it = list.iter();
+        let Some(first) = it.next() else {
+            return Self::never();
+        };
+        it.fold(first.clone(), |acc, r| {
+            Self(Expr::BinaryOp {
+                left: Box::new(Expr::Nested(Box::new(acc.0))),
+                op: BinaryOperator::Or,
+                right: Box::new(Expr::Nested(Box::new(r.0.clone()))),
+            })
+        })
+    }
+
     /// The predicate that matches no row.
     pub fn never() -> Self {
         Self(Expr::Value(ValueWithSpan {

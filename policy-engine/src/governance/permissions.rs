@@ -77,7 +77,7 @@ pub struct RevokeOutcome {
 }
 
 impl Governance {
-    fn parse_perms(list: &[String]) -> Result<BTreeSet<Permission>> {
+    pub(super) fn parse_perms(list: &[String]) -> Result<BTreeSet<Permission>> {
         list.iter().map(|p| Permission::parse(p)).collect()
     }
 
@@ -96,15 +96,25 @@ impl Governance {
     )> {
         let principal = Principal::parse(&req.principal)?;
         let acct = caller.account();
-        if principal.kind().is_none() || principal.account() != acct {
-            return Err(Error::invalid(format!(
-                "`{principal}` is not a user, role or group of account `{acct}`; cross-account \
-                 grants are not supported yet, so grant to principals of your own account"
-            )));
+        match &principal {
+            Principal::Account(b) => crate::share::check_grantee(&snap.catalog, acct, b)?,
+            p if p.kind().is_some() && p.account() == acct => {}
+            p => {
+                return Err(Error::invalid(format!(
+                    "`{p}` is a principal of account `{}`, not of `{acct}`; share with that \
+                     account itself (`--principal {}`), and its data lake admin re-grants to its \
+                     principals",
+                    p.account(),
+                    p.account()
+                )));
+            }
         }
         let resource = self.resolve(snap, caller, &req.resource)?;
         let perms = Self::parse_perms(&req.permissions)?;
         let grantable = Self::parse_perms(&req.grantable)?;
+        if let Principal::Account(b) = &principal {
+            crate::share::check_shareable(b, &resource, &(&perms | &grantable))?;
+        }
         if perms.is_empty() && (!revoke || grantable.is_empty()) {
             return Err(Error::invalid(
                 "name at least one permission with --permissions",
@@ -154,6 +164,9 @@ impl Governance {
     /// `grant`: adds permissions, merging with the principal's existing
     /// grant on the same resource.
     pub fn grant(&self, caller: &Caller, req: &GrantRequest) -> Result<Grant> {
+        if let Some(owner) = super::shares::shared_owner(caller, &req.resource)? {
+            return self.grant_on_share(caller, &owner, req);
+        }
         self.mutate(|snap| {
             let (principal, resource, perms, grantable) = self.prepare(snap, caller, req, false)?;
             let masks = self.check_masks(snap, caller, &resource, &perms, &req.masks)?;
@@ -255,6 +268,9 @@ impl Governance {
 
     /// `revoke`: takes away access, never less than asked (rule 11).
     pub fn revoke(&self, caller: &Caller, req: &GrantRequest) -> Result<RevokeOutcome> {
+        if let Some(owner) = super::shares::shared_owner(caller, &req.resource)? {
+            return self.revoke_on_share(caller, &owner, req);
+        }
         self.mutate(|snap| {
             let (principal, resource, perms, grantable_only) =
                 self.prepare(snap, caller, req, true)?;

@@ -1,0 +1,296 @@
+//! Re-granting what another account shares (DESIGN §3 rule 6): the
+//! receiving account's data lake admin names the owner's table as
+//! `ACCOUNT:DB.TABLE` and grants SELECT or DESCRIBE on it (any of its
+//! columns, with masks) to principals of its own account. The grant is
+//! kept under the owning account, like every grant on that table; what the
+//! principal may read is then the share intersected with this grant
+//! (`crate::share`), decided at query time.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::permissions::{GrantRequest, RevokeOutcome, merge_columns, subtract_columns};
+use super::resources::ResourceSpec;
+use super::{Governance, Snapshot, grant_id};
+use crate::access::table_not_found;
+use crate::authorize::{Authorizer, PrincipalCtx, Target};
+use crate::catalog::Change;
+use crate::compile;
+use crate::error::{Error, Result};
+use crate::model::{
+    AccountId, Caller, ColumnMask, ColumnSelection, Grant, GrantOrigin, Permission, Principal,
+    Resource, TableName,
+};
+
+/// The owning account of a table named `ACCOUNT:DB.TABLE` in a grant, if
+/// it names another account's table.
+pub(crate) fn shared_owner(caller: &Caller, spec: &ResourceSpec) -> Result<Option<AccountId>> {
+    let ResourceSpec::Table { name, .. } = spec else {
+        return Ok(None);
+    };
+    let Some((acct, _)) = name.split_once(':') else {
+        return Ok(None);
+    };
+    let owner = AccountId::parse(acct)?;
+    Ok((&owner != caller.account()).then_some(owner))
+}
+
+/// A re-grant on a shared table, checked: (principal, resource, perms, masks).
+type Checked = (
+    Principal,
+    Resource,
+    BTreeSet<Permission>,
+    BTreeMap<String, ColumnMask>,
+);
+
+impl Governance {
+    /// Checks a grant or revoke on `owner`'s table by the receiving
+    /// account's admin.
+    fn check_share_regrant(
+        &self,
+        snap: &Snapshot,
+        caller: &Caller,
+        owner: &AccountId,
+        req: &GrantRequest,
+    ) -> Result<Checked> {
+        let home = caller.account();
+        if !self.is_admin(snap, caller) {
+            return Err(Error::denied(format!(
+                "only a data lake admin of `{home}` re-grants what account `{owner}` shares; \
+                 ask one"
+            )));
+        }
+        let principal = Principal::parse(&req.principal)?;
+        if principal.kind().is_none() || principal.account() != home {
+            return Err(Error::invalid(format!(
+                "`{principal}` is not a user, role or group of account `{home}`: what account \
+                 `{owner}` shares may be re-granted only to principals of `{home}`, never \
+                 shared on with another account"
+            )));
+        }
+        let ResourceSpec::Table {
+            name,
+            columns,
+            exclude_columns,
+        } = &req.resource
+        else {
+            return Err(Error::invalid("name the shared table as ACCOUNT:DB.TABLE"));
+        };
+        let tname = TableName::parse(name.split_once(':').map_or(name.as_str(), |(_, t)| t))?;
+        let perms = Self::parse_perms(&req.permissions)?;
+        if !req.grantable.is_empty() {
+            return Err(Error::invalid(
+                "the grant option on another account's table cannot be passed on; grant without \
+                 --grantable",
+            ));
+        }
+        if perms.is_empty() {
+            return Err(Error::invalid(
+                "name at least one permission with --permissions",
+            ));
+        }
+        if let Some(p) = perms
+            .iter()
+            .find(|p| !matches!(p, Permission::Select | Permission::Describe))
+        {
+            return Err(Error::invalid(format!(
+                "{p} cannot be re-granted on another account's table; only SELECT and DESCRIBE \
+                 can"
+            )));
+        }
+        // What account `home` holds: nothing at all is a table that does
+        // not exist; held without the grant option is a refusal.
+        let shared = PrincipalCtx::account(home)?;
+        let authz = Authorizer::new(&snap.catalog, &snap.compiled);
+        let Some(table) = snap.catalog.table(owner, &tname) else {
+            return Err(table_not_found(&tname));
+        };
+        let holds = |action: &str| -> Result<bool> {
+            if authz
+                .decide(
+                    &shared,
+                    action,
+                    &Target::Table(owner.clone(), tname.clone()),
+                )?
+                .allowed
+            {
+                return Ok(true);
+            }
+            for c in &table.columns {
+                let t = Target::Column(owner.clone(), tname.clone(), c.name.clone());
+                if authz.decide(&shared, action, &t)?.allowed {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        };
+        if !holds(Permission::Describe.as_str())? && !holds(Permission::Select.as_str())? {
+            return Err(table_not_found(&tname));
+        }
+        for p in &perms {
+            if !holds(&compile::grant_action_name(*p))? {
+                return Err(Error::denied(format!(
+                    "account `{owner}` shares `{tname}` with `{home}` without the grant option \
+                     for {p}, so it reaches no principal of `{home}`; ask `{owner}` to grant it \
+                     with --grantable {p}"
+                )));
+            }
+        }
+        let known = |list: &[String]| -> Result<BTreeSet<String>> {
+            list.iter()
+                .map(|c| {
+                    let c = c.to_ascii_lowercase();
+                    if table.columns.iter().any(|x| x.name == c) {
+                        Ok(c)
+                    } else {
+                        Err(Error::invalid(format!(
+                            "column `{}` does not exist in `{owner}:{tname}`; its columns are: {}",
+                            crate::model::clip(&c),
+                            table
+                                .columns
+                                .iter()
+                                .map(|x| x.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )))
+                    }
+                })
+                .collect()
+        };
+        let resource = match (columns.is_empty(), exclude_columns.is_empty()) {
+            (true, true) => Resource::Table {
+                table: tname.clone(),
+            },
+            (false, true) => Resource::TableWithColumns {
+                table: tname.clone(),
+                columns: ColumnSelection::Include(known(columns)?),
+            },
+            (true, false) => Resource::TableWithColumns {
+                table: tname.clone(),
+                columns: ColumnSelection::Exclude(known(exclude_columns)?),
+            },
+            (false, false) => {
+                return Err(Error::invalid(
+                    "give either --columns or --exclude-columns, not both",
+                ));
+            }
+        };
+        let mut masks = BTreeMap::new();
+        for (c, m) in &req.masks {
+            let cols = known(std::slice::from_ref(c))?;
+            for c in cols {
+                masks.insert(c, ColumnMask::parse(m)?);
+            }
+        }
+        Ok((principal, resource, perms, masks))
+    }
+
+    /// `grant` on `owner`'s shared table (see the module docs).
+    pub(super) fn grant_on_share(
+        &self,
+        caller: &Caller,
+        owner: &AccountId,
+        req: &GrantRequest,
+    ) -> Result<Grant> {
+        self.mutate(|snap| {
+            let (principal, resource, perms, masks) =
+                self.check_share_regrant(snap, caller, owner, req)?;
+            let id = grant_id(owner, &principal, &resource);
+            let g = match snap.catalog.grants.get(&id) {
+                Some(old) => {
+                    let resource = match (&old.resource, &resource) {
+                        (
+                            Resource::TableWithColumns { columns: had, .. },
+                            Resource::TableWithColumns { table, columns },
+                        ) => Resource::TableWithColumns {
+                            table: table.clone(),
+                            columns: merge_columns(had, columns),
+                        },
+                        _ => resource.clone(),
+                    };
+                    let mut m = old.masks.clone();
+                    m.extend(masks.clone());
+                    Grant {
+                        resource,
+                        permissions: &old.permissions | &perms,
+                        masks: m,
+                        ..old.clone()
+                    }
+                }
+                None => Grant {
+                    id: id.clone(),
+                    account: owner.clone(),
+                    principal: principal.clone(),
+                    resource: resource.clone(),
+                    permissions: perms.clone(),
+                    grantable: BTreeSet::new(),
+                    masks: masks.clone(),
+                    origin: GrantOrigin::Explicit {
+                        by: caller.principal.clone(),
+                    },
+                },
+            };
+            let changes = if snap.catalog.grants.get(&id) == Some(&g) {
+                Vec::new()
+            } else {
+                vec![Change::PutGrant(g.clone())]
+            };
+            Ok((changes, g))
+        })
+    }
+
+    /// `revoke` on `owner`'s shared table: the named permissions (and, with
+    /// a column list, those columns) come off the principal's re-grants.
+    pub(super) fn revoke_on_share(
+        &self,
+        caller: &Caller,
+        owner: &AccountId,
+        req: &GrantRequest,
+    ) -> Result<RevokeOutcome> {
+        self.mutate(|snap| {
+            let (principal, resource, perms, _) =
+                self.check_share_regrant(snap, caller, owner, req)?;
+            let table = match &resource {
+                Resource::Table { table } | Resource::TableWithColumns { table, .. } => table,
+                _ => return Err(Error::invalid("name the shared table as ACCOUNT:DB.TABLE")),
+            };
+            let mut out = RevokeOutcome {
+                removed: Vec::new(),
+                narrowed: Vec::new(),
+            };
+            let mut changes = Vec::new();
+            for g in snap.catalog.grants.values().filter(|g| {
+                &g.account == owner
+                    && g.principal == principal
+                    && matches!(&g.resource,
+                        Resource::Table { table: t } | Resource::TableWithColumns { table: t, .. }
+                        if t == table)
+            }) {
+                let mut next = g.clone();
+                match (&resource, &g.resource) {
+                    (
+                        Resource::TableWithColumns { columns: off, .. },
+                        Resource::TableWithColumns { columns: had, .. },
+                    ) if perms.contains(&Permission::Select) => {
+                        next.resource = Resource::TableWithColumns {
+                            table: table.clone(),
+                            columns: subtract_columns(had, off),
+                        };
+                    }
+                    _ => next.permissions = &g.permissions - &perms,
+                }
+                let empty = next.permissions.is_empty()
+                    || matches!(&next.resource,
+                        Resource::TableWithColumns { columns: ColumnSelection::Include(c), .. }
+                        if c.is_empty());
+                if empty {
+                    changes.push(Change::DeleteGrant { id: g.id.clone() });
+                    out.removed.push(g.id.clone());
+                } else if next != *g {
+                    changes.push(Change::PutGrant(next.clone()));
+                    out.narrowed.push(next);
+                }
+            }
+            Ok((changes, out))
+        })
+    }
+}

@@ -812,6 +812,18 @@ impl Resource {
     }
 }
 
+impl Resource {
+    /// The resource as another account names it: its table as
+    /// `ACCOUNT:DB.TABLE`, anything else followed by `of account ACCOUNT`.
+    pub fn display_in(&self, account: &AccountId) -> String {
+        let text = self.to_string();
+        match self.table() {
+            Some(t) => text.replacen(&t.to_string(), &format!("{account}:{t}"), 1),
+            None => format!("{text} of account {account}"),
+        }
+    }
+}
+
 impl fmt::Display for Resource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -215,13 +215,19 @@ impl Server {
     }
 
     pub fn start() -> Server {
+        Self::start_with(&[])
+    }
+
+    /// Like [`Server::start`], with more `serve` flags (e.g. a second
+    /// account's `--admin`).
+    pub fn start_with(extra: &[&str]) -> Server {
         let tmp = tempfile::tempdir().unwrap();
         let data_dir = tmp.path().join("data");
         let lake = tmp.path().join("lake");
         std::fs::create_dir_all(&lake).unwrap();
         let log = tmp.path().join("server.log");
         let (child, stdout, addr) =
-            spawn_serve(&data_dir, &log, &[]).unwrap_or_else(|e| panic!("serve failed: {e}"));
+            spawn_serve(&data_dir, &log, extra).unwrap_or_else(|e| panic!("serve failed: {e}"));
         let mut s = Server {
             child,
             _stdout: stdout,

@@ -541,7 +541,17 @@ impl Governance {
             }
         }
         for g in snap.catalog.grants.values() {
-            if &g.account != acct {
+            // Another account's grants show only when they concern this
+            // account: a share it received (to its admins) and its own
+            // re-grants of shared tables (rule 6).
+            let foreign = &g.account != acct;
+            let received = g.principal == Principal::Account(acct.clone());
+            if foreign && !((received && admin) || (g.principal.account() == acct && !received)) {
+                continue;
+            }
+            // Another account's re-grants of what this account shares it
+            // are that account's business (its principals' names included).
+            if !foreign && g.principal.kind().is_some() && g.principal.account() != acct {
                 continue;
             }
             if let Some(w) = &want_principal
@@ -571,12 +581,17 @@ impl Governance {
             out.push(PermissionEntry {
                 id: g.id.clone(),
                 principal: g.principal.to_string(),
-                resource: g.resource.to_string(),
+                resource: if foreign {
+                    g.resource.display_in(&g.account)
+                } else {
+                    g.resource.to_string()
+                },
                 resource_detail: Some(g.resource.clone()),
                 permissions: g.permissions.iter().map(|p| p.to_string()).collect(),
                 grantable: g.grantable.iter().map(|p| p.to_string()).collect(),
                 masks: g.masks.iter().map(|(c, m)| format!("{c}={m}")).collect(),
                 origin: match &g.origin {
+                    _ if foreign && received => "share".into(),
                     GrantOrigin::Creator => "creator".into(),
                     GrantOrigin::Explicit { .. } => "grant".into(),
                 },

@@ -1,0 +1,123 @@
+//! Cross-account shares through the CLI (DESIGN §3 rule 6): two accounts'
+//! admins on one server, each acting in its own account; a share with the
+//! grant option re-granted by the receiving admin; refusals that change
+//! nothing.
+
+use crate::harness::*;
+
+const B: &str = "222222222222";
+const B_ADMIN: &str = "222222222222:user/admin";
+const BOB: &str = "222222222222:user/bob";
+
+fn grant(table: &str, principal: &str, extra: &[&'static str]) -> Vec<String> {
+    let mut v: Vec<String> = [
+        "grant",
+        "--principal",
+        principal,
+        "--permissions",
+        "SELECT",
+        "--table",
+        table,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
+fn args(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn a_share_reaches_the_other_account_only_through_its_admin() {
+    let s = Server::start_with(&["--admin", B_ADMIN]);
+    s.setup_sales();
+    let b_admin = s.token(B_ADMIN, &[]);
+    // Each admin acts in its own account: B sees none of A's catalog.
+    let dbs = s.cli(&b_admin, &["database", "list", "--json"]);
+    dbs.ok();
+    assert!(!dbs.stdout.contains("sales"), "{dbs:#?}");
+
+    // Refusals change nothing.
+    let before = s.state();
+    s.admin(&args(&grant("sales.orders", "333333333333", &[])))
+        .fails(1, "not known to this server");
+    s.admin(&args(&grant("sales.orders", BOB, &[])))
+        .fails(1, "share with that account itself");
+    s.admin(&[
+        "grant",
+        "--principal",
+        B,
+        "--permissions",
+        "DROP",
+        "--database",
+        "sales",
+    ])
+    .fails(1, "cannot be granted to another account");
+    s.cli(
+        &b_admin,
+        &args(&grant("111111111111:sales.orders", BOB, &[])),
+    )
+    .fails(1, "was not found");
+    assert_eq!(s.state(), before, "a refused command changed the store");
+
+    // A shares two columns with the grant option; B's admin sees the share.
+    s.admin(&args(&grant(
+        "sales.orders",
+        B,
+        &["--grantable", "SELECT", "--columns", "id,amount"],
+    )))
+    .ok();
+    let list = s.cli(&b_admin, &["permissions", "list", "--json"]);
+    list.ok();
+    let shares = entries_of(&list.json(), B)
+        .into_iter()
+        .map(|e| {
+            (
+                e["resource"].as_str().unwrap().to_string(),
+                e["origin"].clone(),
+            )
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(
+        shares,
+        [(
+            "table 111111111111:sales.orders columns (amount, id)".to_string(),
+            serde_json::json!("share")
+        )],
+        "{list:#?}"
+    );
+
+    // B's admin re-grants to bob (any column may be named) and sees it.
+    s.cli(
+        &b_admin,
+        &args(&grant("111111111111:sales.orders", BOB, &[])),
+    )
+    .ok();
+    let list = s.cli(&b_admin, &["permissions", "list", "--json"]);
+    assert_eq!(entries_of(&list.json(), BOB).len(), 1, "{list:#?}");
+    // B cannot share A's table on, nor can bob re-grant it.
+    s.cli(
+        &b_admin,
+        &args(&grant("111111111111:sales.orders", "111111111111", &[])),
+    )
+    .fails(1, "never shared on");
+    let bob = s.token(BOB, &[]);
+    s.cli(
+        &bob,
+        &args(&grant(
+            "111111111111:sales.orders",
+            "222222222222:user/carol",
+            &[],
+        )),
+    )
+    .fails(3, "only a data lake admin");
+    // A's own principals get nothing from a share to B.
+    let a_list = s.admin(&["permissions", "list", "--json"]);
+    assert!(
+        entries_of(&a_list.json(), BOB).is_empty(),
+        "A's admin lists only its own account's grants and shares: {a_list:#?}"
+    );
+}

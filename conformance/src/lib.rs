@@ -196,6 +196,16 @@ impl AssignSpec {
     }
 }
 
+/// A resource link to create.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkSpec {
+    /// `DB.NAME` in the acting principal's catalog.
+    pub name: String,
+    /// `ACCOUNT:DB.TABLE`.
+    pub target: String,
+}
+
 /// Expected error of a step.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -228,6 +238,12 @@ pub struct Step {
     pub assign: Option<AssignSpec>,
     /// Unassign LF-tags.
     pub unassign: Option<AssignSpec>,
+    /// Create a database in the acting principal's account.
+    pub create_database: Option<String>,
+    /// Create a resource link `name` → `target` (`ACCOUNT:DB.TABLE`).
+    pub resource_link: Option<LinkSpec>,
+    /// Delete the resource link `DB.NAME`.
+    pub delete_link: Option<String>,
     /// Apply this account policy bundle: file name → Cedar source.
     pub policies: Option<BTreeMap<String, String>>,
     /// Run this SQL (query targets only).
@@ -402,6 +418,15 @@ pub fn run_admin_step(
     }
     if let Some(a) = &step.unassign {
         return Ok(Some(g.unassign_lf_tags(caller, &a.request()).map(|_| ())));
+    }
+    if let Some(d) = &step.create_database {
+        return Ok(Some(g.create_database(caller, d, None).map(|_| ())));
+    }
+    if let Some(l) = &step.resource_link {
+        return Ok(Some(g.create_link(caller, &l.name, &l.target).map(|_| ())));
+    }
+    if let Some(l) = &step.delete_link {
+        return Ok(Some(g.delete_link(caller, l).map(|_| ())));
     }
     if let Some(p) = &step.policies {
         let files: Vec<policy_engine::model::PolicyFile> = p

@@ -215,6 +215,17 @@ pub fn effective_access(
     name: &TableName,
 ) -> Result<TableAccess> {
     if caller.account() == account {
+        // A resource link in the caller's catalog reads its target (another
+        // account's table: the branch below, which never follows links).
+        if cat.table(account, name).is_none()
+            && let Some(link) = cat.links.get(&(account.clone(), name.clone()))
+        {
+            return effective_access(cat, compiled, caller, &link.target_account, &link.target)
+                .map_err(|e| match e {
+                    Error::InvalidArgument(_) => table_not_found(name),
+                    other => other,
+                });
+        }
         let p = PrincipalCtx::new(caller)?;
         return granted_access(cat, compiled, &p, caller, account, name);
     }
@@ -222,13 +233,25 @@ pub fn effective_access(
     // caller's account, intersected with what the caller's account grants
     // the caller. No share (or a revoked one) is a table that does not
     // exist, whatever the caller's own account granted on it.
-    let receiver = Caller::new(Principal::Account(caller.account().clone()));
-    let share = PrincipalCtx::account(caller.account())
-        .and_then(|p| granted_access(cat, compiled, &p, &receiver, account, name))
+    let share = share_access(cat, compiled, caller.account(), account, name)
         .map_err(|_| table_not_found(name))?;
     let p = PrincipalCtx::new(caller)?;
     let local = granted_access(cat, compiled, &p, caller, account, name)?;
     crate::share::intersect(&share, local, caller)
+}
+
+/// What account `owner` shares of its table `name` with account
+/// `receiver`: the receiving half of rule 6, decided as for any principal.
+pub fn share_access(
+    cat: &Catalog,
+    compiled: &Compiled,
+    receiver: &AccountId,
+    owner: &AccountId,
+    name: &TableName,
+) -> Result<TableAccess> {
+    let who = Caller::new(Principal::Account(receiver.clone()));
+    let p = PrincipalCtx::account(receiver)?;
+    granted_access(cat, compiled, &p, &who, owner, name)
 }
 
 /// Effective access of one principal (a user or role with its groups, or a

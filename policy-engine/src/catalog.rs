@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::model::{
     AccountId, DataFilter, DataLocation, Database, Grant, LfTag, LocationUri, PolicyFile,
-    Principal, Table, TableName, TagAssignment, TagTarget,
+    Principal, ResourceLink, Table, TableName, TagAssignment, TagTarget,
 };
 
 /// One atomic unit of a commit. A commit is a list of changes applied in one
@@ -68,6 +68,11 @@ pub enum Change {
     DeleteGrant {
         id: String,
     },
+    PutLink(ResourceLink),
+    DeleteLink {
+        account: AccountId,
+        name: TableName,
+    },
     SetPolicies {
         account: AccountId,
         files: Vec<PolicyFile>,
@@ -87,11 +92,12 @@ pub enum Kind {
     Filter,
     Grant,
     Policies,
+    Link,
 }
 
 impl Kind {
     /// Every kind.
-    pub const EVERY: [Kind; 9] = [
+    pub const EVERY: [Kind; 10] = [
         Kind::Admin,
         Kind::Database,
         Kind::Table,
@@ -101,6 +107,7 @@ impl Kind {
         Kind::Filter,
         Kind::Grant,
         Kind::Policies,
+        Kind::Link,
     ];
     /// The kind's name in the store.
     pub fn as_str(self) -> &'static str {
@@ -113,6 +120,7 @@ impl Kind {
             Kind::TagAssignment => "tag_assignment",
             Kind::Filter => "filter",
             Kind::Grant => "grant",
+            Kind::Link => "link",
             Kind::Policies => "policies",
         }
     }
@@ -192,6 +200,8 @@ impl Change {
             } => (Kind::Filter, format!("{account}|{table}|{name}"), None),
             Change::PutGrant(g) => (Kind::Grant, g.id.clone(), body(g)?),
             Change::DeleteGrant { id } => (Kind::Grant, id.clone(), None),
+            Change::PutLink(l) => (Kind::Link, format!("{}|{}", l.account, l.name), body(l)?),
+            Change::DeleteLink { account, name } => (Kind::Link, format!("{account}|{name}"), None),
             Change::SetPolicies { account, files } => (
                 Kind::Policies,
                 account.to_string(),
@@ -226,6 +236,8 @@ pub struct Catalog {
     pub filters: BTreeMap<(AccountId, TableName, String), DataFilter>,
     /// Grants by id.
     pub grants: BTreeMap<String, Grant>,
+    /// Resource links by (account, `DB.NAME`).
+    pub links: BTreeMap<(AccountId, TableName), ResourceLink>,
     /// Account Cedar policy sets (policy-as-code).
     pub policies: BTreeMap<AccountId, Vec<PolicyFile>>,
 }
@@ -303,6 +315,13 @@ impl Catalog {
             Change::DeleteGrant { id } => {
                 self.grants.remove(id);
             }
+            Change::PutLink(l) => {
+                self.links
+                    .insert((l.account.clone(), l.name.clone()), l.clone());
+            }
+            Change::DeleteLink { account, name } => {
+                self.links.remove(&(account.clone(), name.clone()));
+            }
             Change::SetPolicies { account, files } => {
                 if files.is_empty() {
                     self.policies.remove(account);
@@ -338,6 +357,7 @@ impl Catalog {
             }
             Kind::Filter => Change::PutFilter(serde_json::from_str(body).map_err(bad)?),
             Kind::Grant => Change::PutGrant(serde_json::from_str(body).map_err(bad)?),
+            Kind::Link => Change::PutLink(serde_json::from_str(body).map_err(bad)?),
             Kind::Policies => {
                 let account = AccountId::parse(key).map_err(|e| {
                     Error::StoreUnavailable(format!("stored policies `{key}`: {e}"))

@@ -27,6 +27,7 @@
 //! and [`crate::explain`].
 
 mod catalog_admin;
+mod links;
 mod permissions;
 mod resources;
 mod shares;

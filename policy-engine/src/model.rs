@@ -563,6 +563,23 @@ pub enum RowFilter {
     Predicate(String),
 }
 
+/// A resource link (DESIGN §2, §3 rule 6): a `DB.NAME` in one account's
+/// catalog that stands for a table another account shares with it. A link
+/// always points at a table, never at another link.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceLink {
+    /// The account whose catalog holds the link.
+    pub account: AccountId,
+    /// The link's name in that catalog.
+    pub name: TableName,
+    /// The account that owns the target table.
+    pub target_account: AccountId,
+    /// The target table.
+    pub target: TableName,
+    /// Who created it.
+    pub created_by: Principal,
+}
+
 /// A data cells filter on a table.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DataFilter {

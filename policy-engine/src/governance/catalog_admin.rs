@@ -215,7 +215,12 @@ impl Governance {
             &Target::Database(caller.account().clone(), tn.database.clone()),
             &format!("database `{}`", tn.database),
         )?;
-        if snap.catalog.table(caller.account(), &tn).is_some() {
+        if snap.catalog.table(caller.account(), &tn).is_some()
+            || snap
+                .catalog
+                .links
+                .contains_key(&(caller.account().clone(), tn.clone()))
+        {
             return Err(Error::AlreadyExists(format!(
                 "table `{tn}` already exists; choose another name"
             )));

@@ -121,9 +121,19 @@ impl Governance {
                     return Ok(true);
                 }
             }
+            // A shared data cells filter of the table counts too: the
+            // intersection applies its rows and columns.
+            for (a, t, f) in snap.catalog.filters.keys() {
+                if a == owner && t == &tname {
+                    let target = Target::DataFilter(owner.clone(), tname.clone(), f.clone());
+                    if authz.decide(&shared, action, &target)?.allowed {
+                        return Ok(true);
+                    }
+                }
+            }
             Ok(false)
         };
-        if !holds(Permission::Describe.as_str())? && !holds(Permission::Select.as_str())? {
+        if !super::links::is_shared(snap, home, owner, &tname) {
             return Err(table_not_found(&tname));
         }
         for p in &perms {

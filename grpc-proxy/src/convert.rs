@@ -236,6 +236,17 @@ impl From<policy_engine::model::DataFilter> for DataFilter {
     }
 }
 
+impl From<policy_engine::model::ResourceLink> for ResourceLink {
+    fn from(l: policy_engine::model::ResourceLink) -> Self {
+        Self {
+            account: l.account.to_string(),
+            name: l.name.to_string(),
+            target: format!("{}:{}", l.target_account, l.target),
+            created_by: l.created_by.to_string(),
+        }
+    }
+}
+
 impl From<CreateDataFilterRequest> for policy_engine::filters::NewDataFilter {
     fn from(r: CreateDataFilterRequest) -> Self {
         Self {

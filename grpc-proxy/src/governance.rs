@@ -17,15 +17,16 @@ use crate::auth::Authenticator;
 use crate::proto::governance_server::{Governance, GovernanceServer};
 use crate::proto::{
     self, ApplyPoliciesResponse, AssignLfTagsRequest, AssignLfTagsResponse,
-    CreateDataFilterRequest, CreateDatabaseRequest, CreateLfTagRequest, CreateTableRequest,
-    DataFilter, DataLocation, Database, DeleteDataFilterRequest, DeleteDataFilterResponse,
-    DeleteLfTagRequest, DeleteLfTagResponse, DescribeTableRequest, ExplainRequest, ExplainResponse,
-    GrantRequest, GrantResponse, LfTag, ListDataFiltersRequest, ListDataFiltersResponse,
-    ListDatabasesRequest, ListDatabasesResponse, ListLfTagsRequest, ListLfTagsResponse,
-    ListLocationsRequest, ListLocationsResponse, ListPermissionsRequest, ListPermissionsResponse,
-    ListPoliciesRequest, ListTablesRequest, ListTablesResponse, PolicyBundle,
-    RegisterLocationRequest, RevokeResponse, Table, UnassignLfTagsResponse, UpdateLfTagRequest,
-    WhoAmIRequest, WhoAmIResponse,
+    CreateDataFilterRequest, CreateDatabaseRequest, CreateLfTagRequest, CreateResourceLinkRequest,
+    CreateTableRequest, DataFilter, DataLocation, Database, DeleteDataFilterRequest,
+    DeleteDataFilterResponse, DeleteLfTagRequest, DeleteLfTagResponse, DeleteResourceLinkRequest,
+    DescribeTableRequest, ExplainRequest, ExplainResponse, GrantRequest, GrantResponse, LfTag,
+    ListDataFiltersRequest, ListDataFiltersResponse, ListDatabasesRequest, ListDatabasesResponse,
+    ListLfTagsRequest, ListLfTagsResponse, ListLocationsRequest, ListLocationsResponse,
+    ListPermissionsRequest, ListPermissionsResponse, ListPoliciesRequest, ListResourceLinksRequest,
+    ListResourceLinksResponse, ListTablesRequest, ListTablesResponse, PolicyBundle,
+    RegisterLocationRequest, ResourceLink, RevokeResponse, Table, UnassignLfTagsResponse,
+    UpdateLfTagRequest, WhoAmIRequest, WhoAmIResponse,
 };
 use crate::status;
 
@@ -443,6 +444,44 @@ impl Governance for GovernanceService {
         self.blocking(move |g| g.delete_data_filter(&caller, &r.name))
             .await?;
         Ok(Response::new(DeleteDataFilterResponse {}))
+    }
+
+    async fn create_resource_link(
+        &self,
+        request: Request<CreateResourceLinkRequest>,
+    ) -> Result<Response<ResourceLink>, Status> {
+        let caller = self.caller(&request)?;
+        let r = request.into_inner();
+        text("name", &r.name)?;
+        text("target", &r.target)?;
+        let l = self
+            .blocking(move |g| g.create_link(&caller, &r.name, &r.target))
+            .await?;
+        Ok(Response::new(l.into()))
+    }
+
+    async fn list_resource_links(
+        &self,
+        request: Request<ListResourceLinksRequest>,
+    ) -> Result<Response<ListResourceLinksResponse>, Status> {
+        let caller = self.caller(&request)?;
+        let ls = self.blocking(move |g| g.list_links(&caller)).await?;
+        Ok(Response::new(ListResourceLinksResponse {
+            links: ls.into_iter().map(Into::into).collect(),
+        }))
+    }
+
+    async fn delete_resource_link(
+        &self,
+        request: Request<DeleteResourceLinkRequest>,
+    ) -> Result<Response<ResourceLink>, Status> {
+        let caller = self.caller(&request)?;
+        let r = request.into_inner();
+        text("name", &r.name)?;
+        let l = self
+            .blocking(move |g| g.delete_link(&caller, &r.name))
+            .await?;
+        Ok(Response::new(l.into()))
     }
 
     async fn create_lf_tag(

@@ -19,6 +19,7 @@ mod location;
 mod permissions;
 mod policy;
 pub mod query;
+mod resource_link;
 mod revoke;
 mod serve;
 mod table;
@@ -95,6 +96,9 @@ pub enum Command {
     /// Create, change, list and assign LF-tags.
     #[command(subcommand)]
     LfTag(lf_tag::Cmd),
+    /// Create, list and delete resource links to tables other accounts share.
+    #[command(subcommand)]
+    ResourceLink(resource_link::Cmd),
     /// Policy-as-code: validate, plan, apply and test a directory of Cedar policies.
     #[command(subcommand)]
     Policy(policy::Cmd),
@@ -138,6 +142,7 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Whoami => whoami::run(g).await,
         Command::Query(a) => query::run(a, g).await,
         Command::Explain(a) => explain::run(a, g).await,
+        Command::ResourceLink(c) => resource_link::run(c, g).await,
         Command::DataFilter(c) => data_filter::run(c, g).await,
         Command::LfTag(c) => lf_tag::run(c, g).await,
         Command::Policy(c) => policy::run(c, g).await,

@@ -114,6 +114,63 @@ fn a_share_reaches_the_other_account_only_through_its_admin() {
         )),
     )
     .fails(3, "only a data lake admin");
+    // Bob queries A's table through a link in B's catalog: the share's two
+    // columns, whatever B granted.
+    s.cli(&b_admin, &["database", "create", "shared"]).ok();
+    s.cli(
+        &b_admin,
+        &[
+            "resource-link",
+            "create",
+            "shared.nope",
+            "--target",
+            "111111111111:sales.customers",
+        ],
+    )
+    .fails(1, "was not found");
+    s.cli(
+        &b_admin,
+        &[
+            "resource-link",
+            "create",
+            "shared.orders",
+            "--target",
+            "111111111111:sales.orders",
+        ],
+    )
+    .ok();
+    let links = s.cli(&b_admin, &["resource-link", "list", "--json"]);
+    links.ok();
+    assert_eq!(
+        links.json()[0]["target"],
+        "111111111111:sales.orders",
+        "{links:#?}"
+    );
+    let q = s.cli(
+        &bob,
+        &["query", "--json", "SELECT * FROM shared.orders ORDER BY id"],
+    );
+    q.ok();
+    assert!(
+        q.stdout.contains("amount") && !q.stdout.contains("ssn"),
+        "{q:#?}"
+    );
+    assert!(q.stdout.contains("20.25"), "{q:#?}");
+    // A revoked share: the link is a missing table for bob at once.
+    s.admin(&[
+        "revoke",
+        "--principal",
+        B,
+        "--permissions",
+        "SELECT",
+        "--table",
+        "sales.orders",
+    ])
+    .ok();
+    s.cli(&bob, &["query", "SELECT id FROM shared.orders"])
+        .fails(1, "was not found");
+    s.cli(&b_admin, &["resource-link", "delete", "shared.orders"])
+        .ok();
     // A's own principals get nothing from a share to B.
     let a_list = s.admin(&["permissions", "list", "--json"]);
     assert!(

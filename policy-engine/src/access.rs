@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::authorize::{Authorizer, PrincipalCtx, Target};
 use crate::catalog::Catalog;
-use crate::compile::{Compiled, PolicySource};
+use crate::compile::{self, Compiled, PolicySource};
 use crate::error::{Error, Result};
 use crate::model::{
     AccountId, Caller, ColumnMask, Format, LocationUri, Permission, Principal, RowFilter, TableName,
@@ -227,7 +227,15 @@ pub fn effective_access(
                 });
         }
         let p = PrincipalCtx::new(caller)?;
-        return granted_access(cat, compiled, &p, caller, account, name);
+        return granted_access(
+            cat,
+            compiled,
+            &p,
+            caller,
+            account,
+            name,
+            Permission::Select.as_str(),
+        );
     }
     // Another account's table (rule 6): what that account shares with the
     // caller's account, intersected with what the caller's account grants
@@ -236,7 +244,15 @@ pub fn effective_access(
     let share = share_access(cat, compiled, caller.account(), account, name)
         .map_err(|_| table_not_found(name))?;
     let p = PrincipalCtx::new(caller)?;
-    let local = granted_access(cat, compiled, &p, caller, account, name)?;
+    let local = granted_access(
+        cat,
+        compiled,
+        &p,
+        caller,
+        account,
+        name,
+        Permission::Select.as_str(),
+    )?;
     crate::share::intersect(&share, local, caller)
 }
 
@@ -251,11 +267,27 @@ pub fn share_access(
 ) -> Result<TableAccess> {
     let who = Caller::new(Principal::Account(receiver.clone()));
     let p = PrincipalCtx::account(receiver)?;
-    granted_access(cat, compiled, &p, &who, owner, name)
+    // Only what is shared with the grant option reaches the receiving
+    // account's principals: what it may read (SELECT, with the owner's
+    // forbids and masks) met with what it may pass on (GRANT:SELECT).
+    let read = granted_access(
+        cat,
+        compiled,
+        &p,
+        &who,
+        owner,
+        name,
+        Permission::Select.as_str(),
+    )?;
+    let pass_on = compile::grant_action_name(Permission::Select);
+    let held = granted_access(cat, compiled, &p, &who, owner, name, &pass_on)?;
+    crate::share::meet(&read, held)
 }
 
 /// Effective access of one principal (a user or role with its groups, or a
-/// receiving account) from the grants and policies that name it.
+/// receiving account) from the grants and policies that name it: the
+/// columns and filters `action` (SELECT, or GRANT:SELECT for what a share
+/// passes on) permits; forbids on SELECT always apply.
 fn granted_access(
     cat: &Catalog,
     compiled: &Compiled,
@@ -263,6 +295,7 @@ fn granted_access(
     caller: &Caller,
     account: &AccountId,
     name: &TableName,
+    action: &str,
 ) -> Result<TableAccess> {
     let authz = Authorizer::new(cat, compiled);
     let Some(table) = cat.table(account, name) else {
@@ -277,8 +310,7 @@ fn granted_access(
     let mut columns = Vec::new();
     if forbids.is_empty() {
         let names: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
-        let decisions =
-            authz.decide_columns(p, Permission::Select.as_str(), account, name, &names)?;
+        let decisions = authz.decide_columns(p, action, account, name, &names)?;
         for (c, d) in table.columns.iter().zip(decisions) {
             if !d.allowed {
                 for r in &d.reasons {
@@ -322,7 +354,7 @@ fn granted_access(
             }
             let d = authz.decide(
                 p,
-                Permission::Select.as_str(),
+                action,
                 &Target::DataFilter(a.clone(), tn.clone(), fname.clone()),
             )?;
             if !d.allowed {

@@ -105,16 +105,18 @@ fn clear(c: &ColumnAccess) -> RowPredicate {
     }
 }
 
-/// The less revealing of two optional masks (no mask reveals most).
+/// A mask that reveals no more than either half: a half's mask where the
+/// other shows the clear value, the common mask where both agree, and
+/// `null` where they differ. Masks are not ordered by what they reveal
+/// (`last4` shows a suffix that `hash` hides; a hash lets anyone holding
+/// the other half confirm guesses), so choosing either one by rank could
+/// reveal what the other half withheld.
 fn weaker(a: Option<&ColumnMask>, b: Option<&ColumnMask>) -> Option<ColumnMask> {
     match (a, b) {
         (None, None) => None,
         (Some(m), None) | (None, Some(m)) => Some(m.clone()),
-        (Some(x), Some(y)) => Some(if x.revealing_rank() <= y.revealing_rank() {
-            x.clone()
-        } else {
-            y.clone()
-        }),
+        (Some(x), Some(y)) if x == y => Some(x.clone()),
+        (Some(_), Some(_)) => Some(ColumnMask::Null),
     }
 }
 
@@ -141,18 +143,18 @@ fn column(s: &ColumnAccess, l: ColumnAccess) -> ColumnAccess {
     }
 }
 
-/// The access of a principal of the receiving account on a shared table:
-/// `share` (what the owner granted the receiving account) intersected with
-/// `local` (what the receiving account granted the principal).
+/// Both halves of one table's access met: columns both show (in `b`'s
+/// order), rows both admit, cells and masks per [`column`]; `a`'s trail
+/// then `b`'s.
 ///
-/// Errors: PERMISSION_DENIED when the two halves have no column in common.
-pub fn intersect(share: &TableAccess, local: TableAccess, caller: &Caller) -> Result<TableAccess> {
-    let columns: Vec<ColumnAccess> = local
+/// Errors: PERMISSION_DENIED (naming the table's account) when the halves
+/// have no column in common.
+pub fn meet(a: &TableAccess, b: TableAccess) -> Result<TableAccess> {
+    let columns: Vec<ColumnAccess> = b
         .columns
         .into_iter()
         .filter_map(|l| {
-            share
-                .columns
+            a.columns
                 .iter()
                 .find(|s| s.name == l.name)
                 .map(|s| column(s, l))
@@ -160,34 +162,60 @@ pub fn intersect(share: &TableAccess, local: TableAccess, caller: &Caller) -> Re
         .collect();
     if columns.is_empty() {
         return Err(Error::denied(format!(
+            "no column of table `{}:{}` is both shared and granted",
+            a.account, a.table
+        )));
+    }
+    let mut trail = a.trail.clone();
+    trail.extend(b.trail);
+    Ok(TableAccess {
+        rows: both(&a.rows, &b.rows),
+        columns,
+        trail,
+        ..b
+    })
+}
+
+/// The access of a principal of the receiving account on a shared table:
+/// `share` (what the owner granted the receiving account) intersected with
+/// `local` (what the receiving account granted the principal).
+///
+/// Errors: PERMISSION_DENIED when the two halves have no column in common.
+pub fn intersect(share: &TableAccess, local: TableAccess, caller: &Caller) -> Result<TableAccess> {
+    let mut met = meet(share, local).map_err(|_| {
+        Error::denied(format!(
             "SELECT on table `{}:{}` is denied for `{}`: account `{}` shares none of the \
              columns your account granted you; ask your data lake admin",
             share.account, share.table, caller.principal, share.account
-        )));
-    }
-    let mut trail: Vec<TrailEntry> = share
-        .trail
-        .iter()
-        .map(|t| TrailEntry {
-            source: format!(
-                "shared by account {} with account {}: {}",
-                share.account,
-                caller.account(),
-                t.source
-            ),
-            ..t.clone()
-        })
-        .collect();
-    trail.extend(local.trail.into_iter().map(|t| TrailEntry {
+        ))
+    })?;
+    // The owner's half of the trail is the owner's business (its policy
+    // files, and which columns its forbids hide): one line says it shared.
+    let shared = share.trail.len().min(met.trail.len());
+    let mut trail = vec![TrailEntry {
+        policy: "share".into(),
+        effect: "permit".into(),
+        source: format!(
+            "shared by account {} with account {} (with the grant option)",
+            share.account,
+            caller.account()
+        ),
+        decided: format!(
+            "columns {}",
+            share
+                .columns
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }];
+    trail.extend(met.trail.drain(shared..).map(|t| TrailEntry {
         source: format!("granted by account {}: {}", caller.account(), t.source),
         ..t
     }));
-    Ok(TableAccess {
-        rows: both(&share.rows, &local.rows),
-        columns,
-        trail,
-        ..local
-    })
+    met.trail = trail;
+    Ok(met)
 }
 
 #[cfg(test)]
@@ -275,21 +303,33 @@ mod tests {
     }
 
     #[test]
-    fn the_less_revealing_mask_applies_and_clear_only_where_both_are_clear() {
-        // share: last4; local: redact → redact (less revealing).
+    fn masks_never_reveal_more_than_either_half_and_clear_only_where_both_are_clear() {
+        // Two different masks: null (neither reveals what the other hides;
+        // last4 + hash would give a hash of the full value, for one).
+        for (a, b) in [
+            (ColumnMask::Last4, ColumnMask::Redact),
+            (ColumnMask::Last4, ColumnMask::Hash),
+            (ColumnMask::Expr("'x'".into()), ColumnMask::Last4),
+        ] {
+            let share = access(vec![col("e", Some(a.clone()), None)], RowPredicate::All);
+            let local = access(vec![col("e", Some(b.clone()), None)], RowPredicate::All);
+            let c = &intersect(&share, local, &bob()).unwrap().columns[0];
+            assert_eq!(
+                (c.mask.clone(), c.unmasked.clone()),
+                (Some(ColumnMask::Null), None)
+            );
+        }
+        // The same mask on both halves stays.
         let share = access(
             vec![col("e", Some(ColumnMask::Last4), None)],
             RowPredicate::All,
         );
         let local = access(
-            vec![col("e", Some(ColumnMask::Redact), None)],
+            vec![col("e", Some(ColumnMask::Last4), None)],
             RowPredicate::All,
         );
         let c = &intersect(&share, local, &bob()).unwrap().columns[0];
-        assert_eq!(
-            (c.mask.clone(), c.unmasked.clone()),
-            (Some(ColumnMask::Redact), None)
-        );
+        assert_eq!(c.mask, Some(ColumnMask::Last4));
         // share: clear; local: hash → hash.
         let share = access(vec![col("e", None, None)], RowPredicate::All);
         let local = access(

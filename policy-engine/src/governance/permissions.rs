@@ -595,7 +595,9 @@ impl Governance {
                     GrantOrigin::Creator => "creator".into(),
                     GrantOrigin::Explicit { .. } => "grant".into(),
                 },
+                // Who in the owner account granted a share is its business.
                 granted_by: match &g.origin {
+                    _ if foreign && received => None,
                     GrantOrigin::Explicit { by } => Some(by.to_string()),
                     GrantOrigin::Creator => None,
                 },

@@ -51,6 +51,7 @@ impl Governance {
         caller: &Caller,
         owner: &AccountId,
         req: &GrantRequest,
+        revoke: bool,
     ) -> Result<Checked> {
         let home = caller.account();
         if !self.is_admin(snap, caller) {
@@ -97,13 +98,33 @@ impl Governance {
                  can"
             )));
         }
+        let Some(table) = snap.catalog.table(owner, &tname) else {
+            return Err(table_not_found(&tname));
+        };
+        // A revoke needs no share: the receiving admin can always take back
+        // its own re-grants, also after the owner revoked or narrowed the
+        // share (so that sharing again does not bring them back).
+        if revoke {
+            let resource = match (columns.is_empty(), exclude_columns.is_empty()) {
+                (true, true) => Resource::Table { table: tname },
+                (false, true) => Resource::TableWithColumns {
+                    table: tname,
+                    columns: ColumnSelection::Include(
+                        columns.iter().map(|c| c.to_ascii_lowercase()).collect(),
+                    ),
+                },
+                _ => {
+                    return Err(Error::invalid(
+                        "revoke names the table, or some --columns, of the re-grant",
+                    ));
+                }
+            };
+            return Ok((principal, resource, perms, BTreeMap::new()));
+        }
         // What account `home` holds: nothing at all is a table that does
         // not exist; held without the grant option is a refusal.
         let shared = PrincipalCtx::account(home)?;
         let authz = Authorizer::new(&snap.catalog, &snap.compiled);
-        let Some(table) = snap.catalog.table(owner, &tname) else {
-            return Err(table_not_found(&tname));
-        };
         let holds = |action: &str| -> Result<bool> {
             if authz
                 .decide(
@@ -133,9 +154,29 @@ impl Governance {
             }
             Ok(false)
         };
-        if !super::links::is_shared(snap, home, owner, &tname) {
-            return Err(table_not_found(&tname));
-        }
+        // Only the columns the share shows exist for the receiving account
+        // (rule 3): naming another is the error naming a missing one.
+        // A share held without the grant option reaches no principal of
+        // `home`: said plainly to its admin, who can see the share.
+        let share = match crate::access::share_access(
+            &snap.catalog,
+            &snap.compiled,
+            home,
+            owner,
+            &tname,
+        ) {
+            Ok(s) => s,
+            Err(_)
+                if holds(Permission::Select.as_str())? || holds(Permission::Describe.as_str())? =>
+            {
+                return Err(Error::denied(format!(
+                    "account `{owner}` shares `{tname}` with `{home}` without the grant option, \
+                     so it reaches no principal of `{home}`; ask `{owner}` to grant it with \
+                     --grantable SELECT"
+                )));
+            }
+            Err(_) => return Err(table_not_found(&tname)),
+        };
         for p in &perms {
             if !holds(&compile::grant_action_name(*p))? {
                 return Err(Error::denied(format!(
@@ -149,13 +190,13 @@ impl Governance {
             list.iter()
                 .map(|c| {
                     let c = c.to_ascii_lowercase();
-                    if table.columns.iter().any(|x| x.name == c) {
+                    if share.columns.iter().any(|x| x.name == c) {
                         Ok(c)
                     } else {
                         Err(Error::invalid(format!(
                             "column `{}` does not exist in `{owner}:{tname}`; its columns are: {}",
                             crate::model::clip(&c),
-                            table
+                            share
                                 .columns
                                 .iter()
                                 .map(|x| x.name.as_str())
@@ -187,8 +228,17 @@ impl Governance {
         let mut masks = BTreeMap::new();
         for (c, m) in &req.masks {
             let cols = known(std::slice::from_ref(c))?;
+            let mask = ColumnMask::parse(m)?;
+            // An expression is evaluated over the owner's whole row, so it
+            // could read columns the share does not show: refused.
+            if matches!(mask, ColumnMask::Expr(_)) {
+                return Err(Error::invalid(format!(
+                    "an expression mask cannot be set on another account's table (it could \
+                     read columns `{owner}` does not share); use null, redact, last4 or hash"
+                )));
+            }
             for c in cols {
-                masks.insert(c, ColumnMask::parse(m)?);
+                masks.insert(c, mask.clone());
             }
         }
         Ok((principal, resource, perms, masks))
@@ -203,7 +253,7 @@ impl Governance {
     ) -> Result<Grant> {
         self.mutate(|snap| {
             let (principal, resource, perms, masks) =
-                self.check_share_regrant(snap, caller, owner, req)?;
+                self.check_share_regrant(snap, caller, owner, req, false)?;
             let id = grant_id(owner, &principal, &resource);
             let g = match snap.catalog.grants.get(&id) {
                 Some(old) => {
@@ -258,7 +308,7 @@ impl Governance {
     ) -> Result<RevokeOutcome> {
         self.mutate(|snap| {
             let (principal, resource, perms, _) =
-                self.check_share_regrant(snap, caller, owner, req)?;
+                self.check_share_regrant(snap, caller, owner, req, true)?;
             let table = match &resource {
                 Resource::Table { table } | Resource::TableWithColumns { table, .. } => table,
                 _ => return Err(Error::invalid("name the shared table as ACCOUNT:DB.TABLE")),

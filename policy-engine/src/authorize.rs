@@ -109,9 +109,21 @@ pub struct PrincipalCtx {
     uid: EntityUid,
     entities: Vec<Entity>,
     keys: Vec<String>,
+    /// Resource keys added to every slice: the principal's own account, so
+    /// that its account's policies (a `forbid` above all) also bind it on
+    /// another account's shared tables (DESIGN §3 rules 6, 7). Their scopes
+    /// still decide what they match.
+    home: Vec<String>,
 }
 
 impl PrincipalCtx {
+    /// A target's resource keys plus the principal's home account's.
+    fn resource_keys(&self, target: &[String]) -> Vec<String> {
+        let mut keys = target.to_vec();
+        keys.extend(self.home.iter().filter(|k| !target.contains(k)).cloned());
+        keys
+    }
+
     /// The receiving account of cross-account shares, asking as itself:
     /// what account `a` was granted by another account (DESIGN §3 rule 6).
     /// Only the share machinery builds this; no credential names an account.
@@ -122,6 +134,7 @@ impl PrincipalCtx {
             entities: vec![entity(me.clone(), &[], &Tags::new())?],
             keys: vec!["*".to_string(), compile::uid_text("Account", a.as_str())],
             uid: me,
+            home: Vec::new(),
         })
     }
 
@@ -178,6 +191,7 @@ impl PrincipalCtx {
             uid: me,
             entities,
             keys,
+            home: vec![compile::uid_text("Account", account.as_str())],
         })
     }
 }
@@ -336,7 +350,7 @@ impl<'a> Authorizer<'a> {
     /// Whether `caller` may perform `action` (a Cedar action name) on `target`.
     pub fn decide(&self, p: &PrincipalCtx, action: &str, target: &Target) -> Result<Decision> {
         let r = resource_ctx(self.cat, target)?;
-        let slice = self.compiled.slice(&p.keys, &r.keys)?;
+        let slice = self.compiled.slice(&p.keys, &p.resource_keys(&r.keys))?;
         self.run(p, action, &r, &slice)
     }
 
@@ -399,7 +413,7 @@ impl<'a> Authorizer<'a> {
             entities.push(entity(u.clone(), &ancestors, &ctags)?);
             uids.push(u);
         }
-        let slice = self.compiled.slice(&p.keys, &keys)?;
+        let slice = self.compiled.slice(&p.keys, &p.resource_keys(&keys))?;
         let entities = Entities::from_entities(entities, None)
             .map_err(|e| Error::internal(format!("cannot assemble entities: {e}")))?;
         Ok(PreparedColumns {
@@ -413,7 +427,7 @@ impl<'a> Authorizer<'a> {
     /// The policy slice a decision would use, for benchmarks and explain.
     pub fn slice_for(&self, p: &PrincipalCtx, target: &Target) -> Result<PolicySet> {
         let r = resource_ctx(self.cat, target)?;
-        self.compiled.slice(&p.keys, &r.keys)
+        self.compiled.slice(&p.keys, &p.resource_keys(&r.keys))
     }
 
     fn run(
@@ -461,7 +475,7 @@ impl<'a> Authorizer<'a> {
         target: &Target,
     ) -> Result<Vec<String>> {
         let r = resource_ctx(self.cat, target)?;
-        let slice = self.compiled.slice(&p.keys, &r.keys)?;
+        let slice = self.compiled.slice(&p.keys, &p.resource_keys(&r.keys))?;
         let mut probe = PolicySet::new();
         for pol in slice.policies() {
             if pol.effect() == Effect::Forbid {

@@ -214,9 +214,9 @@ pub fn effective_access(
     account: &AccountId,
     name: &TableName,
 ) -> Result<TableAccess> {
-    if caller.account() == account {
+    let share = if caller.account() == account {
         // A resource link in the caller's catalog reads its target (another
-        // account's table: the branch below, which never follows links).
+        // account's table: the other branch, which never follows links).
         if cat.table(account, name).is_none()
             && let Some(link) = cat.links.get(&(account.clone(), name.clone()))
         {
@@ -226,25 +226,19 @@ pub fn effective_access(
                     other => other,
                 });
         }
-        let p = PrincipalCtx::new(caller)?;
-        return granted_access(
-            cat,
-            compiled,
-            &p,
-            caller,
-            account,
-            name,
-            Permission::Select.as_str(),
-        );
-    }
-    // Another account's table (rule 6): what that account shares with the
-    // caller's account, intersected with what the caller's account grants
-    // the caller. No share (or a revoked one) is a table that does not
-    // exist, whatever the caller's own account granted on it.
-    let share = share_access(cat, compiled, caller.account(), account, name)
-        .map_err(|_| table_not_found(name))?;
+        None
+    } else {
+        // Another account's table (rule 6): what that account shares with
+        // the caller's account, intersected with what the caller's account
+        // grants the caller. No share (or a revoked one) is a table that
+        // does not exist, whatever the caller's own account granted on it.
+        Some(
+            share_access(cat, compiled, caller.account(), account, name)
+                .map_err(|_| table_not_found(name))?,
+        )
+    };
     let p = PrincipalCtx::new(caller)?;
-    let local = granted_access(
+    let own = granted_access(
         cat,
         compiled,
         &p,
@@ -253,7 +247,10 @@ pub fn effective_access(
         name,
         Permission::Select.as_str(),
     )?;
-    crate::share::intersect(&share, local, caller)
+    match share {
+        None => Ok(own),
+        Some(share) => crate::share::intersect(&share, own, caller),
+    }
 }
 
 /// What account `owner` shares of its table `name` with account

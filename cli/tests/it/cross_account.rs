@@ -156,6 +156,15 @@ fn a_share_reaches_the_other_account_only_through_its_admin() {
         "{q:#?}"
     );
     assert!(q.stdout.contains("20.25"), "{q:#?}");
+    // The audit line names both accounts: the caller's (its principal) and
+    // the table's owner.
+    let audit = std::fs::read_to_string(s.data_dir.join("audit.jsonl")).unwrap();
+    let line = audit
+        .lines()
+        .rev()
+        .find(|l| l.contains(BOB) && l.contains("shared.orders"))
+        .unwrap_or_else(|| panic!("no audit line for bob's query: {audit}"));
+    assert!(line.contains("111111111111.sales.orders"), "{line}");
     // A revoked share: the link is a missing table for bob at once.
     s.admin(&[
         "revoke",

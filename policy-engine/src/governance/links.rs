@@ -38,6 +38,22 @@ pub(crate) fn is_shared(
 }
 
 impl Governance {
+    /// CREATE_TABLE on the database a link is (to be) named in.
+    fn require_create_table(
+        &self,
+        snap: &Snapshot,
+        caller: &Caller,
+        name: &TableName,
+    ) -> Result<()> {
+        self.require(
+            snap,
+            caller,
+            Permission::CreateTable,
+            &Target::Database(caller.account().clone(), name.database.clone()),
+            &format!("database `{}`", name.database),
+        )
+    }
+
     /// `resource-link create DB.NAME --target ACCOUNT:DB.TABLE`.
     pub fn create_link(&self, caller: &Caller, name: &str, target: &str) -> Result<ResourceLink> {
         self.mutate(|snap| {
@@ -45,13 +61,7 @@ impl Governance {
             let name = TableName::parse(name)?;
             let (target_account, target) = parse_target(target)?;
             self.visible_database(snap, caller, &name.database)?;
-            self.require(
-                snap,
-                caller,
-                Permission::CreateTable,
-                &Target::Database(acct.clone(), name.database.clone()),
-                &format!("database `{}`", name.database),
-            )?;
+            self.require_create_table(snap, caller, &name)?;
             if &target_account == acct {
                 return Err(Error::invalid(format!(
                     "`{target_account}:{target}` is in your own account; query it by its name, \
@@ -109,13 +119,7 @@ impl Governance {
         self.mutate(|snap| {
             let acct = caller.account();
             let name = TableName::parse(name)?;
-            self.require(
-                snap,
-                caller,
-                Permission::CreateTable,
-                &Target::Database(acct.clone(), name.database.clone()),
-                &format!("database `{}`", name.database),
-            )?;
+            self.require_create_table(snap, caller, &name)?;
             let Some(link) = snap.catalog.links.get(&(acct.clone(), name.clone())) else {
                 return Err(table_not_found(&name));
             };

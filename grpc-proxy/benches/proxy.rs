@@ -50,7 +50,7 @@ use grpc_proxy::server::bind;
 use policy_engine::Governance;
 use policy_engine::filters::NewDataFilter;
 use policy_engine::model::{Format, LocationUri};
-use policy_engine::{Caller, GrantRequest, NewTable, Principal, ResourceSpec};
+use policy_engine::{Caller, NewTable, Principal, ResourceSpec};
 use test_kit::lake::{CHUNK, write_parquet};
 use test_kit::{Builder, EngineServer, TestServer, admin, table};
 use tokio_stream::wrappers::TcpListenerStream;
@@ -132,17 +132,7 @@ fn write_data(root: &Path, s: &Sizes) {
 }
 
 fn grant(gov: &Governance, principal: &str, resource: ResourceSpec) {
-    gov.grant(
-        &admin(),
-        &GrantRequest {
-            principal: principal.into(),
-            permissions: vec!["SELECT".into()],
-            grantable: vec![],
-            resource,
-            masks: vec![],
-        },
-    )
-    .unwrap();
+    test_kit::grant_select(gov, principal, resource, &[]);
 }
 
 /// Registers the lake's tables, alice's grants and bob's `region = 'EU'`

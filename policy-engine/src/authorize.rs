@@ -117,11 +117,13 @@ pub struct PrincipalCtx {
 }
 
 impl PrincipalCtx {
-    /// A target's resource keys plus the principal's home account's.
-    fn resource_keys(&self, target: &[String]) -> Vec<String> {
-        let mut keys = target.to_vec();
-        keys.extend(self.home.iter().filter(|k| !target.contains(k)).cloned());
-        keys
+    /// Adds the principal's home account's resource keys to a target's.
+    fn add_home(&self, keys: &mut Vec<String>) {
+        for k in &self.home {
+            if !keys.contains(k) {
+                keys.push(k.clone());
+            }
+        }
     }
 
     /// The receiving account of cross-account shares, asking as itself:
@@ -349,8 +351,9 @@ impl<'a> Authorizer<'a> {
 
     /// Whether `caller` may perform `action` (a Cedar action name) on `target`.
     pub fn decide(&self, p: &PrincipalCtx, action: &str, target: &Target) -> Result<Decision> {
-        let r = resource_ctx(self.cat, target)?;
-        let slice = self.compiled.slice(&p.keys, &p.resource_keys(&r.keys))?;
+        let mut r = resource_ctx(self.cat, target)?;
+        p.add_home(&mut r.keys);
+        let slice = self.compiled.slice(&p.keys, &r.keys)?;
         self.run(p, action, &r, &slice)
     }
 
@@ -413,7 +416,8 @@ impl<'a> Authorizer<'a> {
             entities.push(entity(u.clone(), &ancestors, &ctags)?);
             uids.push(u);
         }
-        let slice = self.compiled.slice(&p.keys, &p.resource_keys(&keys))?;
+        p.add_home(&mut keys);
+        let slice = self.compiled.slice(&p.keys, &keys)?;
         let entities = Entities::from_entities(entities, None)
             .map_err(|e| Error::internal(format!("cannot assemble entities: {e}")))?;
         Ok(PreparedColumns {
@@ -426,8 +430,9 @@ impl<'a> Authorizer<'a> {
 
     /// The policy slice a decision would use, for benchmarks and explain.
     pub fn slice_for(&self, p: &PrincipalCtx, target: &Target) -> Result<PolicySet> {
-        let r = resource_ctx(self.cat, target)?;
-        self.compiled.slice(&p.keys, &p.resource_keys(&r.keys))
+        let mut r = resource_ctx(self.cat, target)?;
+        p.add_home(&mut r.keys);
+        self.compiled.slice(&p.keys, &r.keys)
     }
 
     fn run(
@@ -474,8 +479,9 @@ impl<'a> Authorizer<'a> {
         action: &str,
         target: &Target,
     ) -> Result<Vec<String>> {
-        let r = resource_ctx(self.cat, target)?;
-        let slice = self.compiled.slice(&p.keys, &p.resource_keys(&r.keys))?;
+        let mut r = resource_ctx(self.cat, target)?;
+        p.add_home(&mut r.keys);
+        let slice = self.compiled.slice(&p.keys, &r.keys)?;
         let mut probe = PolicySet::new();
         for pol in slice.policies() {
             if pol.effect() == Effect::Forbid {

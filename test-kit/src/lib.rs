@@ -31,4 +31,6 @@ pub mod server;
 
 pub use engine::EngineServer;
 pub use flight::{fetch, names, r, rows, status};
-pub use server::{ADMIN, BOTH, Builder, Deployment, Staged, TestServer, admin, table};
+pub use server::{
+    ADMIN, BOTH, Builder, Deployment, Staged, TestServer, admin, grant_select, table,
+};

@@ -35,6 +35,30 @@ pub fn table(name: &str, cols: &[&str]) -> ResourceSpec {
     }
 }
 
+/// Grants SELECT on `resource` to `principal` as [`ADMIN`], with masks
+/// (column → mask).
+pub fn grant_select(
+    gov: &Governance,
+    principal: &str,
+    resource: ResourceSpec,
+    masks: &[(&str, &str)],
+) {
+    gov.grant(
+        &admin(),
+        &GrantRequest {
+            principal: principal.into(),
+            permissions: vec!["SELECT".into()],
+            grantable: vec![],
+            resource,
+            masks: masks
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+        },
+    )
+    .unwrap_or_else(|e| panic!("grant to {principal}: {e}"));
+}
+
 /// Where the proxy's statements run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Deployment {
@@ -431,20 +455,6 @@ impl TestServer {
     /// Grants SELECT on `resource` to `principal` as [`ADMIN`], with masks
     /// (column → mask).
     pub fn grant(&self, principal: &str, resource: ResourceSpec, masks: &[(&str, &str)]) {
-        self.gov
-            .grant(
-                &admin(),
-                &GrantRequest {
-                    principal: principal.into(),
-                    permissions: vec!["SELECT".into()],
-                    grantable: vec![],
-                    resource,
-                    masks: masks
-                        .iter()
-                        .map(|(a, b)| (a.to_string(), b.to_string()))
-                        .collect(),
-                },
-            )
-            .unwrap_or_else(|e| panic!("grant to {principal}: {e}"));
+        grant_select(&self.gov, principal, resource, masks);
     }
 }

@@ -121,7 +121,10 @@ impl Governance {
             let name = TableName::parse(name)?;
             self.require_create_table(snap, caller, &name)?;
             let Some(link) = snap.catalog.links.get(&(acct.clone(), name.clone())) else {
-                return Err(table_not_found(&name));
+                return Err(Error::invalid(format!(
+                    "resource link `{name}` was not found; list your account's links with \
+                     `lakegate resource-link list`"
+                )));
             };
             Ok((
                 vec![Change::DeleteLink {

@@ -541,17 +541,20 @@ impl Governance {
             }
         }
         for g in snap.catalog.grants.values() {
-            // Another account's grants show only when they concern this
-            // account: a share it received (to its admins) and its own
-            // re-grants of shared tables (rule 6).
+            // Which grants concern this account (rule 6): its own on its
+            // resources, except another account's re-grants of what it shares
+            // (that account's business, its principals' names included); on
+            // another account's resources, a share it received (shown to its
+            // admins) and its own re-grants of shared tables.
             let foreign = &g.account != acct;
             let received = g.principal == Principal::Account(acct.clone());
-            if foreign && !((received && admin) || (g.principal.account() == acct && !received)) {
-                continue;
-            }
-            // Another account's re-grants of what this account shares it
-            // are that account's business (its principals' names included).
-            if !foreign && g.principal.kind().is_some() && g.principal.account() != acct {
+            let to_own_principal = g.principal.kind().is_some() && g.principal.account() == acct;
+            let concerns = match (foreign, received) {
+                (false, _) => g.principal.kind().is_none() || to_own_principal,
+                (true, true) => admin,
+                (true, false) => to_own_principal,
+            };
+            if !concerns {
                 continue;
             }
             if let Some(w) = &want_principal

@@ -115,7 +115,8 @@ impl Governance {
                 },
                 _ => {
                     return Err(Error::invalid(
-                        "revoke names the table, or some --columns, of the re-grant",
+                        "--exclude-columns cannot be revoked on another account's table; revoke \
+                         the whole table, or name the --columns to take off",
                     ));
                 }
             };

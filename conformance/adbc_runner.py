@@ -2,7 +2,8 @@
 
 Reads one JSON request from stdin: {"endpoint": "grpc://HOST:PORT",
 "token": "...", "sql": "..."} and prints one JSON line: {"columns": [...],
-"rows": [[...], ...]} or {"error": "...", "kind": "invalid_argument" |
+"rows": [[...], ...]} or, for {"tables": "DB"} instead of "sql", the tables
+that GetObjects shows in schema DB, {"tables": {"NAME": ["COLUMN", ...]}}; or {"error": "...", "kind": "invalid_argument" |
 "permission_denied" | "failed_precondition" | "unauthenticated" | "other"}.
 """
 import json
@@ -35,6 +36,21 @@ def main() -> None:
             db_kwargs={"adbc.flight.sql.authorization_header": "Bearer " + req["token"]},
             autocommit=True,
         )
+        if "tables" in req:
+            objects = conn.adbc_get_objects(
+                depth="all", db_schema_filter=req["tables"]
+            ).read_all()
+            tables = {}
+            for catalog in objects.to_pylist():
+                for schema in catalog["catalog_db_schemas"] or []:
+                    if schema["db_schema_name"] != req["tables"]:
+                        continue
+                    for t in schema["db_schema_tables"] or []:
+                        cols = t["table_columns"] or []
+                        tables[t["table_name"]] = [c["column_name"] for c in cols]
+            print(json.dumps({"tables": tables}))
+            conn.close()
+            return
         cur = conn.cursor()
         cur.execute(req["sql"])
         table = cur.fetch_arrow_table()

@@ -248,6 +248,11 @@ pub struct Step {
     pub policies: Option<BTreeMap<String, String>>,
     /// Run this SQL (query targets only).
     pub query: Option<String>,
+    /// List the tables of this database in the acting principal's catalog,
+    /// as GetTables does (a database it may not see lists no tables).
+    pub tables: Option<String>,
+    /// Expected tables of a `tables:` step: name → visible columns, in order.
+    pub want_tables: Option<BTreeMap<String, Vec<String>>>,
     /// Expected visible columns, in order (access steps).
     pub want_columns: Option<Vec<String>>,
     /// Expected masks, column → kind (access steps).

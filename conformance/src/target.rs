@@ -35,6 +35,8 @@ pub enum Outcome {
         /// The message, as the caller sees it.
         message: String,
     },
+    /// The tables a `tables:` step listed: name → visible columns.
+    Tables(BTreeMap<String, Vec<String>>),
     /// A catalog change succeeded.
     Done,
     /// The target has no way to run this kind of step.
@@ -49,6 +51,8 @@ pub trait Target {
     fn access(&mut self, caller: &Caller, table: &str) -> Result<Outcome>;
     /// Runs `sql` as `caller`.
     fn query(&mut self, caller: &Caller, sql: &str) -> Result<Outcome>;
+    /// The tables of `database` in `caller`'s catalog, as it may see them.
+    fn tables(&mut self, caller: &Caller, database: &str) -> Result<Outcome>;
     /// Whether statements run on an upstream engine (a sidecar), where a
     /// step's `want_error_upstream` applies.
     fn upstream(&self) -> bool {
@@ -65,6 +69,8 @@ pub struct Ran {
     pub access: usize,
     /// `query:` steps.
     pub queries: usize,
+    /// `tables:` steps.
+    pub listings: usize,
 }
 
 /// Runs every step of `case` on `target`, checking each expectation.
@@ -80,6 +86,9 @@ pub fn run_case(case: &Case, target: &mut dyn Target) -> Result<Ran> {
         } else if let Some(t) = &step.access {
             ran.access += 1;
             target.access(&caller, t).with_context(ctx)?
+        } else if let Some(db) = &step.tables {
+            ran.listings += 1;
+            target.tables(&caller, db).with_context(ctx)?
         } else if let Some(sql) = &step.query {
             let o = target.query(&caller, sql).with_context(ctx)?;
             if o != Outcome::Skipped {
@@ -128,7 +137,7 @@ fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
 
 /// Whether a step is an `access:` or `query:` step.
 fn changed_nothing(step: &Step) -> bool {
-    step.access.is_some() || step.query.is_some()
+    step.access.is_some() || step.query.is_some() || step.tables.is_some()
 }
 
 fn check(step: &Step, want_error: Option<&crate::WantError>, outcome: &Outcome) -> Result<()> {
@@ -161,6 +170,10 @@ fn check(step: &Step, want_error: Option<&crate::WantError>, outcome: &Outcome) 
             }
             Ok(())
         }
+        (None, Outcome::Tables(got)) => match &step.want_tables {
+            Some(want) if got != want => bail!("want tables {want:?}, got {got:?}"),
+            _ => Ok(()),
+        },
         (None, Outcome::Rows { columns, rows }) => {
             if let Some(want) = &step.want_rows {
                 let ok = rows.len() == want.len()
@@ -282,5 +295,25 @@ impl Target for LibraryTarget {
 
     fn query(&mut self, _: &Caller, _: &str) -> Result<Outcome> {
         Ok(Outcome::Skipped)
+    }
+
+    fn tables(&mut self, caller: &Caller, database: &str) -> Result<Outcome> {
+        // As GetTables lists them: a database the caller may not see has
+        // no tables, rather than an error.
+        Ok(match self.g.list_databases_and_tables(caller, Some(database)) {
+            Ok(dbs) => Outcome::Tables(
+                dbs.into_iter()
+                    .flat_map(|(_, ts)| ts)
+                    .map(|t| {
+                        let cols = t.columns.into_iter().map(|c| c.name).collect();
+                        (t.name.table, cols)
+                    })
+                    .collect(),
+            ),
+            Err(e) => Outcome::Failed {
+                kind: error_kind(&e).into(),
+                message: e.to_string(),
+            },
+        })
     }
 }

@@ -158,12 +158,32 @@ impl Target for AdbcTarget {
         self.adbc(caller, sql)
     }
 
+    fn tables(&mut self, caller: &Caller, database: &str) -> Result<Outcome> {
+        let got = run_adbc(serde_json::json!({
+            "endpoint": self.server.grpc_url(),
+            "token": self.token(caller),
+            "tables": database,
+        }))?;
+        if let Some(e) = got.get("error") {
+            return Ok(Outcome::Failed {
+                kind: got["kind"].as_str().unwrap_or("other").into(),
+                message: e.as_str().unwrap_or_default().into(),
+            });
+        }
+        Ok(Outcome::Tables(serde_json::from_value(got["tables"].clone())?))
+    }
+
     fn upstream(&self) -> bool {
         self.server.engine.is_some()
     }
 }
 
 fn adbc(endpoint: &str, token: &str, sql: &str) -> Result<serde_json::Value> {
+    run_adbc(serde_json::json!({"endpoint": endpoint, "token": token, "sql": sql}))
+}
+
+/// One request to the ADBC runner (`adbc_runner.py` says what it takes).
+fn run_adbc(req: serde_json::Value) -> Result<serde_json::Value> {
     let mut child = Command::new(python())
         .arg(runner())
         .stdin(Stdio::piped())
@@ -171,7 +191,6 @@ fn adbc(endpoint: &str, token: &str, sql: &str) -> Result<serde_json::Value> {
         .stderr(Stdio::piped())
         .spawn()
         .with_context(|| format!("cannot run {}; run the tests with scripts/test", python()))?;
-    let req = serde_json::json!({"endpoint": endpoint, "token": token, "sql": sql});
     child
         .stdin
         .take()

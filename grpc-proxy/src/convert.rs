@@ -75,11 +75,13 @@ impl From<Resource> for ResourceSpec {
         let kind = match r {
             Resource::Catalog => Kind::Catalog(CatalogResource {}),
             Resource::Database { database } => Kind::Database(DatabaseResource { name: database }),
-            Resource::Table { table } => Kind::Table(TableResource {
-                name: table.to_string(),
-                columns: vec![],
-                exclude_columns: vec![],
-            }),
+            Resource::Table { table } | Resource::ResourceLink { link: table } => {
+                Kind::Table(TableResource {
+                    name: table.to_string(),
+                    columns: vec![],
+                    exclude_columns: vec![],
+                })
+            }
             Resource::TableWithColumns { table, columns } => {
                 let (columns, exclude_columns) = match &columns {
                     ColumnSelection::All => (vec![], vec![]),

@@ -217,11 +217,36 @@ pub fn effective_access(
     let share = if caller.account() == account {
         // A resource link in the caller's catalog reads its target (another
         // account's table: the other branch, which never follows links).
+        // The caller must also see the link itself (DESCRIBE on it, rule 6);
+        // otherwise it is a table that does not exist.
         if cat.table(account, name).is_none()
             && let Some(link) = cat.links.get(&(account.clone(), name.clone()))
         {
+            let authz = Authorizer::new(cat, compiled);
+            let p = PrincipalCtx::new(caller)?;
+            if !can_describe_table(cat, &authz, &p, account, name)? {
+                return Err(table_not_found(name));
+            }
             return effective_access(cat, compiled, caller, &link.target_account, &link.target)
                 .map_err(|e| match e {
+                    // The link is visible and its target shared, but the
+                    // caller holds nothing on the target: denied (rule 12).
+                    Error::InvalidArgument(_)
+                        if share_access(cat, compiled, account, &link.target_account, &link.target)
+                            .is_ok() =>
+                    {
+                        Error::denied(format!(
+                            "SELECT on table `{name}` is denied for `{}`: the resource link \
+                             points at `{}:{}`, and no grant gives it any column of that table; \
+                             ask a data lake admin of `{account}` to grant SELECT on \
+                             `{}:{}`",
+                            caller.principal,
+                            link.target_account,
+                            link.target,
+                            link.target_account,
+                            link.target
+                        ))
+                    }
                     Error::InvalidArgument(_) => table_not_found(name),
                     other => other,
                 });

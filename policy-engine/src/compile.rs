@@ -397,6 +397,16 @@ fn resource_part(g: &Grant, for_grant_option: bool, on_table: bool) -> ResourceP
                 keys: vec![t],
             }
         }
+        Resource::ResourceLink { link } => {
+            // A link is a Table entity of its own catalog with no columns:
+            // rights on it never reach the table it points at.
+            let u = uid_text("Table", &table_id(a, link));
+            ResourcePart {
+                scope: format!("resource == {u}"),
+                when: None,
+                keys: vec![u],
+            }
+        }
         Resource::DataFilter { table, filter } => {
             let u = uid_text("DataFilter", &filter_id(a, table, filter));
             ResourcePart {
@@ -486,6 +496,7 @@ pub fn compile_grant(g: &Grant) -> Result<Vec<CompiledPolicy>> {
                     | Resource::Table { .. }
                     | Resource::TableWithColumns { .. }
                     | Resource::DataFilter { .. }
+                    | Resource::ResourceLink { .. }
             )
         {
             perms.insert(Permission::Describe);

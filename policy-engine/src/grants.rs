@@ -227,7 +227,9 @@ impl Governance {
             Resource::Database { database } => {
                 vec![Target::Database(acct.clone(), database.clone())]
             }
-            Resource::Table { table } => vec![Target::Table(acct.clone(), table.clone())],
+            Resource::Table { table } | Resource::ResourceLink { link: table } => {
+                vec![Target::Table(acct.clone(), table.clone())]
+            }
             Resource::TableWithColumns { table, columns } => {
                 let t = snap
                     .catalog

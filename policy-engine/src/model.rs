@@ -737,6 +737,12 @@ pub enum Resource {
         /// Tag values.
         values: BTreeSet<String>,
     },
+    /// A resource link in the account's catalog: a grant on it concerns the
+    /// link itself (DESCRIBE, DROP), never the table it points at.
+    ResourceLink {
+        /// The link's name.
+        link: TableName,
+    },
     /// Every database or table whose effective tags match the expression.
     LfTagPolicy {
         /// DATABASE or TABLE.
@@ -766,6 +772,7 @@ impl Resource {
             Resource::DataFilter { .. } => &[Select, Describe, Drop],
             Resource::DataLocation { .. } => &[DataLocationAccess],
             Resource::LfTag { .. } => &[Associate, Describe, GrantWithLfTagExpression],
+            Resource::ResourceLink { .. } => &[Describe, Drop],
         }
     }
 
@@ -779,6 +786,7 @@ impl Resource {
             Resource::DataFilter { .. } => "data cells filter",
             Resource::DataLocation { .. } => "data location",
             Resource::LfTag { .. } => "LF-tag",
+            Resource::ResourceLink { .. } => "resource link",
             Resource::LfTagPolicy {
                 resource_type: TagResourceType::Database,
                 ..
@@ -795,7 +803,8 @@ impl Resource {
         match self {
             Resource::Table { table }
             | Resource::TableWithColumns { table, .. }
-            | Resource::DataFilter { table, .. } => Some(table),
+            | Resource::DataFilter { table, .. }
+            | Resource::ResourceLink { link: table } => Some(table),
             _ => None,
         }
     }
@@ -811,6 +820,7 @@ impl Resource {
             Resource::DataFilter { table, filter } => format!("filter:{table}.{filter}"),
             Resource::DataLocation { uri } => format!("location:{uri}"),
             Resource::LfTag { key, .. } => format!("lftag:{key}"),
+            Resource::ResourceLink { link } => format!("link:{link}"),
             Resource::LfTagPolicy {
                 resource_type,
                 expression,
@@ -862,6 +872,7 @@ impl fmt::Display for Resource {
             },
             Resource::DataFilter { table, filter } => write!(f, "data filter {table}.{filter}"),
             Resource::DataLocation { uri } => write!(f, "location {uri}"),
+            Resource::ResourceLink { link } => write!(f, "resource link {link}"),
             Resource::LfTag { key, values } => write!(
                 f,
                 "lf-tag {key}={}",

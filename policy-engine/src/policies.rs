@@ -205,6 +205,9 @@ unless { principal in Lakegate::Group::"111111111111:group/privacy" };
             Resource::DataLocation {
                 uri: LocationUri::parse("file:///d/").unwrap(),
             },
+            Resource::ResourceLink {
+                link: TableName::parse("sales.orders_link").unwrap(),
+            },
             Resource::LfTag {
                 key: "k".into(),
                 values: BTreeSet::from(["v".to_string()]),

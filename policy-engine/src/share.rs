@@ -71,6 +71,10 @@ pub fn check_shareable(
         | Resource::TableWithColumns { .. }
         | Resource::DataFilter { .. }
         | Resource::LfTagPolicy { .. } => Ok(()),
+        Resource::ResourceLink { link } => Err(Error::invalid(format!(
+            "`{link}` is a resource link, which cannot be shared with another account \
+             (`{receiver}`); only the owner of the table it points at can share that table"
+        ))),
         Resource::Catalog | Resource::DataLocation { .. } | Resource::LfTag { .. } => {
             Err(Error::invalid(format!(
                 "a {} cannot be shared with another account (`{receiver}`); share a database, a \

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::access;
+use crate::access::{self, table_not_found};
 use crate::authorize::{Authorizer, PrincipalCtx, Target};
 use crate::catalog::Change;
 use crate::error::{Error, Result};
@@ -346,12 +346,19 @@ impl Governance {
                 out.push(self.visible_schema(snap, caller, t)?);
             }
         }
+        out.extend(self.links_in(snap, caller, &db.name)?);
+        out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
     }
 
     /// One table as the caller may see it.
     pub fn describe_table(&self, caller: &Caller, name: &str) -> Result<Table> {
         let snap = self.snapshot()?;
+        if let Some(link) = self.named_link(&snap, caller, name)? {
+            return self
+                .link_view(&snap, caller, link)?
+                .ok_or_else(|| table_not_found(&link.name));
+        }
         let t = self.visible_table(&snap, caller, name)?;
         self.visible_schema(&snap, caller, t)
     }

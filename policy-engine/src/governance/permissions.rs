@@ -123,8 +123,23 @@ impl Governance {
         let valid = resource.valid_permissions();
         for p in perms.iter().chain(grantable.iter()) {
             if !valid.contains(p) {
+                let hint = match &resource {
+                    Resource::ResourceLink { link } => snap
+                        .catalog
+                        .links
+                        .get(&(acct.clone(), link.clone()))
+                        .map(|l| {
+                            format!(
+                                "; a grant on a link concerns the link itself, so grant {p} on \
+                                 the table it points at, `{}:{}`",
+                                l.target_account, l.target
+                            )
+                        })
+                        .unwrap_or_default(),
+                    _ => String::new(),
+                };
                 return Err(Error::invalid(format!(
-                    "{p} cannot be granted on a {}; valid permissions are: {}",
+                    "{p} cannot be granted on a {}; valid permissions are: {}{hint}",
                     resource.kind_name(),
                     valid
                         .iter()

@@ -78,6 +78,19 @@ impl Governance {
                 columns,
                 exclude_columns,
             } => {
+                if let Some(link) = self.named_link(snap, caller, name)? {
+                    // A grant on a link concerns the link itself (rule 6).
+                    if !columns.is_empty() || !exclude_columns.is_empty() {
+                        return Err(Error::invalid(format!(
+                            "`{}` is a resource link, which has no columns of its own; grant \
+                             column access on the table it points at, `{}:{}`",
+                            link.name, link.target_account, link.target
+                        )));
+                    }
+                    return Ok(Resource::ResourceLink {
+                        link: link.name.clone(),
+                    });
+                }
                 let t = self.visible_table(snap, caller, name)?;
                 match (columns.is_empty(), exclude_columns.is_empty()) {
                     (true, true) => Resource::Table {

@@ -40,7 +40,7 @@ impl Governance {
                 return Ok(true);
             }
         }
-        Ok(false)
+        Ok(!self.links_in(snap, caller, db)?.is_empty())
     }
 
     /// The "not found" error for a database, listing those the caller may see.

@@ -300,20 +300,22 @@ impl Target for LibraryTarget {
     fn tables(&mut self, caller: &Caller, database: &str) -> Result<Outcome> {
         // As GetTables lists them: a database the caller may not see has
         // no tables, rather than an error.
-        Ok(match self.g.list_databases_and_tables(caller, Some(database)) {
-            Ok(dbs) => Outcome::Tables(
-                dbs.into_iter()
-                    .flat_map(|(_, ts)| ts)
-                    .map(|t| {
-                        let cols = t.columns.into_iter().map(|c| c.name).collect();
-                        (t.name.table, cols)
-                    })
-                    .collect(),
-            ),
-            Err(e) => Outcome::Failed {
-                kind: error_kind(&e).into(),
-                message: e.to_string(),
+        Ok(
+            match self.g.list_databases_and_tables(caller, Some(database)) {
+                Ok(dbs) => Outcome::Tables(
+                    dbs.into_iter()
+                        .flat_map(|(_, ts)| ts)
+                        .map(|t| {
+                            let cols = t.columns.into_iter().map(|c| c.name).collect();
+                            (t.name.table, cols)
+                        })
+                        .collect(),
+                ),
+                Err(e) => Outcome::Failed {
+                    kind: error_kind(&e).into(),
+                    message: e.to_string(),
+                },
             },
-        })
+        )
     }
 }

@@ -170,7 +170,9 @@ impl Target for AdbcTarget {
                 message: e.as_str().unwrap_or_default().into(),
             });
         }
-        Ok(Outcome::Tables(serde_json::from_value(got["tables"].clone())?))
+        Ok(Outcome::Tables(serde_json::from_value(
+            got["tables"].clone(),
+        )?))
     }
 
     fn upstream(&self) -> bool {

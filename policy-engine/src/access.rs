@@ -232,8 +232,14 @@ pub fn effective_access(
                     // The link is visible and its target shared, but the
                     // caller holds nothing on the target: denied (rule 12).
                     Error::InvalidArgument(_)
-                        if share_access(cat, compiled, account, &link.target_account, &link.target)
-                            .is_ok() =>
+                        if share_access(
+                            cat,
+                            compiled,
+                            account,
+                            &link.target_account,
+                            &link.target,
+                        )
+                        .is_ok() =>
                     {
                         Error::denied(format!(
                             "SELECT on table `{name}` is denied for `{}`: the resource link \
@@ -304,6 +310,29 @@ pub fn share_access(
     let pass_on = compile::grant_action_name(Permission::Select);
     let held = granted_access(cat, compiled, &p, &who, owner, name, &pass_on)?;
     crate::share::meet(&read, held)
+}
+
+/// What account `owner` lets account `receiver` read of its table `name`
+/// (SELECT, with or without the grant option): what the receiving admin
+/// sees it was given, before anything reaches its principals.
+pub fn received_access(
+    cat: &Catalog,
+    compiled: &Compiled,
+    receiver: &AccountId,
+    owner: &AccountId,
+    name: &TableName,
+) -> Result<TableAccess> {
+    let who = Caller::new(Principal::Account(receiver.clone()));
+    let p = PrincipalCtx::account(receiver)?;
+    granted_access(
+        cat,
+        compiled,
+        &p,
+        &who,
+        owner,
+        name,
+        Permission::Select.as_str(),
+    )
 }
 
 /// Effective access of one principal (a user or role with its groups, or a

@@ -29,6 +29,7 @@
 mod catalog_admin;
 mod links;
 mod permissions;
+mod received;
 mod resources;
 mod shares;
 mod visibility;

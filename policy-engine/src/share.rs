@@ -21,7 +21,7 @@ use std::collections::BTreeSet;
 use crate::access::{ColumnAccess, RowPredicate, TableAccess, TrailEntry};
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
-use crate::model::{AccountId, Caller, ColumnMask, Permission, Resource};
+use crate::model::{AccountId, Caller, ColumnMask, Permission, Resource, TagResourceType};
 use crate::predicate::RowExpr;
 
 /// Whether account `owner` may share with account `receiver`: another
@@ -55,14 +55,19 @@ pub fn check_shareable(
     perms: &BTreeSet<Permission>,
 ) -> Result<()> {
     match resource {
-        Resource::Database { .. } => {
+        Resource::Database { .. }
+        | Resource::LfTagPolicy {
+            resource_type: TagResourceType::Database,
+            ..
+        } => {
             if let Some(p) = perms
                 .iter()
                 .find(|p| matches!(p, Permission::Drop | Permission::All))
             {
                 return Err(Error::invalid(format!(
-                    "{p} on a database cannot be granted to another account (`{receiver}`); \
-                     share DESCRIBE, CREATE_TABLE or ALTER instead"
+                    "{p} on a {} cannot be granted to another account (`{receiver}`); \
+                     share DESCRIBE, CREATE_TABLE or ALTER instead",
+                    resource.kind_name()
                 )));
             }
             Ok(())

@@ -19,7 +19,9 @@ pub enum Cmd {
         #[arg(long, value_name = "URI")]
         location: Option<String>,
     },
-    /// List the databases you can see.
+    /// List the databases you can see; data lake admins also see other
+    /// accounts' databases that share something with theirs, as
+    /// `ACCOUNT:DB` (list their tables with `table list ACCOUNT:DB`).
     List,
 }
 
@@ -56,7 +58,16 @@ pub async fn run(cmd: Cmd, g: &Global) -> Result<(), CliError> {
             }
             let rows: Vec<Vec<String>> = dbs
                 .into_iter()
-                .map(|d| vec![d.name, d.location.unwrap_or_else(|| "-".into()), d.creator])
+                .map(|d| {
+                    // Another account's database (a received share) is
+                    // listed with the owning account as its creator.
+                    let name = if d.creator == d.account {
+                        format!("{}:{}", d.account, d.name)
+                    } else {
+                        d.name
+                    };
+                    vec![name, d.location.unwrap_or_else(|| "-".into()), d.creator]
+                })
                 .collect();
             println!("{}", output::table(&["NAME", "LOCATION", "CREATOR"], &rows));
         }

@@ -46,9 +46,10 @@ pub enum Cmd {
         #[arg(long, value_delimiter = ',', value_name = "k1,k2")]
         partition_keys: Vec<String>,
     },
-    /// List the tables of a database you can see.
+    /// List the tables of a database you can see; `ACCOUNT:DB` lists what
+    /// that account shares with yours (data lake admins).
     List {
-        /// Database name.
+        /// Database name, or `ACCOUNT:DB` for another account's database.
         #[arg(value_name = "DB")]
         database: String,
     },
@@ -152,7 +153,13 @@ pub async fn run(cmd: Cmd, g: &Global) -> Result<(), CliError> {
                 .iter()
                 .map(|t| {
                     vec![
-                        format!("{}.{}", t.database, t.name),
+                        // A table another account shares is listed with
+                        // the owning account as its creator.
+                        if t.creator == t.account {
+                            format!("{}:{}.{}", t.account, t.database, t.name)
+                        } else {
+                            format!("{}.{}", t.database, t.name)
+                        },
                         format_name(t).to_string(),
                         t.columns.len().to_string(),
                         t.location.clone(),

@@ -90,6 +90,42 @@ fn a_share_reaches_the_other_account_only_through_its_admin() {
         "{list:#?}"
     );
 
+    // ... and in `database list` and `table list ACCOUNT:DB`, with only the
+    // shared table and columns, and the owner's principals not named.
+    let dbs = s.cli(&b_admin, &["database", "list"]);
+    dbs.ok();
+    assert!(dbs.stdout.contains("111111111111:sales"), "{dbs:#?}");
+    assert!(!dbs.stdout.contains("111111111111:user"), "{dbs:#?}");
+    let tables = s.cli(&b_admin, &["table", "list", "111111111111:sales", "--json"]);
+    tables.ok();
+    let shown: Vec<(String, Vec<String>)> = tables
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let cols = t["columns"].as_array().unwrap();
+            (
+                t["name"].as_str().unwrap().to_string(),
+                cols.iter()
+                    .map(|c| c["name"].as_str().unwrap().to_string())
+                    .collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [(
+            "orders".to_string(),
+            vec!["id".to_string(), "amount".to_string()]
+        )],
+        "{tables:#?}"
+    );
+    // Nobody else of B sees A's databases.
+    let bob = s.token(BOB, &[]);
+    s.cli(&bob, &["table", "list", "111111111111:sales"])
+        .fails(1, "was not found");
+
     // B's admin re-grants to bob (any column may be named) and sees it.
     s.cli(
         &b_admin,
@@ -104,7 +140,6 @@ fn a_share_reaches_the_other_account_only_through_its_admin() {
         &args(&grant("111111111111:sales.orders", "111111111111", &[])),
     )
     .fails(1, "never shared on");
-    let bob = s.token(BOB, &[]);
     s.cli(
         &bob,
         &args(&grant(
@@ -145,6 +180,43 @@ fn a_share_reaches_the_other_account_only_through_its_admin() {
         links.json()[0]["target"],
         "111111111111:sales.orders",
         "{links:#?}"
+    );
+    // Querying through the link also needs DESCRIBE on the link itself.
+    s.cli(&bob, &["query", "SELECT id FROM shared.orders"])
+        .fails(1, "was not found");
+    s.cli(
+        &b_admin,
+        &[
+            "grant",
+            "--principal",
+            BOB,
+            "--permissions",
+            "SELECT",
+            "--table",
+            "shared.orders",
+        ],
+    )
+    .fails(1, "grant SELECT on the table it points at");
+    s.cli(
+        &b_admin,
+        &[
+            "grant",
+            "--principal",
+            BOB,
+            "--permissions",
+            "DESCRIBE",
+            "--table",
+            "shared.orders",
+        ],
+    )
+    .ok();
+    let tables = s.cli(&bob, &["table", "list", "shared", "--json"]);
+    tables.ok();
+    assert!(
+        tables.stdout.contains("orders")
+            && tables.stdout.contains("amount")
+            && !tables.stdout.contains("ssn"),
+        "{tables:#?}"
     );
     let q = s.cli(
         &bob,

@@ -130,10 +130,14 @@ impl Governance {
         })
     }
 
-    /// Databases the caller may DESCRIBE.
+    /// Databases the caller may DESCRIBE; for a data lake admin, also the
+    /// other accounts' databases that share something with its account
+    /// (their `account` is the owner's).
     pub fn list_databases(&self, caller: &Caller) -> Result<Vec<Database>> {
         let snap = self.snapshot()?;
-        self.list_databases_in(&snap, caller)
+        let mut out = self.list_databases_in(&snap, caller)?;
+        out.extend(self.received_databases(&snap, caller)?);
+        Ok(out)
     }
 
     /// `location register URI` (data lake admins only).
@@ -303,12 +307,16 @@ impl Governance {
         })
     }
 
-    /// Tables of a database that the caller may DESCRIBE, with only the
+    /// Tables of a database that the caller may DESCRIBE (`ACCOUNT:DB`: what
+    /// that account shares with the caller's, for its admins), with only the
     /// columns it may see (all columns for DESCRIBE-only holders is not
     /// granted: DESCRIBE shows the schema of visible columns).
     pub fn list_tables(&self, caller: &Caller, database: &str) -> Result<Vec<Table>> {
         let snap = self.snapshot()?;
-        self.list_tables_in(&snap, caller, database)
+        match database.split_once(':') {
+            Some((owner, db)) => self.list_received_tables(&snap, caller, owner, db),
+            None => self.list_tables_in(&snap, caller, database),
+        }
     }
 
     /// Every database the caller may DESCRIBE (only `database` if given),
@@ -331,7 +339,7 @@ impl Governance {
         Ok(out)
     }
 
-    fn list_tables_in(
+    pub(crate) fn list_tables_in(
         &self,
         snap: &Snapshot,
         caller: &Caller,

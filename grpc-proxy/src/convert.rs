@@ -356,7 +356,7 @@ impl From<policy_engine::explain::Explanation> for ExplainResponse {
                 .tables
                 .into_iter()
                 .map(|mut t| TableExplanation {
-                    table: t.table.to_string(),
+                    table: t.display.clone(),
                     columns: t
                         .visible_columns
                         .iter()

@@ -20,15 +20,21 @@ use serde::Serialize;
 use crate::access::{self, RowPredicate, TrailEntry};
 use crate::error::{Error, Result};
 use crate::governance::Governance;
-use crate::model::{Caller, ColumnMask, TableName};
+use crate::model::{AccountId, Caller, ColumnMask, TableName};
 use crate::rewrite::{self, Placement, RewriteOptions};
 use crate::tags::{self, Tags};
 
 /// What one table of the statement becomes for the subject.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TableExplanation {
+    /// The owning account.
+    pub account: AccountId,
     /// The table.
     pub table: TableName,
+    /// The table as the subject's account names it: `DB.TABLE`, or
+    /// `ACCOUNT:DB.TABLE` for another account's table read through a
+    /// resource link.
+    pub display: String,
     /// Columns the subject sees, in table order.
     pub visible_columns: Vec<String>,
     /// Arrow data type of each visible column.
@@ -171,6 +177,12 @@ impl Governance {
                     }
                 }
                 TableExplanation {
+                    display: if &a.account == subject.account() {
+                        a.table.to_string()
+                    } else {
+                        format!("{}:{}", a.account, a.table)
+                    },
+                    account: a.account.clone(),
                     visible_columns: a.columns.iter().map(|c| c.name.clone()).collect(),
                     data_types: a
                         .columns

@@ -210,13 +210,24 @@ pub fn intersect(share: &TableAccess, local: TableAccess, caller: &Caller) -> Re
             caller.account()
         ),
         decided: format!(
-            "columns {}",
+            "columns {}; {}",
             share
                 .columns
                 .iter()
                 .map(|c| c.name.as_str())
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            match &share.rows {
+                RowPredicate::All => "all rows".to_string(),
+                RowPredicate::AnyOf(ps) if ps.is_empty() => "no rows".to_string(),
+                RowPredicate::AnyOf(ps) => format!(
+                    "rows where {}",
+                    ps.iter()
+                        .map(|p| format!("({p})"))
+                        .collect::<Vec<_>>()
+                        .join(" OR ")
+                ),
+            }
         ),
     }];
     trail.extend(met.trail.drain(shared..).map(|t| TrailEntry {

@@ -228,6 +228,28 @@ fn a_share_reaches_the_other_account_only_through_its_admin() {
         "{q:#?}"
     );
     assert!(q.stdout.contains("20.25"), "{q:#?}");
+    // Explain names the owner's table and shows both halves of the
+    // intersection: the share, then B's own grant.
+    let e = s
+        .cli(
+            &b_admin,
+            &[
+                "explain",
+                "--json",
+                "--principal",
+                BOB,
+                "SELECT * FROM shared.orders",
+            ],
+        )
+        .json();
+    assert_eq!(e["tables"][0]["table"], "111111111111:sales.orders", "{e}");
+    let trail = e["tables"][0]["trail"].to_string();
+    assert!(
+        trail.contains("shared by account 111111111111 with account 222222222222")
+            && trail.contains("columns id, amount; all rows")
+            && trail.contains("granted by account 222222222222"),
+        "{trail}"
+    );
     // The audit line names both accounts: the caller's (its principal) and
     // the table's owner.
     let audit = std::fs::read_to_string(s.data_dir.join("audit.jsonl")).unwrap();

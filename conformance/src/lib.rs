@@ -119,6 +119,9 @@ pub struct GrantSpec {
     /// `--catalog`
     #[serde(default)]
     pub catalog: bool,
+    /// `--catalog-id ACCOUNT`: another account's tag expression (with
+    /// `resource_type` and `tags`).
+    pub catalog_id: Option<String>,
     /// `--database`
     pub database: Option<String>,
     /// `--table`
@@ -365,6 +368,7 @@ impl GrantSpec {
                     .iter()
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect(),
+                account: self.catalog_id.clone(),
             }
         } else if let Some((k, v)) = self.tags.iter().next() {
             ResourceSpec::LfTag {

@@ -79,7 +79,14 @@ pub fn run_case(case: &Case, target: &mut dyn Target) -> Result<Ran> {
     for (i, step) in case.steps.iter().enumerate() {
         let ctx = || format!("{} step {}", case.path.display(), i + 1);
         let caller = case.caller(&step.who).with_context(ctx)?;
+        let before = target.governance().snapshot()?.catalog.clone();
         let changed = change(target.governance(), &caller, step).with_context(ctx)?;
+        // A refused change leaves the whole store as it was.
+        if let Some(Outcome::Failed { message, .. }) = &changed
+            && target.governance().snapshot()?.catalog != before
+        {
+            bail!("{}: refused ({message}) but changed the store", ctx());
+        }
         let outcome = if let Some(o) = changed {
             ran.changes += 1;
             o

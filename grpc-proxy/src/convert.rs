@@ -117,6 +117,7 @@ impl From<Resource> for ResourceSpec {
                         values: set(&values),
                     })
                     .collect(),
+                account: String::new(),
             }),
         };
         Self { kind: Some(kind) }
@@ -188,6 +189,7 @@ impl TryFrom<ResourceSpec> for PeSpec {
             Kind::LfTagPolicy(p) => PeSpec::LfTagPolicy {
                 resource_type: p.resource_type,
                 tags: p.tags.into_iter().map(|t| (t.key, t.values)).collect(),
+                account: (!p.account.is_empty()).then_some(p.account),
             },
         })
     }

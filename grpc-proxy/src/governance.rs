@@ -115,6 +115,7 @@ fn check_resource(r: &proto::ResourceSpec) -> Result<(), Status> {
         }
         Some(Kind::LfTagPolicy(p)) => {
             text("resource_type", &p.resource_type)?;
+            text("account", &p.account)?;
             if p.tags.len() > MAX_LIST_LEN {
                 return Err(status::from_error(Error::invalid(format!(
                     "`tags` has {} entries; at most {MAX_LIST_LEN} are accepted",

@@ -394,6 +394,7 @@ mod tests {
                 ResourceSpec::LfTagPolicy {
                     resource_type: "TABLE".into(),
                     tags: vec![("classification".into(), vec!["public".into(), "pii".into()])],
+                    account: None,
                 },
                 &[],
             ),

@@ -31,6 +31,7 @@ mod links;
 mod permissions;
 mod received;
 mod resources;
+mod share_tags;
 mod shares;
 mod visibility;
 

@@ -204,6 +204,7 @@ fn library(s: &Scenario) -> Option<Vec<Vec<Option<i64>>>> {
         grant(ResourceSpec::LfTagPolicy {
             resource_type: "TABLE".into(),
             tags: vec![("k".into(), vec!["a".into()])],
+            account: None,
         });
     }
     for (i, f) in s.filters.iter().enumerate() {

@@ -1050,6 +1050,7 @@ mod lftags {
                     .iter()
                     .map(|(k, vs)| (k.to_string(), vs.iter().map(|v| v.to_string()).collect()))
                     .collect(),
+                account: None,
             },
             masks: vec![],
         }
@@ -1408,6 +1409,7 @@ fn tag_grants_carry_masks_by_column_name() {
             resource: ResourceSpec::LfTagPolicy {
                 resource_type: "TABLE".into(),
                 tags: vec![("team".into(), vec!["sales".into()])],
+                account: None,
             },
             masks: vec![("email".into(), "hash".into())],
         },

@@ -342,6 +342,7 @@ fn grant_option_keeps_masks_through_tag_expression_grants() {
                 resource: ResourceSpec::LfTagPolicy {
                     resource_type: "TABLE".into(),
                     tags: vec![("team".into(), vec!["sales".into()])],
+                    account: None,
                 },
                 masks: vec![],
             },
@@ -503,6 +504,7 @@ fn tag_grant_select(principal: &str, key: &str, value: &str) -> GrantRequest {
         resource: ResourceSpec::LfTagPolicy {
             resource_type: "TABLE".into(),
             tags: vec![(key.into(), vec![value.into()])],
+            account: None,
         },
         masks: vec![],
     }

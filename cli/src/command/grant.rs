@@ -92,6 +92,10 @@ pub struct ResourceArgs {
     /// A tag condition of the --resource-type policy (repeatable; AND across keys).
     #[arg(long = "tag", value_name = "KEY=V1,V2", value_parser = parse_tag, requires = "resource_type", conflicts_with_all = NOT_TAG_POLICY)]
     pub tags: Vec<(String, Vec<String>)>,
+    /// The account whose tag expression the --resource-type policy is: a
+    /// receiving admin re-granting what that account shares with its own.
+    #[arg(long, value_name = "ACCOUNT", requires = "resource_type")]
+    pub catalog_id: Option<String>,
 }
 
 /// Parses `KEY=V1,V2`.
@@ -151,6 +155,7 @@ impl ResourceArgs {
                     .into_iter()
                     .map(|(key, values)| TagCondition { key, values })
                     .collect(),
+                account: self.catalog_id.unwrap_or_default(),
             })
         };
         ResourceSpec { kind: Some(kind) }

@@ -281,3 +281,96 @@ fn a_share_reaches_the_other_account_only_through_its_admin() {
         "A's admin lists only its own account's grants and shares: {a_list:#?}"
     );
 }
+
+#[test]
+fn a_shared_tag_expression_is_re_granted_with_catalog_id() {
+    let s = Server::start_with(&["--admin", B_ADMIN]);
+    s.setup_sales();
+    let b_admin = s.token(B_ADMIN, &[]);
+    s.admin(&[
+        "lf-tag",
+        "create",
+        "classification",
+        "--values",
+        "pii,public",
+    ])
+    .ok();
+    s.admin(&[
+        "lf-tag",
+        "assign",
+        "--table",
+        "sales.orders",
+        "--tag",
+        "classification=public",
+    ])
+    .ok();
+    s.admin(&[
+        "grant",
+        "--principal",
+        B,
+        "--permissions",
+        "SELECT",
+        "--grantable",
+        "SELECT",
+        "--resource-type",
+        "TABLE",
+        "--tag",
+        "classification=public",
+    ])
+    .ok();
+    let regrant = |values: &str| {
+        s.cli(
+            &b_admin,
+            &[
+                "grant",
+                "--principal",
+                BOB,
+                "--permissions",
+                "SELECT",
+                "--catalog-id",
+                "111111111111",
+                "--resource-type",
+                "TABLE",
+                "--tag",
+                &format!("classification={values}"),
+            ],
+        )
+    };
+    // Wider than the share: refused (exit 3), nothing changes.
+    let before = s.state();
+    regrant("public,pii").fails(3, "narrower one");
+    assert_eq!(s.state(), before, "a refused re-grant changed the store");
+    regrant("public").ok();
+    s.cli(&b_admin, &["database", "create", "shared"]).ok();
+    s.cli(
+        &b_admin,
+        &[
+            "resource-link",
+            "create",
+            "shared.orders",
+            "--target",
+            "111111111111:sales.orders",
+        ],
+    )
+    .ok();
+    s.cli(
+        &b_admin,
+        &[
+            "grant",
+            "--principal",
+            BOB,
+            "--permissions",
+            "DESCRIBE",
+            "--table",
+            "shared.orders",
+        ],
+    )
+    .ok();
+    let bob = s.token(BOB, &[]);
+    let q = s.cli(
+        &bob,
+        &["query", "--json", "SELECT count(*) AS n FROM shared.orders"],
+    );
+    q.ok();
+    assert!(q.stdout.contains("\"n\""), "{q:#?}");
+}

@@ -56,6 +56,10 @@ pub enum ResourceSpec {
         resource_type: String,
         /// KEY → values
         tags: Vec<(String, Vec<String>)>,
+        /// `--catalog-id ACCOUNT`: another account's tag expression that it
+        /// shares with the caller's account (a receiving admin's re-grant).
+        #[serde(default)]
+        account: Option<String>,
     },
 }
 
@@ -168,6 +172,7 @@ impl Governance {
             ResourceSpec::LfTagPolicy {
                 resource_type,
                 tags,
+                account: _,
             } => {
                 let rt = match resource_type.to_ascii_uppercase().as_str() {
                     "DATABASE" => TagResourceType::Database,

@@ -24,18 +24,23 @@ use crate::model::{
 /// The owning account of a table named `ACCOUNT:DB.TABLE` in a grant, if
 /// it names another account's table.
 pub(crate) fn shared_owner(caller: &Caller, spec: &ResourceSpec) -> Result<Option<AccountId>> {
-    let ResourceSpec::Table { name, .. } = spec else {
-        return Ok(None);
-    };
-    let Some((acct, _)) = name.split_once(':') else {
-        return Ok(None);
+    let acct = match spec {
+        ResourceSpec::Table { name, .. } => match name.split_once(':') {
+            Some((acct, _)) => acct,
+            None => return Ok(None),
+        },
+        ResourceSpec::LfTagPolicy {
+            account: Some(acct),
+            ..
+        } => acct.as_str(),
+        _ => return Ok(None),
     };
     let owner = AccountId::parse(acct)?;
     Ok((&owner != caller.account()).then_some(owner))
 }
 
 /// A re-grant on a shared table, checked: (principal, resource, perms, masks).
-type Checked = (
+pub(super) type Checked = (
     Principal,
     Resource,
     BTreeSet<Permission>,
@@ -43,16 +48,16 @@ type Checked = (
 );
 
 impl Governance {
-    /// Checks a grant or revoke on `owner`'s table by the receiving
-    /// account's admin.
-    fn check_share_regrant(
+    /// What every re-grant of a share needs, whatever it names: a data lake
+    /// admin of the receiving account, granting SELECT or DESCRIBE without
+    /// the grant option to a principal of that account.
+    pub(super) fn regrant_basics(
         &self,
         snap: &Snapshot,
         caller: &Caller,
         owner: &AccountId,
         req: &GrantRequest,
-        revoke: bool,
-    ) -> Result<Checked> {
+    ) -> Result<(Principal, BTreeSet<Permission>)> {
         let home = caller.account();
         if !self.is_admin(snap, caller) {
             return Err(Error::denied(format!(
@@ -68,20 +73,11 @@ impl Governance {
                  shared on with another account"
             )));
         }
-        let ResourceSpec::Table {
-            name,
-            columns,
-            exclude_columns,
-        } = &req.resource
-        else {
-            return Err(Error::invalid("name the shared table as ACCOUNT:DB.TABLE"));
-        };
-        let tname = TableName::parse(name.split_once(':').map_or(name.as_str(), |(_, t)| t))?;
         let perms = Self::parse_perms(&req.permissions)?;
         if !req.grantable.is_empty() {
             return Err(Error::invalid(
-                "the grant option on another account's table cannot be passed on; grant without \
-                 --grantable",
+                "the grant option on another account's resources cannot be passed on; grant \
+                 without --grantable",
             ));
         }
         if perms.is_empty() {
@@ -94,13 +90,40 @@ impl Governance {
             .find(|p| !matches!(p, Permission::Select | Permission::Describe))
         {
             return Err(Error::invalid(format!(
-                "{p} cannot be re-granted on another account's table; only SELECT and DESCRIBE \
-                 can"
+                "{p} cannot be re-granted on another account's resources; only SELECT and \
+                 DESCRIBE can"
             )));
         }
+        Ok((principal, perms))
+    }
+
+    /// Checks a grant or revoke on `owner`'s table by the receiving
+    /// account's admin.
+    fn check_share_regrant(
+        &self,
+        snap: &Snapshot,
+        caller: &Caller,
+        owner: &AccountId,
+        req: &GrantRequest,
+        revoke: bool,
+    ) -> Result<Checked> {
+        if let ResourceSpec::LfTagPolicy { .. } = &req.resource {
+            return self.check_tag_share_regrant(snap, caller, owner, req, revoke);
+        }
+        let (principal, perms) = self.regrant_basics(snap, caller, owner, req)?;
+        let ResourceSpec::Table {
+            name,
+            columns,
+            exclude_columns,
+        } = &req.resource
+        else {
+            return Err(Error::invalid("name the shared table as ACCOUNT:DB.TABLE"));
+        };
+        let tname = TableName::parse(name.split_once(':').map_or(name.as_str(), |(_, t)| t))?;
         let Some(table) = snap.catalog.table(owner, &tname) else {
             return Err(table_not_found(&tname));
         };
+        let home = caller.account();
         // A revoke needs no share: the receiving admin can always take back
         // its own re-grants, also after the owner revoked or narrowed the
         // share (so that sharing again does not bring them back).
@@ -310,6 +333,27 @@ impl Governance {
         self.mutate(|snap| {
             let (principal, resource, perms, _) =
                 self.check_share_regrant(snap, caller, owner, req, true)?;
+            if let Resource::LfTagPolicy { .. } = &resource {
+                // A tag re-grant is one grant per expression.
+                let mut out = RevokeOutcome {
+                    removed: Vec::new(),
+                    narrowed: Vec::new(),
+                };
+                let id = grant_id(owner, &principal, &resource);
+                let Some(g) = snap.catalog.grants.get(&id) else {
+                    return Ok((Vec::new(), out));
+                };
+                let mut next = g.clone();
+                next.permissions = &g.permissions - &perms;
+                let change = if next.permissions.is_empty() {
+                    out.removed.push(id.clone());
+                    Change::DeleteGrant { id }
+                } else {
+                    out.narrowed.push(next.clone());
+                    Change::PutGrant(next)
+                };
+                return Ok((vec![change], out));
+            }
             let table = match &resource {
                 Resource::Table { table } | Resource::TableWithColumns { table, .. } => table,
                 _ => return Err(Error::invalid("name the shared table as ACCOUNT:DB.TABLE")),

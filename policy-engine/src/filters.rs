@@ -11,6 +11,7 @@ use crate::authorize::Target;
 use crate::catalog::Change;
 use crate::error::{Error, Result};
 use crate::governance::Governance;
+use crate::governance::share_filters::{definer, foreign_filter};
 use crate::model::{
     Caller, ColumnSelection, DataFilter, Permission, Resource, RowFilter, TableName, clip, ident,
 };
@@ -46,6 +47,9 @@ impl Governance {
     /// `data-filter create`: data lake admins, or holders of SELECT with the
     /// grant option on the whole table, may create filters.
     pub fn create_data_filter(&self, caller: &Caller, req: &NewDataFilter) -> Result<DataFilter> {
+        if let Some((owner, table, name)) = foreign_filter(caller, &req.name)? {
+            return self.create_shared_filter(caller, &owner, &table, &name, req);
+        }
         let (tn, fname) = split_filter_name(&req.name)?;
         self.mutate(|snap| {
             let table = self.visible_table(snap, caller, &tn.to_string())?;
@@ -153,6 +157,17 @@ impl Governance {
         table: Option<&str>,
     ) -> Result<Vec<DataFilter>> {
         let snap = self.snapshot()?;
+        // `ACCOUNT:DB.TABLE`: the caller's account's filters on another
+        // account's shared table.
+        if let Some((acct, t)) = table.and_then(|t| t.split_once(':')) {
+            let owner = crate::model::AccountId::parse(acct)?;
+            let t = TableName::parse(t)?;
+            return Ok(self
+                .shared_filters_of(&snap, caller)
+                .into_iter()
+                .filter(|f| f.account == owner && f.table == t)
+                .collect());
+        }
         let want = table.map(TableName::parse).transpose()?;
         if let Some(t) = &want {
             self.visible_table(&snap, caller, &t.to_string())?;
@@ -160,7 +175,12 @@ impl Governance {
         let admin = self.is_admin(&snap, caller);
         let mut out = Vec::new();
         for ((a, tn, _), f) in &snap.catalog.filters {
-            if a != caller.account() || want.as_ref().is_some_and(|w| w != tn) {
+            // Another account's filters on this account's shared tables
+            // are that account's business.
+            if a != caller.account()
+                || want.as_ref().is_some_and(|w| w != tn)
+                || definer(&f.name).is_some()
+            {
                 continue;
             }
             let shown = admin
@@ -182,6 +202,9 @@ impl Governance {
                 out.push(f.clone());
             }
         }
+        if want.is_none() {
+            out.extend(self.shared_filters_of(&snap, caller));
+        }
         Ok(out)
     }
 
@@ -193,6 +216,9 @@ impl Governance {
     /// shows), an existing and a missing filter read the same. A caller that
     /// may see it but not drop it is told which permission it lacks.
     pub fn delete_data_filter(&self, caller: &Caller, name: &str) -> Result<()> {
+        if let Some((owner, table, fname)) = foreign_filter(caller, name)? {
+            return self.delete_shared_filter(caller, &owner, &table, &fname);
+        }
         let (tn, fname) = split_filter_name(name)?;
         self.mutate(|snap| {
             let acct = caller.account().clone();

@@ -31,6 +31,7 @@ mod links;
 mod permissions;
 mod received;
 mod resources;
+pub(crate) mod share_filters;
 mod share_tags;
 mod shares;
 mod visibility;

@@ -4,6 +4,7 @@
 
 use grpc_proxy::proto::{
     CreateDataFilterRequest, DataFilter, DeleteDataFilterRequest, ListDataFiltersRequest,
+    WhoAmIRequest,
 };
 
 use super::Global;
@@ -16,7 +17,8 @@ use crate::output;
 pub enum Cmd {
     /// Create a filter: rows (a predicate, or all rows) and columns of one table.
     Create {
-        /// The filter's name: DB.TABLE.NAME.
+        /// The filter's name: DB.TABLE.NAME, or ACCOUNT:DB.TABLE.NAME on a
+        /// table another account shares with yours (data lake admins).
         #[arg(value_name = "DB.TABLE.NAME")]
         name: String,
         /// Visible rows: comparisons of columns with constants (=, <>, <, <=, >, >=,
@@ -44,9 +46,11 @@ pub enum Cmd {
         #[arg(long, value_delimiter = ',', value_name = "a,b")]
         exclude_columns: Vec<String>,
     },
-    /// List the filters you may see.
+    /// List the filters you may see (data lake admins: also those your
+    /// account defined on other accounts' shared tables).
     List {
-        /// Only this table's filters.
+        /// Only this table's filters; `ACCOUNT:DB.TABLE` for your account's
+        /// filters on another account's shared table.
         #[arg(long, value_name = "DB.TABLE")]
         table: Option<String>,
     },
@@ -77,11 +81,14 @@ fn columns(f: &DataFilter) -> String {
 /// Checks the shape of `DB.TABLE.NAME` before asking the server, which
 /// would otherwise read `DB.TABLE` as `TABLE.NAME`.
 fn check_name(name: &str) -> Result<(), CliError> {
-    if name.split('.').count() == 3 && name.split('.').all(|p| !p.trim().is_empty()) {
+    // `ACCOUNT:` names another account's shared table.
+    let local = name.split_once(':').map_or(name, |(_, rest)| rest);
+    if local.split('.').count() == 3 && local.split('.').all(|p| !p.trim().is_empty()) {
         Ok(())
     } else {
         Err(CliError::usage(format!(
-            "`{name}` is not a data filter name; write DB.TABLE.NAME, e.g. sales.orders.eu"
+            "`{name}` is not a data filter name; write DB.TABLE.NAME, e.g. sales.orders.eu \
+             (ACCOUNT:DB.TABLE.NAME on another account's shared table)"
         )))
     }
 }
@@ -138,9 +145,25 @@ pub async fn run(cmd: Cmd, g: &Global) -> Result<(), CliError> {
                 println!("no data filters");
                 return Ok(());
             }
+            // A filter on another account's shared table is named as it
+            // was created: ACCOUNT:DB.TABLE.NAME.
+            let me = c
+                .client
+                .who_am_i(WhoAmIRequest {})
+                .await
+                .map_err(|s| c.fail(s))?
+                .into_inner()
+                .account;
             let rs: Vec<Vec<String>> = fs
                 .iter()
-                .map(|f| vec![format!("{}.{}", f.table, f.name), rows(f), columns(f)])
+                .map(|f| {
+                    let name = if f.account == me {
+                        format!("{}.{}", f.table, f.name)
+                    } else {
+                        format!("{}:{}.{}", f.account, f.table, f.name)
+                    };
+                    vec![name, rows(f), columns(f)]
+                })
                 .collect();
             println!("{}", output::table(&["FILTER", "ROWS", "COLUMNS"], &rs));
         }

@@ -374,3 +374,76 @@ fn a_shared_tag_expression_is_re_granted_with_catalog_id() {
     q.ok();
     assert!(q.stdout.contains("\"n\""), "{q:#?}");
 }
+
+#[test]
+fn the_receiving_admin_keeps_its_own_filters_on_a_shared_table() {
+    let s = Server::start_with(&["--admin", B_ADMIN]);
+    s.setup_sales();
+    let b_admin = s.token(B_ADMIN, &[]);
+    s.admin(&args(&grant(
+        "sales.orders",
+        B,
+        &["--grantable", "SELECT", "--columns", "id,amount"],
+    )))
+    .ok();
+    // A column the share does not show does not exist for B; nothing changes.
+    let before = s.state();
+    s.cli(
+        &b_admin,
+        &[
+            "data-filter",
+            "create",
+            "111111111111:sales.orders.big",
+            "--row-filter",
+            "ssn IS NOT NULL",
+            "--columns",
+            "id",
+        ],
+    )
+    .fails(1, "column `ssn` is not in the table");
+    assert_eq!(s.state(), before, "a refused filter changed the store");
+    s.cli(
+        &b_admin,
+        &[
+            "data-filter",
+            "create",
+            "111111111111:sales.orders.big",
+            "--row-filter",
+            "amount > 15",
+            "--columns",
+            "id,amount",
+        ],
+    )
+    .ok();
+    s.cli(
+        &b_admin,
+        &[
+            "grant",
+            "--principal",
+            BOB,
+            "--permissions",
+            "SELECT",
+            "--data-filter",
+            "111111111111:sales.orders.big",
+        ],
+    )
+    .ok();
+    // B lists it by the name it gave; A does not see it at all.
+    let mine = s.cli(&b_admin, &["data-filter", "list"]);
+    mine.ok();
+    assert!(
+        mine.stdout.contains("111111111111:sales.orders.big"),
+        "{mine:#?}"
+    );
+    let theirs = s.admin(&["data-filter", "list", "--json"]);
+    theirs.ok();
+    assert!(!theirs.stdout.contains("big"), "{theirs:#?}");
+    // Deleting it takes bob's grant along.
+    s.cli(
+        &b_admin,
+        &["data-filter", "delete", "111111111111:sales.orders.big"],
+    )
+    .ok();
+    let list = s.cli(&b_admin, &["permissions", "list", "--json"]);
+    assert!(entries_of(&list.json(), BOB).is_empty(), "{list:#?}");
+}

@@ -33,6 +33,10 @@ pub(crate) fn shared_owner(caller: &Caller, spec: &ResourceSpec) -> Result<Optio
             account: Some(acct),
             ..
         } => acct.as_str(),
+        ResourceSpec::DataFilter { name } => match name.split_once(':') {
+            Some((acct, _)) => acct,
+            None => return Ok(None),
+        },
         _ => return Ok(None),
     };
     let owner = AccountId::parse(acct)?;
@@ -107,8 +111,14 @@ impl Governance {
         req: &GrantRequest,
         revoke: bool,
     ) -> Result<Checked> {
-        if let ResourceSpec::LfTagPolicy { .. } = &req.resource {
-            return self.check_tag_share_regrant(snap, caller, owner, req, revoke);
+        match &req.resource {
+            ResourceSpec::LfTagPolicy { .. } => {
+                return self.check_tag_share_regrant(snap, caller, owner, req, revoke);
+            }
+            ResourceSpec::DataFilter { .. } => {
+                return self.check_filter_share_regrant(snap, caller, owner, req, revoke);
+            }
+            _ => {}
         }
         let (principal, perms) = self.regrant_basics(snap, caller, owner, req)?;
         let ResourceSpec::Table {
@@ -333,8 +343,8 @@ impl Governance {
         self.mutate(|snap| {
             let (principal, resource, perms, _) =
                 self.check_share_regrant(snap, caller, owner, req, true)?;
-            if let Resource::LfTagPolicy { .. } = &resource {
-                // A tag re-grant is one grant per expression.
+            if let Resource::LfTagPolicy { .. } | Resource::DataFilter { .. } = &resource {
+                // A tag or filter re-grant is one grant per resource.
                 let mut out = RevokeOutcome {
                     removed: Vec::new(),
                     narrowed: Vec::new(),

@@ -232,25 +232,25 @@ pub fn effective_access(
                     // The link is visible and its target shared, but the
                     // caller holds nothing on the target: denied (rule 12).
                     Error::InvalidArgument(_)
-                        if share_access(
+                        if shared_with(
                             cat,
                             compiled,
                             account,
                             &link.target_account,
                             &link.target,
                         )
-                        .is_ok() =>
+                        .unwrap_or(false) =>
                     {
                         Error::denied(format!(
                             "SELECT on table `{name}` is denied for `{}`: the resource link \
-                             points at `{}:{}`, and no grant gives it any column of that table; \
-                             ask a data lake admin of `{account}` to grant SELECT on \
-                             `{}:{}`",
+                             points at `{}:{}`, which gives it no column: either account \
+                             `{account}` granted it none, or account `{}` shares the table \
+                             without the grant option (reaching no principal of `{account}`); \
+                             ask a data lake admin of `{account}`",
                             caller.principal,
                             link.target_account,
                             link.target,
                             link.target_account,
-                            link.target
                         ))
                     }
                     Error::InvalidArgument(_) => table_not_found(name),
@@ -310,6 +310,24 @@ pub fn share_access(
     let pass_on = compile::grant_action_name(Permission::Select);
     let held = granted_access(cat, compiled, &p, &who, owner, name, &pass_on)?;
     crate::share::meet(&read, held)
+}
+
+/// Whether account `owner` shares its table `name` with account `receiver`
+/// at all: any right on it (DESCRIBE included), with or without the grant
+/// option.
+pub fn shared_with(
+    cat: &Catalog,
+    compiled: &Compiled,
+    receiver: &AccountId,
+    owner: &AccountId,
+    name: &TableName,
+) -> Result<bool> {
+    if cat.table(owner, name).is_none() {
+        return Ok(false);
+    }
+    let authz = Authorizer::new(cat, compiled);
+    let p = PrincipalCtx::account(receiver)?;
+    can_describe_table(cat, &authz, &p, owner, name)
 }
 
 /// What account `owner` lets account `receiver` read of its table `name`

@@ -32,16 +32,17 @@ fn parse_target(s: &str) -> Result<(AccountId, TableName)> {
     Ok((AccountId::parse(a)?, TableName::parse(t)?))
 }
 
-/// Whether `owner` shares `table` with account `receiver` at all: the
-/// receiving half of rule 6 shows it some column, decided by the same code
-/// that enforces access.
+/// Whether `owner` shares `table` with account `receiver` at all (any
+/// right on it, DESCRIBE included, with or without the grant option): what
+/// a link may point at. What the receiving account's principals may read
+/// through it is decided when they read.
 pub(crate) fn is_shared(
     snap: &Snapshot,
     receiver: &AccountId,
     owner: &AccountId,
     table: &TableName,
-) -> bool {
-    crate::access::share_access(&snap.catalog, &snap.compiled, receiver, owner, table).is_ok()
+) -> Result<bool> {
+    crate::access::shared_with(&snap.catalog, &snap.compiled, receiver, owner, table)
 }
 
 impl Governance {
@@ -93,7 +94,7 @@ impl Governance {
         let Some(target) = snap.catalog.table(&link.target_account, &link.target) else {
             return Ok(None);
         };
-        if !is_shared(snap, &link.account, &link.target_account, &link.target) {
+        if !is_shared(snap, &link.account, &link.target_account, &link.target)? {
             // A revoked share: the link answers like a missing table.
             return Ok(None);
         }
@@ -164,7 +165,7 @@ impl Governance {
                      a link is for a table another account shares with yours"
                 )));
             }
-            if !is_shared(snap, acct, &target_account, &target) {
+            if !is_shared(snap, acct, &target_account, &target)? {
                 return Err(table_not_found(&target));
             }
             let key = (acct.clone(), name.clone());

@@ -188,6 +188,37 @@ impl Governance {
             }
             Ok(false)
         };
+        // The grant option for `p`; SELECT's also passes DESCRIBE on.
+        let passes = |p: Permission| -> Result<bool> {
+            Ok(holds(&compile::grant_action_name(p))?
+                || (p == Permission::Describe
+                    && holds(&compile::grant_action_name(Permission::Select))?))
+        };
+        // DESCRIBE alone (a share of the table's metadata, no data): no
+        // columns are read, so no readable share is needed, only its grant
+        // option.
+        if perms == BTreeSet::from([Permission::Describe])
+            && columns.is_empty()
+            && exclude_columns.is_empty()
+            && req.masks.is_empty()
+        {
+            if !holds(Permission::Describe.as_str())? && !holds(Permission::Select.as_str())? {
+                return Err(table_not_found(&tname));
+            }
+            if !passes(Permission::Describe)? {
+                return Err(Error::denied(format!(
+                    "account `{owner}` shares `{tname}` with `{home}` without the grant option \
+                     for DESCRIBE, so it reaches no principal of `{home}`; ask `{owner}` to \
+                     grant it with --grantable DESCRIBE"
+                )));
+            }
+            return Ok((
+                principal,
+                Resource::Table { table: tname },
+                perms,
+                BTreeMap::new(),
+            ));
+        }
         // Only the columns the share shows exist for the receiving account
         // (rule 3): naming another is the error naming a missing one.
         // A share held without the grant option reaches no principal of
@@ -212,7 +243,7 @@ impl Governance {
             Err(_) => return Err(table_not_found(&tname)),
         };
         for p in &perms {
-            if !holds(&compile::grant_action_name(*p))? {
+            if !passes(*p)? {
                 return Err(Error::denied(format!(
                     "account `{owner}` shares `{tname}` with `{home}` without the grant option \
                      for {p}, so it reaches no principal of `{home}`; ask `{owner}` to grant it \

@@ -247,10 +247,7 @@ pub fn effective_access(
                              `{account}` granted it none, or account `{}` shares the table \
                              without the grant option (reaching no principal of `{account}`); \
                              ask a data lake admin of `{account}`",
-                            caller.principal,
-                            link.target_account,
-                            link.target,
-                            link.target_account,
+                            caller.principal, link.target_account, link.target, link.target_account,
                         ))
                     }
                     Error::InvalidArgument(_) => table_not_found(name),

@@ -177,7 +177,10 @@ impl PrincipalCtx {
         let mut parents = vec![acct.clone()];
         let mut entities = vec![entity(acct.clone(), &[], &Tags::new())?];
         for g in &caller.groups {
-            if !g.is_group() {
+            // Only groups of the principal's own account count: another
+            // account's group grants never reach it (tokens are checked for
+            // this too; the library API is not).
+            if !g.is_group() || g.account() != account {
                 continue;
             }
             let gu = uid(&t.group, &g.to_string());

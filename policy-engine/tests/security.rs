@@ -967,3 +967,32 @@ fn admin_errors_authorize_first_policy_apply() {
     assert!(matches!(err, Error::PermissionDenied(_)), "{err:?}");
     assert!(!err.to_string().contains("bad.cedar"), "{err}");
 }
+
+#[test]
+fn another_accounts_group_in_a_callers_groups_grants_nothing() {
+    // A caller of account 222222222222 that claims a group of account
+    // 111111111111 (the library API does not check where the groups came
+    // from) gets nothing from that group's grants.
+    let g = setup();
+    g.bootstrap(
+        &AccountId::parse("222222222222").unwrap(),
+        &[Principal::parse("222222222222:user/admin").unwrap()],
+    )
+    .unwrap();
+    g.grant(
+        &admin(),
+        &table_grant("111111111111:group/analysts", "SELECT"),
+    )
+    .unwrap();
+    // The table is shared with 222222222222, so only the caller's own
+    // grants stand between it and the data.
+    g.grant(&admin(), &grantable(table_grant("222222222222", "SELECT")))
+        .unwrap();
+    assert!(!visible(&g, &alice_in("111111111111:group/analysts")).is_empty());
+    let mut intruder = caller("222222222222:user/mallory");
+    intruder
+        .groups
+        .push(Principal::parse("111111111111:group/analysts").unwrap());
+    let got = g.effective_access_in(&intruder, &AccountId::parse(ACCT).unwrap(), &orders());
+    assert!(got.is_err(), "{got:?}");
+}

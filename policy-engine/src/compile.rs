@@ -356,11 +356,28 @@ fn resource_part(g: &Grant, for_grant_option: bool, on_table: bool) -> ResourceP
             }
         }
         Resource::Table { table } => {
+            // The permissions cover the table and its columns, never its
+            // data cells filters: reading through a filter is a grant of its
+            // own (an all-rows filter, perhaps another account's, would
+            // otherwise show a column this grant masks in the clear). The
+            // grant option covers the filters too: the table is the wider
+            // resource (rule 10), and re-granting a filter is checked for
+            // masks separately.
             let u = uid_text("Table", &table_id(a, table));
-            ResourcePart {
-                scope: format!("resource in {u}"),
-                when: None,
-                keys: vec![u],
+            if for_grant_option {
+                ResourcePart {
+                    scope: format!("resource in {u}"),
+                    when: None,
+                    keys: vec![u],
+                }
+            } else {
+                ResourcePart {
+                    scope: "resource".into(),
+                    when: Some(format!(
+                        "resource == {u} || resource is {NAMESPACE}::Column && resource in {u}"
+                    )),
+                    keys: vec![u],
+                }
             }
         }
         Resource::TableWithColumns { table, columns } => {

@@ -996,3 +996,23 @@ fn another_accounts_group_in_a_callers_groups_grants_nothing() {
     let got = g.effective_access_in(&intruder, &AccountId::parse(ACCT).unwrap(), &orders());
     assert!(got.is_err(), "{got:?}");
 }
+
+#[test]
+fn a_filter_granted_to_nobody_does_not_unmask_a_table_grant() {
+    // A table-level grant masks email; an all-rows filter over every column
+    // exists on the table (granted to someone else, or to nobody). The
+    // table grant must not reach the filter: email stays masked.
+    let g = setup();
+    g.grant(
+        &admin(),
+        &with_masks(table_grant(ALICE, "SELECT"), &[("email", "hash")]),
+    )
+    .unwrap();
+    g.create_data_filter(&admin(), &data_filter("sales.orders.all", None, &[]))
+        .unwrap();
+    assert_eq!(mask_of(&g, &alice(), "email"), Some(ColumnMask::Hash));
+    g.grant(&admin(), &filter_grant(BOB, "sales.orders.all"))
+        .unwrap();
+    assert_eq!(mask_of(&g, &alice(), "email"), Some(ColumnMask::Hash));
+    assert_eq!(mask_of(&g, &bob(), "email"), None);
+}

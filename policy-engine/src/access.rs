@@ -350,6 +350,26 @@ pub fn received_access(
     )
 }
 
+/// The columns of `owner`'s table that its share with the caller's account
+/// shows unmasked on every shared row (empty when nothing is shared).
+pub(crate) fn clear_shared_columns(
+    cat: &Catalog,
+    compiled: &Compiled,
+    caller: &Caller,
+    owner: &AccountId,
+    name: &TableName,
+) -> std::collections::BTreeSet<String> {
+    match share_access(cat, compiled, caller.account(), owner, name) {
+        Ok(s) => s
+            .columns
+            .iter()
+            .filter(|c| c.mask.is_none() && c.cells.is_none() && c.unmasked.is_none())
+            .map(|c| c.name.clone())
+            .collect(),
+        Err(_) => Default::default(),
+    }
+}
+
 /// Effective access of one principal (a user or role with its groups, or a
 /// receiving account) from the grants and policies that name it: the
 /// columns and filters `action` (SELECT, or GRANT:SELECT for what a share
@@ -413,9 +433,25 @@ fn granted_access(
     // filter may still show a masked column in the clear on its rows.
     let everything =
         columns.len() == table.columns.len() && columns.iter().all(|c| c.mask.is_none());
+    // The columns the share shows in the clear on every shared row, for a
+    // filter the caller's account defined on another account's table
+    // (computed once, when such a filter is met).
+    let mut share_clear: Option<std::collections::BTreeSet<String>> = None;
     if forbids.is_empty() && !everything {
         for ((a, tn, fname), f) in cat.filters.iter() {
             if a != account || tn != name {
+                continue;
+            }
+            // A filter another account defined on this table (a receiving
+            // account's, stored as NAME@ACCOUNT) counts only for that
+            // account's own users and roles: never for the owner's
+            // principals, and never for a share's half.
+            let foreign = crate::governance::share_filters::definer(fname).is_some();
+            if let Some(def) = crate::governance::share_filters::definer(fname)
+                && (matches!(caller.principal, Principal::Account(_))
+                    || def != caller.account().as_str()
+                    || account == caller.account())
+            {
                 continue;
             }
             let d = authz.decide(
@@ -428,6 +464,31 @@ fn granted_access(
             }
             let rows = match &f.rows {
                 RowFilter::AllRows => None,
+                // A receiving account's predicate may compare only columns
+                // the share shows in the clear on every row it shares;
+                // otherwise which rows come back would reveal the values
+                // the share hides (the share may have narrowed since the
+                // filter was made). Such a filter matches no row.
+                RowFilter::Predicate(src) if foreign => {
+                    let clear = match &share_clear {
+                        Some(c) => c.clone(),
+                        None => {
+                            let c = clear_shared_columns(cat, compiled, caller, account, name);
+                            share_clear = Some(c.clone());
+                            c
+                        }
+                    };
+                    let mut view = table.clone();
+                    view.columns.retain(|c| clear.contains(&c.name));
+                    if predicate::validate(src, &view).is_ok() {
+                        Some(
+                            predicate::substitute(src, table, &caller.attrs)?
+                                .unwrap_or_else(RowExpr::never),
+                        )
+                    } else {
+                        Some(RowExpr::never())
+                    }
+                }
                 RowFilter::Predicate(src) => Some(
                     predicate::substitute(src, table, &caller.attrs)?
                         .unwrap_or_else(RowExpr::never),

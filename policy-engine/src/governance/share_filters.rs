@@ -109,9 +109,39 @@ impl Governance {
                      choose another name"
                 )));
             }
-            // Only the shared columns exist here, in the predicate too.
+            // Only the shared columns exist here; a predicate may compare
+            // only those shared in the clear on every shared row (which
+            // rows come back would otherwise reveal masked values).
             let rows = match (&req.row_filter, req.all_rows) {
-                (Some(p), false) => RowFilter::Predicate(predicate::validate(p, &shown)?),
+                (Some(p), false) => {
+                    let src = predicate::validate(p, &shown)?;
+                    let clear = crate::access::clear_shared_columns(
+                        &snap.catalog,
+                        &snap.compiled,
+                        caller,
+                        owner,
+                        table,
+                    );
+                    let mut view = shown.clone();
+                    view.columns.retain(|c| clear.contains(&c.name));
+                    if predicate::validate(p, &view).is_err() {
+                        return Err(Error::invalid(format!(
+                            "a row filter on another account's table may compare only the \
+                             columns it shares in the clear on every row it shares: {}; the \
+                             others are masked or shown on some rows only",
+                            if clear.is_empty() {
+                                "none".to_string()
+                            } else {
+                                view.columns
+                                    .iter()
+                                    .map(|c| c.name.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            }
+                        )));
+                    }
+                    RowFilter::Predicate(src)
+                }
                 (None, true) => RowFilter::AllRows,
                 _ => {
                     return Err(Error::invalid(

@@ -650,7 +650,13 @@ fn tag_value_in_use(
         }
     }
     for g in snap.catalog.grants.values() {
-        if &g.account != account {
+        // A receiving account's re-grants of a shared tag expression are
+        // kept under the owner but are not the owner's to see or to be
+        // held up by: they reach nothing once the share is revoked, and
+        // the share itself (a grant to the account) does count.
+        if &g.account != account
+            || (g.principal.kind().is_some() && g.principal.account() != account)
+        {
             continue;
         }
         let used = match &g.resource {

@@ -220,13 +220,9 @@ pub fn intersect(share: &TableAccess, local: TableAccess, caller: &Caller) -> Re
             match &share.rows {
                 RowPredicate::All => "all rows".to_string(),
                 RowPredicate::AnyOf(ps) if ps.is_empty() => "no rows".to_string(),
-                RowPredicate::AnyOf(ps) => format!(
-                    "rows where {}",
-                    ps.iter()
-                        .map(|p| format!("({p})"))
-                        .collect::<Vec<_>>()
-                        .join(" OR ")
-                ),
+                // The owner's predicates may name columns it does not
+                // share (rule 3): only that rows are restricted is said.
+                RowPredicate::AnyOf(_) => "only the rows its filters allow".to_string(),
             }
         ),
     }];

@@ -1016,3 +1016,47 @@ fn a_filter_granted_to_nobody_does_not_unmask_a_table_grant() {
     assert_eq!(mask_of(&g, &alice(), "email"), Some(ColumnMask::Hash));
     assert_eq!(mask_of(&g, &bob(), "email"), None);
 }
+
+#[test]
+fn a_receiving_accounts_re_grant_neither_pins_nor_names_itself_in_the_owners_tags() {
+    // B's admin re-grants a tag expression A shares; once A revokes the
+    // share, A may remove the value, and no error names B's principals.
+    let g = setup();
+    let b_admin = caller("222222222222:user/admin");
+    g.bootstrap(
+        &AccountId::parse("222222222222").unwrap(),
+        std::slice::from_ref(&b_admin.principal),
+    )
+    .unwrap();
+    g.create_lf_tag(&admin(), "classification", &["public".into(), "pii".into()])
+        .unwrap();
+    tag(&g, on_columns(&["email"], "classification", "public"));
+    let expr = |principal: &str, account: Option<&str>| GrantRequest {
+        principal: principal.into(),
+        permissions: vec!["SELECT".into()],
+        grantable: if account.is_none() {
+            vec!["SELECT".into()]
+        } else {
+            vec![]
+        },
+        resource: ResourceSpec::LfTagPolicy {
+            resource_type: "TABLE".into(),
+            tags: vec![("classification".into(), vec!["public".into()])],
+            account: account.map(String::from),
+        },
+        masks: vec![],
+    };
+    g.grant(&admin(), &expr("222222222222", None)).unwrap();
+    g.grant(&b_admin, &expr("222222222222:user/carol", Some(ACCT)))
+        .unwrap();
+    let mut share = expr("222222222222", None);
+    share.grantable = vec![];
+    g.revoke(&admin(), &share).unwrap();
+    g.unassign_lf_tags(
+        &admin(),
+        &on_columns(&["email"], "classification", "public"),
+    )
+    .unwrap();
+    let removed = g.update_lf_tag(&admin(), "classification", &[], &["public".into()]);
+    assert!(removed.is_ok(), "{removed:?}");
+}

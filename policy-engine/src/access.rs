@@ -454,12 +454,44 @@ fn granted_access(
             {
                 continue;
             }
+            // Conversely, a user or role reading another account's table
+            // reads through its own account's filters only: the owner's
+            // filters reach it through the share half, where the owner
+            // granted them, never through its own account's policies.
+            if !foreign
+                && account != caller.account()
+                && !matches!(caller.principal, Principal::Account(_))
+            {
+                continue;
+            }
             let d = authz.decide(
                 p,
                 action,
                 &Target::DataFilter(a.clone(), tn.clone(), fname.clone()),
             )?;
             if !d.allowed {
+                continue;
+            }
+            // What may be passed on (a grant-option action) through a
+            // filter is what a grant option *on that filter* allows: the
+            // table's grant option covers its filters only to re-grant
+            // them with the table's masks (checked when re-granting), so
+            // here it adds nothing beyond the table-level access above,
+            // which carries those masks.
+            if action != Permission::Select.as_str()
+                && !d
+                    .reasons
+                    .iter()
+                    .any(|r| match compiled.get(r).map(|p| &p.source) {
+                        Some(PolicySource::GrantOption(id)) => {
+                            cat.grants.get(id).is_some_and(|g| {
+                                matches!(g.resource, crate::model::Resource::DataFilter { .. })
+                            })
+                        }
+                        Some(PolicySource::Admin { .. }) | Some(PolicySource::File { .. }) => true,
+                        _ => false,
+                    })
+            {
                 continue;
             }
             let rows = match &f.rows {
@@ -663,7 +695,11 @@ fn choose_mask(
     let mut best: Option<ColumnMask> = None;
     for r in reasons {
         let mask = match compiled.get(r).map(|p| &p.source) {
-            Some(PolicySource::Grant(id)) => cat.grants.get(id).and_then(|g| g.masks.get(column)),
+            // A grant's masks travel with its grant option (rule 10): what
+            // a share passes on (GRANT:SELECT) is masked as the grant is.
+            Some(PolicySource::Grant(id)) | Some(PolicySource::GrantOption(id)) => {
+                cat.grants.get(id).and_then(|g| g.masks.get(column))
+            }
             _ => None,
         };
         match mask {

@@ -146,7 +146,28 @@ impl Governance {
                 rows,
                 columns,
             };
-            Ok((vec![Change::PutFilter(f.clone())], f))
+            // Its creator may see and drop it (with the grant option), as
+            // the creator of a table may: a table-level grant does not
+            // reach the table's filters.
+            let resource = Resource::DataFilter {
+                table: tn.clone(),
+                filter: fname.clone(),
+            };
+            let rights: BTreeSet<Permission> = [Permission::Describe, Permission::Drop].into();
+            let creator = crate::model::Grant {
+                id: crate::governance::grant_id(caller.account(), &caller.principal, &resource),
+                account: caller.account().clone(),
+                principal: caller.principal.clone(),
+                resource,
+                permissions: rights.clone(),
+                grantable: rights,
+                masks: Default::default(),
+                origin: crate::model::GrantOrigin::Creator,
+            };
+            Ok((
+                vec![Change::PutFilter(f.clone()), Change::PutGrant(creator)],
+                f,
+            ))
         })
     }
 

@@ -1060,3 +1060,19 @@ fn a_receiving_accounts_re_grant_neither_pins_nor_names_itself_in_the_owners_tag
     let removed = g.update_lf_tag(&admin(), "classification", &[], &["public".into()]);
     assert!(removed.is_ok(), "{removed:?}");
 }
+
+#[test]
+fn a_filters_creator_may_list_and_delete_it() {
+    // Table grants do not reach a table's filters; the creator of one keeps
+    // DESCRIBE and DROP on it.
+    let g = setup();
+    g.grant(&admin(), &grantable(table_grant(ALICE, "SELECT")))
+        .unwrap();
+    g.create_data_filter(&alice(), &data_filter("sales.orders.mine", None, &["id"]))
+        .unwrap();
+    let listed = g.list_data_filters(&alice(), None).unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert!(g.list_data_filters(&bob(), None).unwrap().is_empty());
+    g.delete_data_filter(&alice(), "sales.orders.mine").unwrap();
+    assert!(g.list_data_filters(&alice(), None).unwrap().is_empty());
+}

@@ -63,8 +63,11 @@ struct Field {
 
 impl Field {
     fn value(&self, s: &str) -> Option<u32> {
-        if let Ok(v) = s.parse::<u32>() {
-            return (self.lo..=self.hi).contains(&v).then_some(v);
+        if !s.is_empty() && s.chars().all(|c| c.is_ascii_digit()) {
+            return s
+                .parse::<u32>()
+                .ok()
+                .filter(|v| (self.lo..=self.hi).contains(v));
         }
         let up = s.to_ascii_uppercase();
         self.names
@@ -89,9 +92,14 @@ impl Field {
             }
             let (range, step) = match part.split_once('/') {
                 Some((r, st)) => {
-                    let st: u32 = st.parse().ok().filter(|v| *v > 0).ok_or_else(|| {
-                        format!("`{part}` has a step that is not a positive number")
-                    })?;
+                    let digits = !st.is_empty() && st.chars().all(|c| c.is_ascii_digit());
+                    let st: u32 = Some(st)
+                        .filter(|_| digits)
+                        .and_then(|s| s.parse().ok())
+                        .filter(|v| *v > 0)
+                        .ok_or_else(|| {
+                            format!("`{part}` has a step that is not a positive number")
+                        })?;
                     (r, st)
                 }
                 None => (part, 1),
@@ -110,11 +118,7 @@ impl Field {
                 // `a/n` runs from a to the end of the field.
                 (a, if part.contains('/') { self.hi } else { a })
             };
-            let mut v = a;
-            while v <= b {
-                out.push(v);
-                v += step;
-            }
+            out.extend((a..=b).step_by(usize::try_from(step).unwrap_or(usize::MAX)));
         }
         Ok(Some(out))
     }
@@ -166,11 +170,19 @@ impl Schedule {
         let fields: Vec<&str> = body.split_whitespace().collect();
         let want = if aws { 6 } else { 5 };
         if fields.len() != want {
-            return Err(err(format!(
-                "has {} fields; write 5 (`MIN HOUR DAY MONTH WEEKDAY`, e.g. `0 */6 * * *`) or \
-                 AWS's 6 in `cron(…)` (`cron(0 */6 * * ? *)`)",
-                fields.len()
-            )));
+            return Err(err(if aws {
+                format!(
+                    "has {} fields inside cron(…); AWS's form has 6: `cron(MIN HOUR DAY MONTH \
+                     WEEKDAY YEAR)`, e.g. `cron(0 */6 * * ? *)`",
+                    fields.len()
+                )
+            } else {
+                format!(
+                    "has {} fields; write 5 (`MIN HOUR DAY MONTH WEEKDAY`, e.g. `0 */6 * * *`) \
+                     or AWS's 6 in `cron(…)` (`cron(0 */6 * * ? *)`)",
+                    fields.len()
+                )
+            }));
         }
         let f = |i: usize| fields.get(i).copied().unwrap_or("*");
         let minute = Field {
@@ -261,14 +273,35 @@ impl Schedule {
         } else {
             None
         };
+        // A day of the month that no allowed month has (31 February), with
+        // the weekday unrestricted, never falls due: refused here rather
+        // than never run.
+        let month_days = [31u32, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+        if let Some(ds) = &days
+            && weekdays.is_none()
+        {
+            let allowed: Vec<u32> = months.clone().unwrap_or_else(|| (1..=12).collect());
+            let possible = allowed.iter().any(|m| {
+                month_days
+                    .get((*m as usize).saturating_sub(1))
+                    .is_some_and(|max| ds.iter().any(|d| d <= max))
+            });
+            if !possible {
+                return Err(err(
+                    "never falls due: no allowed month has that day of the month".into(),
+                ));
+            }
+        }
         Ok(Self {
             minutes: mask(&minutes, 0, 59),
             hours: mask(&hours, 0, 23),
             days: mask(&days, 1, 31),
             months: mask(&months, 1, 12),
             weekdays: mask(&weekdays, 0, 6),
-            days_any: days.is_none(),
-            weekdays_any: weekdays.is_none(),
+            // As in Vixie cron, a day field starting with `*` (`*/2`) does
+            // not restrict the day: the other day field alone decides.
+            days_any: days.is_none() || f(2).starts_with('*'),
+            weekdays_any: weekdays.is_none() || f(4).starts_with('*'),
             years,
             text: t.to_string(),
         })
@@ -421,6 +454,11 @@ mod tests {
             ("cron(0 0 ? * 6#3 *)", "L, W or #"),
             ("rate(5 minutes)", "not supported"),
             ("0 0 * FOO *", "JAN"),
+            ("+5 * * * *", "not a value"),
+            ("*/+5 * * * *", "positive number"),
+            ("cron(0 12 * * ?)", "AWS's form has 6"),
+            ("0 0 30 2 *", "never falls due"),
+            ("0 0 31 4,6,9,11 *", "never falls due"),
         ] {
             let e = Schedule::parse(expr).unwrap_err().to_string();
             assert!(e.contains(says), "{expr}: {e}");
@@ -428,8 +466,19 @@ mod tests {
     }
 
     #[test]
-    fn the_31st_of_february_never_falls_due() {
-        let s = Schedule::parse("0 0 31 2 *").unwrap();
-        assert!(s.next_after(at("2026-12-02T00:00:00Z")).is_none());
+    fn a_huge_step_is_one_value() {
+        assert_eq!(
+            next("1/4294967295 * * * *", "2026-12-02T00:00:00Z"),
+            "2026-12-02T00:01:00+00:00"
+        );
+    }
+
+    #[test]
+    fn a_star_step_day_field_does_not_restrict_the_day_as_in_vixie_cron() {
+        // `*/2` days with Mondays: every Monday, odd day or not.
+        assert_eq!(
+            next("0 0 */2 * MON", "2026-12-02T00:00:00Z"),
+            "2026-12-07T00:00:00+00:00"
+        );
     }
 }

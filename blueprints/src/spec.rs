@@ -8,6 +8,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use policy_engine::model::LocationUri;
+
 use crate::cron::Schedule;
 
 /// An error in a blueprint file, as `FILE:LINE: message`.
@@ -140,8 +142,15 @@ fn line_of(text: &str, section: &str, key: &str) -> usize {
     let mut current = String::new();
     for (i, raw) in text.lines().enumerate() {
         let l = raw.trim();
-        if let Some(h) = l.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-            current = h.trim().to_string();
+        // `[ source . bookmark ]   # comment` is the header `source.bookmark`.
+        let header = l
+            .strip_prefix('[')
+            .filter(|h| !h.starts_with('['))
+            .and_then(|h| h.split_once(']'))
+            .filter(|(_, rest)| rest.trim().is_empty() || rest.trim().starts_with('#'))
+            .map(|(h, _)| h.split('.').map(str::trim).collect::<Vec<_>>().join("."));
+        if let Some(h) = header {
+            current = h;
             if key.is_empty() && current == section {
                 return i + 1;
             }
@@ -157,6 +166,27 @@ fn line_of(text: &str, section: &str, key: &str) -> usize {
     1
 }
 
+/// Whether a database URL carries a password: in its user part
+/// (`user:secret@host`) or as a query parameter (`?password=…`).
+fn url_holds_password(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = rest.get(..authority_end).unwrap_or(rest);
+    let in_user = authority
+        .rsplit_once('@')
+        .is_some_and(|(user, _)| user.contains(':'));
+    let in_query = rest.split_once('?').is_some_and(|(_, q)| {
+        q.split(['&', '#']).any(|kv| {
+            let k = kv
+                .split_once('=')
+                .map_or(kv, |(k, _)| k)
+                .to_ascii_lowercase();
+            matches!(k.as_str(), "password" | "sslpassword" | "pass" | "pwd")
+        })
+    });
+    in_user || in_query
+}
+
 fn is_ident(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 128
@@ -170,12 +200,28 @@ fn is_ident(s: &str) -> bool {
 impl Blueprint {
     /// Reads and checks a blueprint file.
     pub fn load(path: &Path) -> Result<Self, SpecError> {
+        use std::io::Read;
+        const MAX_BYTES: u64 = 1 << 20;
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| SpecError {
+        let fail = |message: String| SpecError {
             file: file.clone(),
             line: 1,
-            message: format!("cannot read the blueprint: {e}"),
-        })?;
+            message,
+        };
+        let meta =
+            std::fs::metadata(path).map_err(|e| fail(format!("cannot read the blueprint: {e}")))?;
+        if !meta.is_file() {
+            return Err(fail("is not a regular file".into()));
+        }
+        let mut text = String::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_BYTES + 1).read_to_string(&mut text))
+            .map_err(|e| fail(format!("cannot read the blueprint as UTF-8 text: {e}")))?;
+        if text.len() as u64 > MAX_BYTES {
+            return Err(fail(format!(
+                "is larger than {MAX_BYTES} bytes; a blueprint is one small TOML file"
+            )));
+        }
         Self::parse(&text, &file)
     }
 
@@ -246,13 +292,7 @@ impl Blueprint {
             }
             _ => {}
         }
-        if matches!(scheme, "postgres" | "postgresql" | "mysql")
-            && src
-                .url
-                .split_once("://")
-                .and_then(|(_, rest)| rest.split_once('@'))
-                .is_some_and(|(user, _)| user.contains(':'))
-        {
+        if matches!(scheme, "postgres" | "postgresql" | "mysql") && url_holds_password(&src.url) {
             return Err(fail(
                 "source",
                 "url",
@@ -261,7 +301,9 @@ impl Blueprint {
                     .into(),
             ));
         }
-        if scheme == "sqlite" && !src.url.starts_with("sqlite:///") {
+        if scheme == "sqlite"
+            && (!src.url.starts_with("sqlite:///") || src.url.len() <= "sqlite:///".len())
+        {
             return Err(fail(
                 "source",
                 "url",
@@ -273,6 +315,20 @@ impl Blueprint {
                 "source",
                 "url",
                 "a logs location is a folder; end the URL with `/`".into(),
+            ));
+        }
+        if self.kind == Kind::Logs
+            && let Err(e) = LocationUri::parse(&src.url)
+        {
+            return Err(fail("source", "url", e.to_string()));
+        }
+        if src.password_env.is_some() && !matches!(scheme, "postgres" | "postgresql" | "mysql") {
+            return Err(fail(
+                "source",
+                "password_env",
+                "`password_env` is for PostgreSQL and MySQL sources; this source takes no \
+                 password"
+                    .into(),
             ));
         }
         if let Some(v) = &src.password_env {
@@ -383,14 +439,26 @@ impl Blueprint {
                 "`database` is not an identifier; use lower-case letters, digits and `_`".into(),
             ));
         }
-        if !(t.location.starts_with("file:///") || t.location.starts_with("s3://"))
-            || !t.location.ends_with('/')
-        {
+        let target_loc = LocationUri::parse(&t.location).ok();
+        if target_loc.is_none() || !t.location.ends_with('/') {
             return Err(fail(
                 "target",
                 "location",
                 "`location` is a folder URL inside a registered location: `file:///DIR/` or \
                  `s3://BUCKET/PREFIX/`"
+                    .into(),
+            ));
+        }
+        // A logs blueprint must not read what it writes.
+        if self.kind == Kind::Logs
+            && let (Ok(s), Some(d)) = (LocationUri::parse(&src.url), &target_loc)
+            && (s.as_str().starts_with(d.as_str()) || d.as_str().starts_with(s.as_str()))
+        {
+            return Err(fail(
+                "target",
+                "location",
+                "the target location overlaps the logs it reads; write the tables somewhere \
+                 else"
                     .into(),
             ));
         }

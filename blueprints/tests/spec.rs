@@ -194,3 +194,80 @@ location = "file:///lake/web/"
     let (_, m) = error(&base.replace("file:///var/log/web/", "file:///var/log/web"));
     assert!(m.contains("end the URL with `/`"), "{m}");
 }
+
+#[test]
+fn secrets_never_ride_in_the_url() {
+    for url in [
+        "postgresql://reader@127.0.0.1:5432/crm?password=x",
+        "postgres://reader@127.0.0.1:5432/crm?sslmode=require&PASSWORD=x",
+        "mysql://127.0.0.1/crm?user=u&password=x",
+        "mysql://u:secret@127.0.0.1/crm",
+    ] {
+        let text = EXAMPLE.replace("postgres://reader@127.0.0.1:5432/crm", url);
+        let (line, m) = error(&text);
+        assert!(m.contains("holds a password"), "{url}: {m}");
+        assert_eq!(line, 5, "{url}");
+    }
+    // An `@` after the host is not a user part.
+    let ok = EXAMPLE.replace(
+        "postgres://reader@127.0.0.1:5432/crm",
+        "postgres://127.0.0.1:5432/crm?options=a@b",
+    );
+    assert!(Blueprint::parse(&ok, "bp.toml").is_ok());
+}
+
+#[test]
+fn headers_with_comments_and_spaces_still_name_the_line() {
+    let text = EXAMPLE
+        .replace(
+            "[source.bookmark]",
+            "[ source . bookmark ]   # incremental only",
+        )
+        .replace("kind = \"incremental\"", "kind = \"snapshot\"");
+    let (line, m) = error(&text);
+    assert!(m.contains("incremental blueprints only"), "{m}");
+    assert_eq!(line, 10);
+}
+
+#[test]
+fn locations_are_checked_as_data_locations() {
+    let (line, _) = error(&EXAMPLE.replace("file:///srv/lake/crm/", "file:///srv/lake/../etc/"));
+    assert_eq!(line, 16);
+    let logs = r#"name = "web"
+kind = "logs"
+[source]
+url = "file:///srv/lake/web/"
+format = "parquet"
+[target]
+database = "web"
+location = "file:///srv/lake/"
+"#;
+    let (line, m) = error(logs);
+    assert!(m.contains("overlaps the logs it reads"), "{m}");
+    assert_eq!(line, 8);
+    let (_, m) = error(&logs.replace("file:///srv/lake/web/", "file://host/web/"));
+    assert!(m.contains("absolute path"), "{m}");
+    let sqlite = r#"name = "inv"
+kind = "snapshot"
+[source]
+url = "sqlite:///srv/inv.db"
+password_env = "X"
+[target]
+database = "inv"
+location = "file:///lake/inv/"
+"#;
+    let (line, m) = error(sqlite);
+    assert!(m.contains("takes no password"), "{m}");
+    assert_eq!(line, 5);
+}
+
+#[test]
+fn only_small_regular_files_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = Blueprint::load(dir.path()).unwrap_err();
+    assert!(e.message.contains("not a regular file"), "{e}");
+    let big = dir.path().join("big.toml");
+    std::fs::write(&big, "#".repeat(2 << 20)).unwrap();
+    let e = Blueprint::load(&big).unwrap_err();
+    assert!(e.message.contains("larger than"), "{e}");
+}

@@ -95,7 +95,30 @@ impl Governance {
             let full_width = table.columns.len();
             let table = &shown;
             let rows = match (&req.row_filter, req.all_rows) {
-                (Some(p), false) => RowFilter::Predicate(predicate::validate(p, table)?),
+                (Some(p), false) => {
+                    let src = predicate::validate(p, table)?;
+                    // Which rows a filter returns reveals the values its
+                    // predicate compares: only columns the creator sees in
+                    // the clear may be compared.
+                    let clear = self.clear_view(snap, caller, table)?;
+                    if predicate::validate(p, &clear).is_err() {
+                        return Err(Error::invalid(format!(
+                            "the row filter compares a column you see masked or on some rows \
+                             only; compare only: {}",
+                            if clear.columns.is_empty() {
+                                "none".to_string()
+                            } else {
+                                clear
+                                    .columns
+                                    .iter()
+                                    .map(|c| c.name.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            }
+                        )));
+                    }
+                    RowFilter::Predicate(src)
+                }
                 (None, true) => RowFilter::AllRows,
                 _ => {
                     return Err(Error::invalid(

@@ -1076,3 +1076,36 @@ fn a_filters_creator_may_list_and_delete_it() {
     g.delete_data_filter(&alice(), "sales.orders.mine").unwrap();
     assert!(g.list_data_filters(&alice(), None).unwrap().is_empty());
 }
+
+#[test]
+fn a_filter_predicate_may_not_compare_what_its_creator_or_grantor_sees_masked() {
+    // Alice holds email hashed: which rows a filter on email returns would
+    // tell bob what alice may not read.
+    let g = setup();
+    g.grant(
+        &admin(),
+        &grantable(with_masks(
+            table_grant(ALICE, "SELECT"),
+            &[("email", "hash")],
+        )),
+    )
+    .unwrap();
+    let err = g
+        .create_data_filter(
+            &alice(),
+            &data_filter("sales.orders.a", Some("email LIKE 'a%'"), &["id"]),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("you see masked"), "{err}");
+    g.create_data_filter(
+        &admin(),
+        &data_filter("sales.orders.a", Some("email LIKE 'a%'"), &["id"]),
+    )
+    .unwrap();
+    let err = g
+        .grant(&alice(), &filter_grant(BOB, "sales.orders.a"))
+        .unwrap_err();
+    assert!(matches!(err, Error::PermissionDenied(_)), "{err:?}");
+    assert!(err.to_string().contains("in the clear"), "{err}");
+    assert!(visible(&g, &bob()).is_empty());
+}

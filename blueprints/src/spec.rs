@@ -81,7 +81,8 @@ pub struct Source {
     pub url: String,
     /// The environment variable holding the password.
     pub password_env: Option<String>,
-    /// Tables to load (`%` and `_` as in SQL LIKE).
+    /// Tables to load (`%` and `_` as in SQL LIKE, see [`crate::select`]);
+    /// empty loads every table.
     #[serde(default)]
     pub include: Vec<String>,
     /// Tables to skip.

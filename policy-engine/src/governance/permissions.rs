@@ -626,7 +626,7 @@ impl Governance {
     }
 }
 
-fn nothing_to_revoke(p: &Principal, r: &Resource) -> Error {
+pub(super) fn nothing_to_revoke(p: &Principal, r: &Resource) -> Error {
     Error::FailedPrecondition(format!(
         "`{p}` holds none of those permissions on {r}; nothing was revoked \
          (see `lakegate permissions list --principal {p}`)"

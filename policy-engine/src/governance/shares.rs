@@ -381,8 +381,13 @@ impl Governance {
                     narrowed: Vec::new(),
                 };
                 let id = grant_id(owner, &principal, &resource);
-                let Some(g) = snap.catalog.grants.get(&id) else {
-                    return Ok((Vec::new(), out));
+                let Some(g) = snap
+                    .catalog
+                    .grants
+                    .get(&id)
+                    .filter(|g| !g.permissions.is_disjoint(&perms))
+                else {
+                    return Err(super::permissions::nothing_to_revoke(&principal, &resource));
                 };
                 let mut next = g.clone();
                 next.permissions = &g.permissions - &perms;

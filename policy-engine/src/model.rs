@@ -870,7 +870,13 @@ impl fmt::Display for Resource {
                     c.iter().cloned().collect::<Vec<_>>().join(", ")
                 ),
             },
-            Resource::DataFilter { table, filter } => write!(f, "data filter {table}.{filter}"),
+            // A receiving account's filter (stored as NAME@ACCOUNT) reads as
+            // it named it; only that account ever sees it.
+            Resource::DataFilter { table, filter } => write!(
+                f,
+                "data filter {table}.{}",
+                filter.split_once('@').map_or(filter.as_str(), |(n, _)| n)
+            ),
             Resource::DataLocation { uri } => write!(f, "location {uri}"),
             Resource::ResourceLink { link } => write!(f, "resource link {link}"),
             Resource::LfTag { key, values } => write!(

@@ -428,6 +428,16 @@ fn the_receiving_admin_keeps_its_own_filters_on_a_shared_table() {
         ],
     )
     .ok();
+    // B sees bob's grant on it by the name it gave.
+    let list = s.cli(&b_admin, &["permissions", "list", "--json"]);
+    let json = list.json();
+    let bobs = entries_of(&json, BOB);
+    assert!(
+        bobs.iter().any(|e| e["resource"]
+            .as_str()
+            .is_some_and(|r| r.contains("111111111111:sales.orders.big") && !r.contains('@'))),
+        "{list:#?}"
+    );
     // B lists it by the name it gave; A does not see it at all.
     let mine = s.cli(&b_admin, &["data-filter", "list"]);
     mine.ok();

@@ -81,6 +81,16 @@ pub struct TableAccess {
 }
 
 impl TableAccess {
+    /// The columns shown unmasked on every visible row: the only ones a
+    /// row predicate may compare without revealing more than is shown.
+    pub fn clear_columns(&self) -> std::collections::BTreeSet<String> {
+        self.columns
+            .iter()
+            .filter(|c| c.mask.is_none() && c.cells.is_none() && c.unmasked.is_none())
+            .map(|c| c.name.clone())
+            .collect()
+    }
+
     /// Whether the caller sees every row and column unmasked.
     pub fn is_full(&self, total_columns: usize) -> bool {
         self.rows == RowPredicate::All
@@ -290,20 +300,12 @@ pub fn share_access(
     owner: &AccountId,
     name: &TableName,
 ) -> Result<TableAccess> {
-    let who = Caller::new(Principal::Account(receiver.clone()));
-    let p = PrincipalCtx::account(receiver)?;
     // Only what is shared with the grant option reaches the receiving
     // account's principals: what it may read (SELECT, with the owner's
     // forbids and masks) met with what it may pass on (GRANT:SELECT).
-    let read = granted_access(
-        cat,
-        compiled,
-        &p,
-        &who,
-        owner,
-        name,
-        Permission::Select.as_str(),
-    )?;
+    let read = received_access(cat, compiled, receiver, owner, name)?;
+    let who = Caller::new(Principal::Account(receiver.clone()));
+    let p = PrincipalCtx::account(receiver)?;
     let pass_on = compile::grant_action_name(Permission::Select);
     let held = granted_access(cat, compiled, &p, &who, owner, name, &pass_on)?;
     crate::share::meet(&read, held)
@@ -359,15 +361,9 @@ pub(crate) fn clear_shared_columns(
     owner: &AccountId,
     name: &TableName,
 ) -> std::collections::BTreeSet<String> {
-    match share_access(cat, compiled, caller.account(), owner, name) {
-        Ok(s) => s
-            .columns
-            .iter()
-            .filter(|c| c.mask.is_none() && c.cells.is_none() && c.unmasked.is_none())
-            .map(|c| c.name.clone())
-            .collect(),
-        Err(_) => Default::default(),
-    }
+    share_access(cat, compiled, caller.account(), owner, name)
+        .map(|s| s.clear_columns())
+        .unwrap_or_default()
 }
 
 /// Effective access of one principal (a user or role with its groups, or a
@@ -510,9 +506,7 @@ fn granted_access(
                             c
                         }
                     };
-                    let mut view = table.clone();
-                    view.columns.retain(|c| clear.contains(&c.name));
-                    if predicate::validate(src, &view).is_ok() {
+                    if predicate::compares_only(src, table, &clear) {
                         Some(
                             predicate::substitute(src, table, &caller.attrs)?
                                 .unwrap_or_else(RowExpr::never),

@@ -100,21 +100,12 @@ impl Governance {
                     // Which rows a filter returns reveals the values its
                     // predicate compares: only columns the creator sees in
                     // the clear may be compared.
-                    let clear = self.clear_view(snap, caller, table)?;
-                    if predicate::validate(p, &clear).is_err() {
+                    let clear = self.clear_columns(snap, caller, table)?;
+                    if !predicate::compares_only(p, table, &clear) {
                         return Err(Error::invalid(format!(
                             "the row filter compares a column you see masked or on some rows \
                              only; compare only: {}",
-                            if clear.columns.is_empty() {
-                                "none".to_string()
-                            } else {
-                                clear
-                                    .columns
-                                    .iter()
-                                    .map(|c| c.name.as_str())
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            }
+                            predicate::listed(table, &clear)
                         )));
                     }
                     RowFilter::Predicate(src)

@@ -568,7 +568,7 @@ impl Governance {
         // column the grantor sees only masked (or on some rows) would tell
         // the grantee what the grantor may not read.
         if let crate::model::RowFilter::Predicate(src) = &f.rows
-            && crate::predicate::validate(src, &self.clear_view(snap, caller, t)?).is_err()
+            && !crate::predicate::compares_only(src, t, &self.clear_columns(snap, caller, t)?)
         {
             return Err(Error::denied(format!(
                 "`{}` may not grant SELECT on data filter `{table}.{filter}`: its row filter \
@@ -579,29 +579,21 @@ impl Governance {
         Ok(())
     }
 
-    /// `t` with only the columns the caller sees in the clear on every row
-    /// it sees (data lake admins: all of them).
-    pub(crate) fn clear_view(
+    /// The columns of `t` the caller sees in the clear on every row it sees
+    /// (data lake admins: all of them).
+    pub(crate) fn clear_columns(
         &self,
         snap: &Snapshot,
         caller: &Caller,
         t: &crate::model::Table,
-    ) -> Result<crate::model::Table> {
-        let mut view = t.clone();
+    ) -> Result<BTreeSet<String>> {
         if self.is_admin(snap, caller) {
-            return Ok(view);
+            return Ok(t.columns.iter().map(|c| c.name.clone()).collect());
         }
-        let clear: BTreeSet<String> = match snap.table_access(caller, &t.name) {
-            Ok(a) => a
-                .columns
-                .iter()
-                .filter(|c| c.mask.is_none() && c.cells.is_none() && c.unmasked.is_none())
-                .map(|c| c.name.clone())
-                .collect(),
-            Err(Error::PermissionDenied(_) | Error::InvalidArgument(_)) => BTreeSet::new(),
-            Err(e) => return Err(e),
-        };
-        view.columns.retain(|c| clear.contains(&c.name));
-        Ok(view)
+        match snap.table_access(caller, &t.name) {
+            Ok(a) => Ok(a.clear_columns()),
+            Err(Error::PermissionDenied(_) | Error::InvalidArgument(_)) => Ok(BTreeSet::new()),
+            Err(e) => Err(e),
+        }
     }
 }

@@ -8,7 +8,7 @@
 //! valid SQL) and substitute a typed literal per caller; a caller without the
 //! attribute gets no rows from the whole filter.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use sqlparser::ast::{BinaryOperator, Expr, Ident, UnaryOperator, Value, ValueWithSpan};
 use sqlparser::dialect::GenericDialect;
@@ -344,6 +344,32 @@ pub fn attributes(src: &str) -> Vec<String> {
         rest = tail;
     }
     out
+}
+
+/// Whether `src`, a valid predicate over `table`, compares only `columns`.
+/// Which rows a predicate returns reveals the values it compares, so a
+/// predicate written by someone who sees a column only masked (or only on
+/// some rows) must not compare it.
+pub fn compares_only(src: &str, table: &Table, columns: &BTreeSet<String>) -> bool {
+    let mut view = table.clone();
+    view.columns.retain(|c| columns.contains(&c.name));
+    validate(src, &view).is_ok()
+}
+
+/// The names in `columns` that `table` has, in table order, for messages
+/// (`none` when there are none).
+pub fn listed(table: &Table, columns: &BTreeSet<String>) -> String {
+    let names: Vec<&str> = table
+        .columns
+        .iter()
+        .filter(|c| columns.contains(&c.name))
+        .map(|c| c.name.as_str())
+        .collect();
+    if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(", ")
+    }
 }
 
 /// A row predicate ready to apply: the rule-4 expression as a typed AST,

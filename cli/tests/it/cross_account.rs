@@ -30,6 +30,30 @@ fn args(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
+/// `resource-link create NAME --target TARGET`, as `token`.
+fn create_link(s: &Server, token: &str, name: &str, target: &str) -> Out {
+    s.cli(
+        token,
+        &["resource-link", "create", name, "--target", target],
+    )
+}
+
+/// `grant --principal PRINCIPAL --permissions PERMISSION --table TABLE`.
+fn grant_one(s: &Server, token: &str, principal: &str, permission: &str, table: &str) -> Out {
+    s.cli(
+        token,
+        &[
+            "grant",
+            "--principal",
+            principal,
+            "--permissions",
+            permission,
+            "--table",
+            table,
+        ],
+    )
+}
+
 #[test]
 fn a_share_reaches_the_other_account_only_through_its_admin() {
     let s = Server::start_with(&["--admin", B_ADMIN]);
@@ -152,28 +176,9 @@ fn a_share_reaches_the_other_account_only_through_its_admin() {
     // Bob queries A's table through a link in B's catalog: the share's two
     // columns, whatever B granted.
     s.cli(&b_admin, &["database", "create", "shared"]).ok();
-    s.cli(
-        &b_admin,
-        &[
-            "resource-link",
-            "create",
-            "shared.nope",
-            "--target",
-            "111111111111:sales.customers",
-        ],
-    )
-    .fails(1, "was not found");
-    s.cli(
-        &b_admin,
-        &[
-            "resource-link",
-            "create",
-            "shared.orders",
-            "--target",
-            "111111111111:sales.orders",
-        ],
-    )
-    .ok();
+    create_link(&s, &b_admin, "shared.nope", "111111111111:sales.customers")
+        .fails(1, "was not found");
+    create_link(&s, &b_admin, "shared.orders", "111111111111:sales.orders").ok();
     let links = s.cli(&b_admin, &["resource-link", "list", "--json"]);
     links.ok();
     assert_eq!(
@@ -184,32 +189,9 @@ fn a_share_reaches_the_other_account_only_through_its_admin() {
     // Querying through the link also needs DESCRIBE on the link itself.
     s.cli(&bob, &["query", "SELECT id FROM shared.orders"])
         .fails(1, "was not found");
-    s.cli(
-        &b_admin,
-        &[
-            "grant",
-            "--principal",
-            BOB,
-            "--permissions",
-            "SELECT",
-            "--table",
-            "shared.orders",
-        ],
-    )
-    .fails(1, "grant SELECT on the table it points at");
-    s.cli(
-        &b_admin,
-        &[
-            "grant",
-            "--principal",
-            BOB,
-            "--permissions",
-            "DESCRIBE",
-            "--table",
-            "shared.orders",
-        ],
-    )
-    .ok();
+    grant_one(&s, &b_admin, BOB, "SELECT", "shared.orders")
+        .fails(1, "grant SELECT on the table it points at");
+    grant_one(&s, &b_admin, BOB, "DESCRIBE", "shared.orders").ok();
     let tables = s.cli(&bob, &["table", "list", "shared", "--json"]);
     tables.ok();
     assert!(
@@ -342,30 +324,8 @@ fn a_shared_tag_expression_is_re_granted_with_catalog_id() {
     assert_eq!(s.state(), before, "a refused re-grant changed the store");
     regrant("public").ok();
     s.cli(&b_admin, &["database", "create", "shared"]).ok();
-    s.cli(
-        &b_admin,
-        &[
-            "resource-link",
-            "create",
-            "shared.orders",
-            "--target",
-            "111111111111:sales.orders",
-        ],
-    )
-    .ok();
-    s.cli(
-        &b_admin,
-        &[
-            "grant",
-            "--principal",
-            BOB,
-            "--permissions",
-            "DESCRIBE",
-            "--table",
-            "shared.orders",
-        ],
-    )
-    .ok();
+    create_link(&s, &b_admin, "shared.orders", "111111111111:sales.orders").ok();
+    grant_one(&s, &b_admin, BOB, "DESCRIBE", "shared.orders").ok();
     let bob = s.token(BOB, &[]);
     let q = s.cli(
         &bob,

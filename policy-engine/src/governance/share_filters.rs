@@ -122,22 +122,12 @@ impl Governance {
                         owner,
                         table,
                     );
-                    let mut view = shown.clone();
-                    view.columns.retain(|c| clear.contains(&c.name));
-                    if predicate::validate(p, &view).is_err() {
+                    if !predicate::compares_only(p, &shown, &clear) {
                         return Err(Error::invalid(format!(
                             "a row filter on another account's table may compare only the \
                              columns it shares in the clear on every row it shares: {}; the \
                              others are masked or shown on some rows only",
-                            if clear.is_empty() {
-                                "none".to_string()
-                            } else {
-                                view.columns
-                                    .iter()
-                                    .map(|c| c.name.as_str())
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            }
+                            predicate::listed(&shown, &clear)
                         )));
                     }
                     RowFilter::Predicate(src)

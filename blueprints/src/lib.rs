@@ -1,12 +1,19 @@
 //! lakegate blueprints (DESIGN §7): ingestion workflows that write Delta
 //! Lake tables into registered locations.
 //!
-//! This crate holds, so far, the blueprint file ([`spec`]), schedules
-//! ([`cron`]) and table selection ([`select`]). Sources, the Delta writer, runs and the scheduler are not
-//! built yet (issue 11).
+//! - [`spec`]: the blueprint file; [`cron`]: schedules; [`select`]: table
+//!   selection.
+//! - [`source`]: database sources (PostgreSQL, SQLite) read into Arrow
+//!   ([`columns`] maps their types).
+//! - [`delta`]: Delta Lake targets, one commit per table per run with the
+//!   bookmark inside it; [`run`]: one run of a blueprint.
 
+pub mod columns;
 pub mod cron;
+pub mod delta;
+pub mod run;
 pub mod select;
+pub mod source;
 pub mod spec;
 
 pub use cron::{CronError, Schedule};

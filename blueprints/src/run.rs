@@ -1,0 +1,453 @@
+//! One run of a database blueprint: read every selected table, then commit
+//! each table once, with its bookmark, and register it in the catalog.
+//!
+//! Nothing is written until every table has been read, so a failure while
+//! reading (a bad value, a lost connection, a missing bookmark key) leaves
+//! every table as it was. Each table's commit holds its rows and its
+//! bookmark together ([`crate::delta`]); a failure between two tables'
+//! commits leaves the first committed and the second not, and the next run
+//! continues each from its own bookmark.
+
+use std::collections::BTreeMap;
+
+use deltalake_core::arrow::array::RecordBatch;
+use deltalake_core::arrow::compute::cast;
+use deltalake_core::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::delta::{self, CommitMeta, Mode};
+use crate::select::selects;
+use crate::source::{Cursor, ReadOut, Source, SourceTable};
+use crate::spec::{Blueprint, Kind};
+
+/// Why a run failed, as the client should see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailKind {
+    /// The blueprint or its source is wrong (bad value, no such table or key).
+    Invalid,
+    /// The runner lacks a right.
+    Denied,
+    /// The target or the source is in a state the run cannot work with.
+    Precondition,
+    /// The source or the target cannot be reached.
+    Unavailable,
+}
+
+/// A failed run's error.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct RunError {
+    /// What kind of failure.
+    pub kind: FailKind,
+    /// What failed and what to do next (never a password).
+    pub message: String,
+}
+
+impl RunError {
+    /// A failure of `kind`.
+    pub fn new(kind: FailKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// A catalog column of an ingested table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetColumn {
+    /// Lower-case name.
+    pub name: String,
+    /// Arrow type, as the catalog writes it.
+    pub data_type: String,
+    /// Whether it is a partition column.
+    pub partition: bool,
+}
+
+/// What the runner needs from governance; the server implements it with the
+/// caller's identity, so the caller's rights decide.
+pub trait Governance: Send + Sync {
+    /// Before anything is read: may the caller create (or add rows to)
+    /// tables `tables` of `database` at `location`? Creates the database
+    /// when missing (which needs CREATE_DATABASE).
+    fn authorize(&self, database: &str, location: &str, tables: &[String]) -> Result<(), RunError>;
+    /// After a table's commit: registers it as a Delta table (the caller
+    /// becomes its creator), or adds its new columns.
+    fn register(
+        &self,
+        database: &str,
+        table: &str,
+        location: &str,
+        columns: &[TargetColumn],
+        partition_keys: &[String],
+    ) -> Result<(), RunError>;
+}
+
+/// Progress of a run, for bars or plain lines.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// `connect`, `read`, `write` or `register`.
+    pub phase: String,
+    /// The target table, if the phase concerns one.
+    pub table: Option<String>,
+    /// Rows so far in this phase and table.
+    pub rows: u64,
+    /// Bytes so far.
+    pub bytes: u64,
+    /// Files so far.
+    pub files: u64,
+}
+
+/// What a successful run did, per table and in total.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// Rows read from the source.
+    pub rows_read: u64,
+    /// Rows committed.
+    pub rows_written: u64,
+    /// Rows rejected as malformed (logs).
+    pub rows_rejected: u64,
+    /// Bytes read.
+    pub bytes: u64,
+    /// Data files written.
+    pub files: u64,
+    /// Each target table's Delta version after the run.
+    pub versions: BTreeMap<String, u64>,
+}
+
+struct Pending {
+    target: String,
+    location: String,
+    table: Option<deltalake_core::DeltaTable>,
+    seq: i64,
+    read: ReadOut,
+    bookmark: Value,
+    exists: bool,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> RunError {
+    RunError::new(FailKind::Unavailable, e.to_string())
+}
+
+/// Runs a snapshot or incremental blueprint once, as run `run_id`.
+pub async fn run_database(
+    bp: &Blueprint,
+    run_id: &str,
+    password: Option<String>,
+    gov: &dyn Governance,
+    progress: &(dyn Fn(Progress) + Send + Sync),
+) -> Result<Outcome, RunError> {
+    let note = |phase: &str, table: Option<&str>, rows: u64, bytes: u64, files: u64| {
+        progress(Progress {
+            phase: phase.into(),
+            table: table.map(String::from),
+            rows,
+            bytes,
+            files,
+        })
+    };
+    note("connect", None, 0, 0, 0);
+    let mut source = Source::connect(&bp.source.url, password)
+        .await
+        .map_err(unavailable)?;
+    let wanted = |name: &str| selects(&bp.source.include, &bp.source.exclude, name);
+    let tables = source
+        .tables(&wanted)
+        .await
+        .map_err(|e| RunError::new(FailKind::Invalid, e.0))?;
+    if tables.is_empty() {
+        return Err(RunError::new(
+            FailKind::Invalid,
+            format!(
+                "no source table matches include [{}] minus exclude [{}]; check the patterns \
+                 (`%` and `_` as in SQL LIKE, case-sensitive; PostgreSQL tables are named \
+                 SCHEMA.TABLE)",
+                bp.source.include.join(", "),
+                bp.source.exclude.join(", ")
+            ),
+        ));
+    }
+    let targets = target_names(bp, &tables)?;
+    gov.authorize(&bp.target.database, &bp.target.location, &targets)?;
+
+    let mut pending = Vec::new();
+    for (t, target) in tables.iter().zip(&targets) {
+        for p in &bp.target.partition_by {
+            if !t.columns.iter().any(|c| c.name == *p) {
+                return Err(RunError::new(
+                    FailKind::Invalid,
+                    format!(
+                        "partition column `{p}` is not a column of source table `{}`",
+                        t.name
+                    ),
+                ));
+            }
+        }
+        let location = format!("{}{target}/", with_slash(&bp.target.location));
+        let table = delta::open_existing(&location)
+            .await
+            .map_err(|e| RunError::new(FailKind::Precondition, format!("table `{target}`: {e}")))?;
+        let state = match &table {
+            Some(table) => delta::state(table, &bp.name).await.map_err(|e| {
+                RunError::new(FailKind::Precondition, format!("table `{target}`: {e}"))
+            })?,
+            None => delta::TargetState::default(),
+        };
+        let after: Option<Vec<Value>> = match &state.bookmark {
+            Some(Value::Array(v)) if bp.kind == Kind::Incremental => Some(v.clone()),
+            _ => None,
+        };
+        let keys = bp
+            .source
+            .bookmark
+            .as_ref()
+            .map(|b| b.keys.clone())
+            .unwrap_or_default();
+        let cursor = bp.source.bookmark.as_ref().map(|b| Cursor {
+            keys: &keys,
+            order: b.order,
+            after: after.as_deref(),
+        });
+        note("read", Some(target), 0, 0, 0);
+        let mut read = source
+            .read(t, cursor.as_ref().filter(|_| bp.kind == Kind::Incremental))
+            .await
+            .map_err(|e| RunError::new(FailKind::Invalid, e.0))?;
+        note("read", Some(target), read.rows, read.bytes, 0);
+        if let Some(existing) = &state.schema {
+            read.batches = fit_schema(target, existing, read.batches, &bp.target.partition_by)?;
+        }
+        let bookmark = match (&read.last_key, after) {
+            (Some(k), _) => Value::from(k.clone()),
+            (None, Some(old)) => Value::from(old),
+            (None, None) => Value::Null,
+        };
+        pending.push(Pending {
+            target: target.clone(),
+            location,
+            table,
+            seq: state.seq + 1,
+            read,
+            bookmark,
+            exists: state.version.is_some(),
+        });
+    }
+
+    let mut out = Outcome::default();
+    for p in pending {
+        out.rows_read += p.read.rows;
+        out.bytes += p.read.bytes;
+        let nothing_new = bp.kind == Kind::Incremental && p.read.rows == 0 && p.exists;
+        if nothing_new {
+            if let Some(v) = p.table.as_ref().and_then(|t| t.version()) {
+                out.versions.insert(p.target.clone(), v);
+            }
+            continue;
+        }
+        let schema: SchemaRef = p
+            .read
+            .batches
+            .first()
+            .map(|b| b.schema())
+            .unwrap_or_else(|| std::sync::Arc::new(Schema::empty()));
+        note("write", Some(&p.target), p.read.rows, p.read.bytes, 0);
+        let mode = if bp.kind == Kind::Snapshot {
+            Mode::Overwrite
+        } else {
+            Mode::Append
+        };
+        let table = match p.table {
+            Some(t) => t,
+            None => delta::open_or_create(&p.location).await.map_err(|e| {
+                RunError::new(FailKind::Unavailable, format!("table `{}`: {e}", p.target))
+            })?,
+        };
+        let version = delta::commit(
+            table,
+            p.read.batches,
+            mode,
+            &bp.target.partition_by,
+            CommitMeta {
+                blueprint: &bp.name,
+                seq: p.seq,
+                run_id,
+                bookmark: p.bookmark,
+            },
+        )
+        .await
+        .map_err(|e| RunError::new(FailKind::Unavailable, format!("table `{}`: {e}", p.target)))?;
+        out.rows_written += p.read.rows;
+        out.versions.insert(p.target.clone(), version);
+        let after = delta::open(&p.location)
+            .await
+            .map_err(|e| RunError::new(FailKind::Unavailable, e.0))?;
+        out.files += delta::files_added(&after).await;
+        note(
+            "register",
+            Some(&p.target),
+            p.read.rows,
+            p.read.bytes,
+            out.files,
+        );
+        let columns = catalog_columns(&schema, &bp.target.partition_by, after.snapshot().ok());
+        gov.register(
+            &bp.target.database,
+            &p.target,
+            &p.location,
+            &columns,
+            &bp.target.partition_by,
+        )?;
+    }
+    Ok(out)
+}
+
+fn with_slash(s: &str) -> String {
+    if s.ends_with('/') {
+        s.to_string()
+    } else {
+        format!("{s}/")
+    }
+}
+
+/// Target table names: prefix + source table name (schema dropped),
+/// lower-cased, checked as identifiers and for collisions.
+fn target_names(bp: &Blueprint, tables: &[SourceTable]) -> Result<Vec<String>, RunError> {
+    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+    let mut out = Vec::new();
+    for t in tables {
+        let name = format!("{}{}", bp.target.table_prefix, t.base).to_ascii_lowercase();
+        let name = policy_engine::model::ident(&name, "target table").map_err(|e| {
+            RunError::new(
+                FailKind::Invalid,
+                format!(
+                    "source table `{}`: {e}; set `table_prefix` or exclude it",
+                    t.name
+                ),
+            )
+        })?;
+        if let Some(other) = seen.insert(name.clone(), &t.name) {
+            return Err(RunError::new(
+                FailKind::Invalid,
+                format!(
+                    "source tables `{other}` and `{}` would both load into table `{name}` (the \
+                     schema is dropped); exclude one, or split the blueprint by schema with \
+                     different `table_prefix`es",
+                    t.name
+                ),
+            ));
+        }
+        out.push(name);
+    }
+    Ok(out)
+}
+
+/// Whether a column of type `from` can be stored in a column of type `to`
+/// without losing anything.
+fn widens(from: &DataType, to: &DataType) -> bool {
+    use DataType::*;
+    from == to
+        || matches!(
+            (from, to),
+            (Int16, Int32 | Int64) | (Int32, Int64) | (Float32, Float64)
+        )
+        || matches!((from, to), (Decimal128(p1, s1), Decimal128(p2, s2))
+            if s1 == s2 && p1 <= p2)
+}
+
+/// Casts the batches to the existing table's types where that widens
+/// safely; fails naming the column and both types where it does not.
+fn fit_schema(
+    table: &str,
+    existing: &SchemaRef,
+    batches: Vec<RecordBatch>,
+    partition_by: &[String],
+) -> Result<Vec<RecordBatch>, RunError> {
+    let Some(first) = batches.first() else {
+        return Ok(batches);
+    };
+    let incoming = first.schema();
+    let mut fields = Vec::new();
+    let mut needs_cast = false;
+    for f in incoming.fields() {
+        match existing.field_with_name(f.name()) {
+            Ok(have) if have.data_type() == f.data_type() => fields.push(f.as_ref().clone()),
+            Ok(have) if widens(f.data_type(), have.data_type()) => {
+                needs_cast = true;
+                fields.push(Field::new(f.name(), have.data_type().clone(), true));
+            }
+            Ok(have) => {
+                return Err(RunError::new(
+                    FailKind::Precondition,
+                    format!(
+                        "table `{table}`: column `{}` is `{}` in the table but `{}` in the \
+                         source, which cannot be widened safely; change the source back, or \
+                         load into a new table (another `table_prefix`)",
+                        f.name(),
+                        have.data_type(),
+                        f.data_type()
+                    ),
+                ));
+            }
+            Err(_) if partition_by.contains(f.name()) => {
+                return Err(RunError::new(
+                    FailKind::Precondition,
+                    format!(
+                        "table `{table}`: partition column `{}` is not in the existing table; \
+                         partitioning cannot change, so load into a new table",
+                        f.name()
+                    ),
+                ));
+            }
+            Err(_) => fields.push(f.as_ref().clone()),
+        }
+    }
+    if !needs_cast {
+        return Ok(batches);
+    }
+    let schema = std::sync::Arc::new(Schema::new(fields));
+    batches
+        .into_iter()
+        .map(|b| {
+            let cols = b
+                .columns()
+                .iter()
+                .zip(schema.fields())
+                .map(|(c, f)| cast(c, f.data_type()))
+                .collect::<Result<Vec<_>, _>>()
+                .and_then(|cols| RecordBatch::try_new(schema.clone(), cols));
+            cols.map_err(|e| RunError::new(FailKind::Precondition, format!("table `{table}`: {e}")))
+        })
+        .collect()
+}
+
+/// The catalog columns of a committed table: the Delta schema (which also
+/// holds columns earlier runs added), partition columns last.
+fn catalog_columns(
+    loaded: &SchemaRef,
+    partition_by: &[String],
+    snapshot: Option<&deltalake_core::table::state::DeltaTableState>,
+) -> Vec<TargetColumn> {
+    let schema = snapshot.map_or_else(|| loaded.clone(), |s| s.snapshot().arrow_schema());
+    let mut cols: Vec<TargetColumn> = schema
+        .fields()
+        .iter()
+        .filter(|f| !partition_by.contains(f.name()))
+        .map(|f| TargetColumn {
+            name: f.name().clone(),
+            data_type: f.data_type().to_string(),
+            partition: false,
+        })
+        .collect();
+    for p in partition_by {
+        if let Ok(f) = schema.field_with_name(p) {
+            cols.push(TargetColumn {
+                name: p.clone(),
+                data_type: f.data_type().to_string(),
+                partition: true,
+            });
+        }
+    }
+    cols
+}

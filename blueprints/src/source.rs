@@ -1,0 +1,153 @@
+//! Database sources: list tables, map their columns, read rows into Arrow.
+//!
+//! A table is named `SCHEMA.TABLE` in PostgreSQL and `TABLE` in SQLite;
+//! the blueprint's `include`/`exclude` patterns match those names.
+//!
+//! Incremental reads compare the bookmark keys as a tuple with the source's
+//! own operators (`(k1, k2) > ($1, $2)`) and order by the same tuple, so the
+//! boundary is exactly where the last committed row was: a row with the
+//! same first key and a larger second one is loaded, the committed row is
+//! not. The bookmark is kept in the source's own terms (the text a value
+//! prints as, or an SQLite number), so it compares the same way next time.
+
+mod postgres;
+mod sqlite;
+
+use deltalake_core::arrow::array::RecordBatch;
+use serde_json::Value;
+
+use crate::columns::SourceColumn;
+use crate::spec::Order;
+
+/// Rows per Arrow batch.
+pub const BATCH_ROWS: usize = 8192;
+
+/// A failure reading a source: the message says what and where, and never
+/// holds a password.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SourceError(pub String);
+
+/// A source table and its columns.
+#[derive(Debug, Clone)]
+pub struct SourceTable {
+    /// `SCHEMA.TABLE` (PostgreSQL) or `TABLE` (SQLite).
+    pub name: String,
+    /// The table name without its schema.
+    pub base: String,
+    /// Columns in table order, with the types they load as.
+    pub columns: Vec<SourceColumn>,
+}
+
+/// Which rows an incremental read takes.
+#[derive(Debug, Clone)]
+pub struct Cursor<'a> {
+    /// Bookmark columns, compared as a tuple.
+    pub keys: &'a [String],
+    /// Beyond the largest tuple (`asc`) or before the smallest (`desc`).
+    pub order: Order,
+    /// The committed bookmark; `None` reads every row.
+    pub after: Option<&'a [Value]>,
+}
+
+/// What a read produced.
+#[derive(Debug, Default)]
+pub struct ReadOut {
+    /// The rows.
+    pub batches: Vec<RecordBatch>,
+    /// How many.
+    pub rows: u64,
+    /// Approximate bytes of their values.
+    pub bytes: u64,
+    /// The last row's bookmark tuple, when a cursor was given and rows were read.
+    pub last_key: Option<Vec<Value>>,
+}
+
+/// An open source database.
+pub enum Source {
+    /// PostgreSQL, through tokio-postgres.
+    Postgres(postgres::Pg),
+    /// An SQLite file.
+    Sqlite(sqlite::Lite),
+}
+
+impl Source {
+    /// Connects to `url`, with the password from `password` if any.
+    pub async fn connect(url: &str, password: Option<String>) -> Result<Source, SourceError> {
+        let scheme = url.split_once("://").map_or("", |(s, _)| s);
+        match scheme {
+            "postgres" | "postgresql" => Ok(Source::Postgres(
+                postgres::Pg::connect(url, password).await?,
+            )),
+            "sqlite" => Ok(Source::Sqlite(sqlite::Lite::open(url)?)),
+            "mysql" => Err(SourceError(
+                "MySQL and MariaDB sources are not built yet; use PostgreSQL or SQLite".into(),
+            )),
+            other => Err(SourceError(format!(
+                "`{other}://` is not a database source"
+            ))),
+        }
+    }
+
+    /// Every table and view of the source, with its columns mapped.
+    /// A column whose type has no faithful mapping is an error naming the
+    /// table, the column and the type.
+    pub async fn tables(
+        &mut self,
+        wanted: &dyn Fn(&str) -> bool,
+    ) -> Result<Vec<SourceTable>, SourceError> {
+        match self {
+            Source::Postgres(pg) => pg.tables(wanted).await,
+            Source::Sqlite(l) => l.tables(wanted),
+        }
+    }
+
+    /// Reads `table`'s rows (those beyond `cursor`, when given), in one
+    /// consistent snapshot of the source.
+    pub async fn read(
+        &mut self,
+        table: &SourceTable,
+        cursor: Option<&Cursor<'_>>,
+    ) -> Result<ReadOut, SourceError> {
+        match self {
+            Source::Postgres(pg) => pg.read(table, cursor).await,
+            Source::Sqlite(l) => l.read(table, cursor),
+        }
+    }
+}
+
+/// Quotes an identifier for SQL (`"` doubled).
+pub(crate) fn quote(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+/// Checks a cursor against the table: every key is a column, and the
+/// committed bookmark has one value per key.
+pub(crate) fn check_cursor(table: &SourceTable, cursor: &Cursor<'_>) -> Result<(), SourceError> {
+    for k in cursor.keys {
+        if !table.columns.iter().any(|c| c.name == *k) {
+            return Err(SourceError(format!(
+                "bookmark key `{k}` is not a column of source table `{}`; its columns are: {}",
+                table.name,
+                table
+                    .columns
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    if let Some(after) = cursor.after
+        && after.len() != cursor.keys.len()
+    {
+        return Err(SourceError(format!(
+            "the committed bookmark of table `{}` has {} values but the blueprint names {} keys; \
+             the keys changed since the last run, so run it as a new blueprint",
+            table.name,
+            after.len(),
+            cursor.keys.len()
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,389 @@
+//! PostgreSQL, through tokio-postgres (no TLS; reach remote servers through
+//! a tunnel or a local pooler).
+//!
+//! Reads run in one `REPEATABLE READ READ ONLY` transaction per table, so
+//! the NULL check, the rows and the bookmark come from one snapshot.
+//! Numeric values travel as text and are parsed exactly at the column's
+//! scale; every other mapped type uses the binary protocol.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use futures::{StreamExt as _, pin_mut};
+use serde_json::Value;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, NoTls, Row};
+
+use super::{Cursor, ReadOut, SourceError, SourceTable, check_cursor, quote};
+use crate::columns::{BatchBuilder, Cell, ColType, SourceColumn};
+use crate::spec::Order;
+
+/// An open PostgreSQL source.
+pub struct Pg {
+    client: Client,
+    conn: tokio::task::JoinHandle<()>,
+    db: String,
+}
+
+impl Drop for Pg {
+    fn drop(&mut self) {
+        self.conn.abort();
+    }
+}
+
+/// The error of a PostgreSQL call, with the server's message when there is
+/// one. The connection string (with its password) is never part of it.
+fn pg_err(db: &str, e: &tokio_postgres::Error) -> SourceError {
+    let detail = e
+        .as_db_error()
+        .map(|d| d.message().to_string())
+        .unwrap_or_else(|| {
+            let mut s = e.to_string();
+            let mut src = std::error::Error::source(e);
+            while let Some(inner) = src {
+                s.push_str(": ");
+                s.push_str(&inner.to_string());
+                src = inner.source();
+            }
+            s
+        });
+    SourceError(format!("PostgreSQL source `{db}`: {detail}"))
+}
+
+/// Maps an `information_schema.columns` row.
+fn map_type(data_type: &str, precision: Option<i32>, scale: Option<i32>) -> Option<ColType> {
+    Some(match data_type {
+        "smallint" => ColType::Int16,
+        "integer" => ColType::Int32,
+        "bigint" => ColType::Int64,
+        "real" => ColType::Float32,
+        "double precision" => ColType::Float64,
+        "numeric" => ColType::decimal(i64::from(precision?), i64::from(scale.unwrap_or(0)))?,
+        "text" | "character varying" | "character" | "uuid" | "json" | "jsonb" => ColType::Text,
+        "boolean" => ColType::Bool,
+        "date" => ColType::Date,
+        "timestamp without time zone" => ColType::Timestamp,
+        "timestamp with time zone" => ColType::TimestampTz,
+        "bytea" => ColType::Binary,
+        _ => return None,
+    })
+}
+
+/// The SQL type a bookmark value is cast back to (a fixed name per mapped
+/// type; nothing from the source is spliced into SQL).
+fn cast_name(t: ColType) -> &'static str {
+    match t {
+        ColType::Int16 => "smallint",
+        ColType::Int32 => "integer",
+        ColType::Int64 => "bigint",
+        ColType::Decimal(..) => "numeric",
+        ColType::Float32 => "real",
+        ColType::Float64 => "double precision",
+        ColType::Text => "text",
+        ColType::Bool => "boolean",
+        ColType::Date => "date",
+        ColType::Timestamp => "timestamp",
+        ColType::TimestampTz => "timestamptz",
+        ColType::Binary => "bytea",
+    }
+}
+
+fn cell(
+    row: &Row,
+    i: usize,
+    t: ColType,
+) -> Result<(Cell<'_>, Option<Value>), tokio_postgres::Error> {
+    fn opt<T>(v: Option<T>, f: impl FnOnce(T) -> Cell<'static>) -> Cell<'static> {
+        v.map_or(Cell::Null, f)
+    }
+    let (c, key) = match t {
+        ColType::Int16 => {
+            let v: Option<i16> = row.try_get(i)?;
+            (opt(v, |v| Cell::Int(v.into())), v.map(Value::from))
+        }
+        ColType::Int32 => {
+            let v: Option<i32> = row.try_get(i)?;
+            (opt(v, |v| Cell::Int(v.into())), v.map(Value::from))
+        }
+        ColType::Int64 => {
+            let v: Option<i64> = row.try_get(i)?;
+            (opt(v, Cell::Int), v.map(Value::from))
+        }
+        ColType::Float32 => {
+            let v: Option<f32> = row.try_get(i)?;
+            (
+                opt(v, |v| Cell::Float(v.into())),
+                v.map(|v| Value::from(v.to_string())),
+            )
+        }
+        ColType::Float64 => {
+            let v: Option<f64> = row.try_get(i)?;
+            (opt(v, Cell::Float), v.map(|v| Value::from(v.to_string())))
+        }
+        ColType::Decimal(..) | ColType::Text => {
+            let v: Option<&str> = row.try_get(i)?;
+            (
+                v.map_or(Cell::Null, |s| Cell::Text(s.into())),
+                v.map(Value::from),
+            )
+        }
+        ColType::Bool => {
+            let v: Option<bool> = row.try_get(i)?;
+            (opt(v, Cell::Bool), v.map(Value::from))
+        }
+        ColType::Date => {
+            let v: Option<NaiveDate> = row.try_get(i)?;
+            (
+                opt(v, Cell::Date),
+                v.map(|d| Value::from(d.format("%Y-%m-%d").to_string())),
+            )
+        }
+        ColType::Timestamp => {
+            let v: Option<NaiveDateTime> = row.try_get(i)?;
+            (
+                opt(v, |t| Cell::Micros(t.and_utc().timestamp_micros())),
+                v.map(|t| Value::from(t.format("%Y-%m-%d %H:%M:%S%.6f").to_string())),
+            )
+        }
+        ColType::TimestampTz => {
+            let v: Option<DateTime<Utc>> = row.try_get(i)?;
+            (
+                opt(v, |t| Cell::Micros(t.timestamp_micros())),
+                v.map(|t| Value::from(t.format("%Y-%m-%d %H:%M:%S%.6f+00").to_string())),
+            )
+        }
+        ColType::Binary => {
+            let v: Option<&[u8]> = row.try_get(i)?;
+            (v.map_or(Cell::Null, Cell::Bytes), None)
+        }
+    };
+    Ok((c, key))
+}
+
+impl Pg {
+    /// Connects to `url` (`postgres://USER@HOST:PORT/DB`).
+    pub async fn connect(url: &str, password: Option<String>) -> Result<Pg, SourceError> {
+        let mut cfg: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| SourceError(format!("the PostgreSQL URL `{url}` cannot be read: {e}")))?;
+        if let Some(p) = password {
+            cfg.password(p);
+        }
+        cfg.connect_timeout(std::time::Duration::from_secs(10));
+        cfg.application_name("lakegate-blueprint");
+        let db = cfg.get_dbname().unwrap_or("").to_string();
+        let (client, conn) = cfg.connect(NoTls).await.map_err(|e| pg_err(&db, &e))?;
+        let conn = tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::warn!(error = %e, "PostgreSQL source connection ended");
+            }
+        });
+        Ok(Pg { client, conn, db })
+    }
+
+    pub(super) async fn tables(
+        &mut self,
+        wanted: &dyn Fn(&str) -> bool,
+    ) -> Result<Vec<SourceTable>, SourceError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT c.table_schema::text, c.table_name::text, c.column_name::text, \
+                        c.data_type::text, c.numeric_precision::int4, c.numeric_scale::int4 \
+                 FROM information_schema.columns c \
+                 JOIN information_schema.tables t \
+                   ON t.table_schema = c.table_schema AND t.table_name = c.table_name \
+                 WHERE c.table_schema NOT IN ('pg_catalog', 'information_schema') \
+                   AND t.table_type IN ('BASE TABLE', 'VIEW') \
+                 ORDER BY 1, 2, c.ordinal_position",
+                &[],
+            )
+            .await
+            .map_err(|e| pg_err(&self.db, &e))?;
+        let mut out: Vec<SourceTable> = Vec::new();
+        for r in rows {
+            let get = |i: usize| -> Result<String, SourceError> {
+                r.try_get::<_, String>(i).map_err(|e| pg_err(&self.db, &e))
+            };
+            let (schema, table, column, data_type) = (get(0)?, get(1)?, get(2)?, get(3)?);
+            let name = format!("{schema}.{table}");
+            if !wanted(&name) {
+                continue;
+            }
+            let precision: Option<i32> = r.try_get(4).map_err(|e| pg_err(&self.db, &e))?;
+            let scale: Option<i32> = r.try_get(5).map_err(|e| pg_err(&self.db, &e))?;
+            let ty = map_type(&data_type, precision, scale).ok_or_else(|| {
+                let declared = if data_type == "numeric" {
+                    "numeric without a precision".to_string()
+                } else {
+                    data_type.clone()
+                };
+                SourceError(format!(
+                    "column `{column}` of source table `{name}` has type `{declared}`, which has \
+                     no faithful mapping; cast it in a view (numeric(p,s) up to 38 digits, text, \
+                     …) and load the view, or leave the table out with `exclude`"
+                ))
+            })?;
+            let col = SourceColumn {
+                name: column.to_ascii_lowercase(),
+                source: column,
+                declared: data_type,
+                ty,
+            };
+            match out.last_mut() {
+                Some(t) if t.name == name => t.columns.push(col),
+                _ => out.push(SourceTable {
+                    name,
+                    base: table,
+                    columns: vec![col],
+                }),
+            }
+        }
+        Ok(out)
+    }
+
+    pub(super) async fn read(
+        &mut self,
+        table: &SourceTable,
+        cursor: Option<&Cursor<'_>>,
+    ) -> Result<ReadOut, SourceError> {
+        let db = self.db.clone();
+        let e = |e: tokio_postgres::Error| pg_err(&db, &e);
+        let (schema, name) = table
+            .name
+            .split_once('.')
+            .unwrap_or(("public", &table.name));
+        let from = format!("{}.{}", quote(schema), quote(name));
+        let select: Vec<String> = table
+            .columns
+            .iter()
+            .map(|c| match c.ty {
+                ColType::Decimal(..) | ColType::Text => format!("{}::text", quote(&c.source)),
+                _ => quote(&c.source),
+            })
+            .collect();
+        let mut sql = format!("SELECT {} FROM {from}", select.join(", "));
+        let mut params: Vec<String> = Vec::new();
+        let mut key_idx = Vec::new();
+        let tx = self
+            .client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(e)?;
+        if let Some(c) = cursor {
+            check_cursor(table, c)?;
+            let mut keys = Vec::new();
+            for k in c.keys {
+                let i = table
+                    .columns
+                    .iter()
+                    .position(|col| col.name == *k)
+                    .unwrap_or_default();
+                key_idx.push(i);
+                if let Some(col) = table.columns.get(i) {
+                    if col.ty == ColType::Binary {
+                        return Err(SourceError(format!(
+                            "bookmark key `{k}` of source table `{}` is binary; bookmark keys \
+                             must be numbers, text, dates or timestamps",
+                            table.name
+                        )));
+                    }
+                    keys.push((quote(&col.source), cast_name(col.ty)));
+                }
+            }
+            let nulls: i64 = tx
+                .query_one(
+                    &format!(
+                        "SELECT count(*) FROM {from} WHERE {}",
+                        keys.iter()
+                            .map(|(k, _)| format!("{k} IS NULL"))
+                            .collect::<Vec<_>>()
+                            .join(" OR ")
+                    ),
+                    &[],
+                )
+                .await
+                .and_then(|r| r.try_get(0))
+                .map_err(e)?;
+            if nulls > 0 {
+                return Err(SourceError(format!(
+                    "{nulls} rows of source table `{}` have a NULL bookmark key ({}); an \
+                     incremental load cannot place them, so give the keys values or load the \
+                     table as a snapshot",
+                    table.name,
+                    c.keys.join(", ")
+                )));
+            }
+            let tuple: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
+            if let Some(after) = c.after {
+                let op = if c.order == Order::Asc { ">" } else { "<" };
+                let mut marks = Vec::new();
+                for (n, (v, (_, cast))) in after.iter().zip(&keys).enumerate() {
+                    marks.push(format!("CAST(${}::text AS {cast})", n + 1));
+                    params.push(match v {
+                        Value::String(s) => s.clone(),
+                        Value::Number(n) => n.to_string(),
+                        Value::Bool(b) => b.to_string(),
+                        other => {
+                            return Err(SourceError(format!(
+                                "the committed bookmark holds `{other}`, which is not a key value"
+                            )));
+                        }
+                    });
+                }
+                sql.push_str(&format!(
+                    " WHERE ({}) {op} ({})",
+                    tuple.join(", "),
+                    marks.join(", ")
+                ));
+            }
+            let dir = if c.order == Order::Asc { "ASC" } else { "DESC" };
+            sql.push_str(&format!(
+                " ORDER BY {}",
+                tuple
+                    .iter()
+                    .map(|k| format!("{k} {dir}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        let params: Vec<&(dyn ToSql + Sync)> =
+            params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+        let stream = tx.query_raw(&sql, params).await.map_err(e)?;
+        pin_mut!(stream);
+        let mut out = ReadOut::default();
+        let mut b = BatchBuilder::new(&table.columns);
+        let mut row_no = 0u64;
+        while let Some(row) = stream.next().await {
+            let row = row.map_err(e)?;
+            row_no += 1;
+            let mut key = vec![Value::Null; key_idx.len()];
+            for (i, col) in table.columns.iter().enumerate() {
+                let (c, k) = cell(&row, i, col.ty).map_err(e)?;
+                b.push(i, c).map_err(|m| {
+                    SourceError(format!("source table `{}`, row {row_no}: {m}", table.name))
+                })?;
+                for (slot, ki) in key.iter_mut().zip(&key_idx) {
+                    if *ki == i {
+                        *slot = k.clone().unwrap_or(Value::Null);
+                    }
+                }
+            }
+            b.end_row();
+            if !key_idx.is_empty() {
+                out.last_key = Some(key);
+            }
+            if b.rows() >= super::BATCH_ROWS {
+                out.batches.push(b.finish().map_err(SourceError)?);
+            }
+        }
+        if b.rows() > 0 || out.batches.is_empty() {
+            out.batches.push(b.finish().map_err(SourceError)?);
+        }
+        out.rows = row_no;
+        out.bytes = b.bytes();
+        tx.commit().await.map_err(e)?;
+        Ok(out)
+    }
+}

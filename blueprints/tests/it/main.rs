@@ -1,0 +1,61 @@
+//! Blueprint runs against real sources, read back from the Delta tables.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+mod sqlite;
+
+use std::sync::Mutex;
+
+use blueprints::run::{FailKind, Governance, RunError, TargetColumn};
+use deltalake_core::arrow::array::RecordBatch;
+use deltalake_core::arrow::util::pretty::pretty_format_batches;
+use deltalake_core::datafusion::prelude::SessionContext;
+
+/// Records what the runner asked governance for; refuses when told to.
+#[derive(Default)]
+pub struct FakeGov {
+    /// Refuse `authorize`.
+    pub deny: bool,
+    /// Tables registered, with their columns.
+    pub registered: Mutex<Vec<(String, Vec<TargetColumn>)>>,
+}
+
+impl Governance for FakeGov {
+    fn authorize(&self, _db: &str, _location: &str, _tables: &[String]) -> Result<(), RunError> {
+        if self.deny {
+            return Err(RunError::new(FailKind::Denied, "denied"));
+        }
+        Ok(())
+    }
+    fn register(
+        &self,
+        _database: &str,
+        table: &str,
+        _location: &str,
+        columns: &[TargetColumn],
+        _partition_keys: &[String],
+    ) -> Result<(), RunError> {
+        self.registered
+            .lock()
+            .unwrap()
+            .push((table.to_string(), columns.to_vec()));
+        Ok(())
+    }
+}
+
+/// The rows of the Delta table at `location`, sorted, as a pretty table.
+pub async fn read_delta(location: &str, order_by: &str) -> String {
+    let table = blueprints::delta::open(location).await.unwrap();
+    let ctx = SessionContext::new();
+    table.update_datafusion_session(&ctx.state()).unwrap();
+    let provider = table.table_provider().await.unwrap();
+    ctx.register_table("t", provider).unwrap();
+    let batches: Vec<RecordBatch> = ctx
+        .sql(&format!("SELECT * FROM t ORDER BY {order_by}"))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    pretty_format_batches(&batches).unwrap().to_string()
+}

@@ -12,6 +12,7 @@ pub mod columns;
 pub mod cron;
 pub mod delta;
 pub mod run;
+pub mod runs;
 pub mod select;
 pub mod source;
 pub mod spec;

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use deltalake_core::arrow::array::RecordBatch;
 use deltalake_core::arrow::compute::cast;
 use deltalake_core::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -55,17 +56,6 @@ impl RunError {
     }
 }
 
-/// A catalog column of an ingested table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TargetColumn {
-    /// Lower-case name.
-    pub name: String,
-    /// Arrow type, as the catalog writes it.
-    pub data_type: String,
-    /// Whether it is a partition column.
-    pub partition: bool,
-}
-
 /// What the runner needs from governance; the server implements it with the
 /// caller's identity, so the caller's rights decide.
 pub trait Governance: Send + Sync {
@@ -73,16 +63,15 @@ pub trait Governance: Send + Sync {
     /// tables `tables` of `database` at `location`? Creates the database
     /// when missing (which needs CREATE_DATABASE).
     fn authorize(&self, database: &str, location: &str, tables: &[String]) -> Result<(), RunError>;
-    /// After a table's commit: registers it as a Delta table (the caller
-    /// becomes its creator), or adds its new columns.
-    fn register(
-        &self,
-        database: &str,
-        table: &str,
-        location: &str,
-        columns: &[TargetColumn],
-        partition_keys: &[String],
-    ) -> Result<(), RunError>;
+    /// After a table's commit: registers the Delta table at `location` as
+    /// `database.table` (the caller becomes its creator), or records the
+    /// columns the run added. The schema is read from the Delta log.
+    fn register<'a>(
+        &'a self,
+        database: &'a str,
+        table: &'a str,
+        location: &'a str,
+    ) -> BoxFuture<'a, Result<(), RunError>>;
 }
 
 /// Progress of a run, for bars or plain lines.
@@ -246,12 +235,6 @@ pub async fn run_database(
             }
             continue;
         }
-        let schema: SchemaRef = p
-            .read
-            .batches
-            .first()
-            .map(|b| b.schema())
-            .unwrap_or_else(|| std::sync::Arc::new(Schema::empty()));
         note("write", Some(&p.target), p.read.rows, p.read.bytes, 0);
         let mode = if bp.kind == Kind::Snapshot {
             Mode::Overwrite
@@ -291,14 +274,8 @@ pub async fn run_database(
             p.read.bytes,
             out.files,
         );
-        let columns = catalog_columns(&schema, &bp.target.partition_by, after.snapshot().ok());
-        gov.register(
-            &bp.target.database,
-            &p.target,
-            &p.location,
-            &columns,
-            &bp.target.partition_by,
-        )?;
+        gov.register(&bp.target.database, &p.target, &p.location)
+            .await?;
     }
     Ok(out)
 }
@@ -420,34 +397,4 @@ fn fit_schema(
             cols.map_err(|e| RunError::new(FailKind::Precondition, format!("table `{table}`: {e}")))
         })
         .collect()
-}
-
-/// The catalog columns of a committed table: the Delta schema (which also
-/// holds columns earlier runs added), partition columns last.
-fn catalog_columns(
-    loaded: &SchemaRef,
-    partition_by: &[String],
-    snapshot: Option<&deltalake_core::table::state::DeltaTableState>,
-) -> Vec<TargetColumn> {
-    let schema = snapshot.map_or_else(|| loaded.clone(), |s| s.snapshot().arrow_schema());
-    let mut cols: Vec<TargetColumn> = schema
-        .fields()
-        .iter()
-        .filter(|f| !partition_by.contains(f.name()))
-        .map(|f| TargetColumn {
-            name: f.name().clone(),
-            data_type: f.data_type().to_string(),
-            partition: false,
-        })
-        .collect();
-    for p in partition_by {
-        if let Ok(f) = schema.field_with_name(p) {
-            cols.push(TargetColumn {
-                name: p.clone(),
-                data_type: f.data_type().to_string(),
-                partition: true,
-            });
-        }
-    }
-    cols
 }

@@ -94,7 +94,7 @@ impl Source {
     /// table, the column and the type.
     pub async fn tables(
         &mut self,
-        wanted: &dyn Fn(&str) -> bool,
+        wanted: &(dyn Fn(&str) -> bool + Sync),
     ) -> Result<Vec<SourceTable>, SourceError> {
         match self {
             Source::Postgres(pg) => pg.tables(wanted).await,

@@ -22,6 +22,11 @@ pub(crate) fn file_format(format: Format) -> (Arc<dyn FileFormat>, &'static str)
         ),
         Format::Csv => (Arc::new(CsvFormat::default().with_has_header(true)), ".csv"),
         Format::Json => (Arc::new(JsonFormat::default()), ".json"),
+        // Only for listing: Delta tables are read through their log.
+        Format::Delta => (
+            Arc::new(ParquetFormat::default().with_force_view_types(false)),
+            ".parquet",
+        ),
     }
 }
 

@@ -39,6 +39,9 @@ pub async fn infer_table(
     format: Format,
     partition_keys: &[String],
 ) -> Result<Inferred, EngineError> {
+    if format == Format::Delta {
+        return crate::delta::infer(location, partition_keys).await;
+    }
     let Some(root) = location.local_path() else {
         return Err(EngineError::Unsupported(format!(
             "location `{location}` is not a local folder; the embedded engine reads only \
@@ -343,7 +346,7 @@ async fn file_with_column(
 
 /// We store types as their Display text; refuse types whose text does not
 /// parse back to the same type, so the engine can always rebuild the schema.
-fn check_round_trip(name: &str, dt: &DataType) -> Result<(), EngineError> {
+pub(crate) fn check_round_trip(name: &str, dt: &DataType) -> Result<(), EngineError> {
     let text = format!("{dt}");
     match text.parse::<DataType>() {
         Ok(back) if &back == dt => Ok(()),

@@ -55,6 +55,7 @@
 //!   show up in the next query.
 
 mod bounded;
+pub mod delta;
 mod engine;
 pub mod error;
 mod flight;

@@ -147,6 +147,9 @@ pub(crate) fn data_type(table: &TableName, c: &Column) -> Result<DataType, Engin
 
 /// Builds the `ListingTable` of a catalog table, with the catalog's schema.
 pub(crate) fn listing_table(t: &Table) -> Result<Arc<dyn TableProvider>, EngineError> {
+    if t.format == Format::Delta {
+        return Ok(Arc::new(crate::delta::DeltaCatalogTable::new(t)?));
+    }
     if t.location.local_path().is_none() {
         return Err(EngineError::Unsupported(format!(
             "table `{}` is at `{}`; the embedded engine reads only `file://` locations, so \
@@ -203,7 +206,7 @@ pub(crate) fn listing_table(t: &Table) -> Result<Arc<dyn TableProvider>, EngineE
     })?;
     match t.format {
         // Parquet files are checked as they are opened (StrictAdapterFactory).
-        Format::Parquet | Format::Json => Ok(Arc::new(table)),
+        Format::Parquet | Format::Json | Format::Delta => Ok(Arc::new(table)),
         Format::Csv => Ok(Arc::new(CsvCheckedTable {
             inner: Arc::new(table),
             table: t.name.to_string(),

@@ -18,6 +18,7 @@ impl From<PeFormat> for Format {
             PeFormat::Parquet => Format::Parquet,
             PeFormat::Csv => Format::Csv,
             PeFormat::Json => Format::Json,
+            PeFormat::Delta => Format::Delta,
         }
     }
 }

@@ -40,14 +40,26 @@ pub const MAX_LIST_LEN: usize = 4096;
 /// The governance service: shared policy engine plus the authenticator.
 #[derive(Clone)]
 pub struct GovernanceService {
-    governance: Arc<PolicyGovernance>,
-    auth: Arc<Authenticator>,
+    pub(crate) governance: Arc<PolicyGovernance>,
+    pub(crate) auth: Arc<Authenticator>,
+    pub(crate) ingest: Option<Arc<crate::ingest::Ingest>>,
 }
 
 impl GovernanceService {
     /// A service over `governance`, authenticating with `auth`.
     pub fn new(governance: Arc<PolicyGovernance>, auth: Arc<Authenticator>) -> Self {
-        Self { governance, auth }
+        Self {
+            governance,
+            auth,
+            ingest: None,
+        }
+    }
+
+    /// Serves blueprint runs with `ingest` (without it, those calls are
+    /// FAILED_PRECONDITION).
+    pub fn with_ingest(mut self, ingest: Arc<crate::ingest::Ingest>) -> Self {
+        self.ingest = Some(ingest);
+        self
     }
 
     /// The tonic server for this service, with the request size limit set.
@@ -56,7 +68,7 @@ impl GovernanceService {
     }
 
     /// Runs a blocking policy-engine call on the blocking pool.
-    async fn blocking<T, F>(&self, f: F) -> Result<T, Status>
+    pub(crate) async fn blocking<T, F>(&self, f: F) -> Result<T, Status>
     where
         T: Send + 'static,
         F: FnOnce(&PolicyGovernance) -> policy_engine::Result<T> + Send + 'static,
@@ -70,13 +82,13 @@ impl GovernanceService {
         }
     }
 
-    fn caller<T>(&self, req: &Request<T>) -> Result<Caller, Status> {
+    pub(crate) fn caller<T>(&self, req: &Request<T>) -> Result<Caller, Status> {
         self.auth.authenticate_request(req).map(|c| c.caller)
     }
 }
 
 /// Bounds one string field.
-fn text(field: &str, s: &str) -> Result<(), Status> {
+pub(crate) fn text(field: &str, s: &str) -> Result<(), Status> {
     if s.len() > MAX_STRING_BYTES {
         return Err(status::from_error(Error::invalid(format!(
             "`{field}` is {} bytes long; at most {MAX_STRING_BYTES} bytes are accepted",
@@ -617,5 +629,35 @@ impl Governance for GovernanceService {
             .blocking(move |g| g.explain(&caller, &subject, &sql))
             .await?;
         Ok(Response::new(e.into()))
+    }
+
+    type RunBlueprintStream = crate::ingest_rpc::RunStream;
+
+    async fn run_blueprint(
+        &self,
+        request: Request<proto::RunBlueprintRequest>,
+    ) -> Result<Response<Self::RunBlueprintStream>, Status> {
+        self.rpc_run_blueprint(request).await
+    }
+
+    async fn list_blueprints(
+        &self,
+        request: Request<proto::ListBlueprintsRequest>,
+    ) -> Result<Response<proto::ListBlueprintsResponse>, Status> {
+        self.rpc_list_blueprints(request).await
+    }
+
+    async fn list_blueprint_runs(
+        &self,
+        request: Request<proto::ListBlueprintRunsRequest>,
+    ) -> Result<Response<proto::ListBlueprintRunsResponse>, Status> {
+        self.rpc_list_blueprint_runs(request).await
+    }
+
+    async fn get_blueprint_run(
+        &self,
+        request: Request<proto::GetBlueprintRunRequest>,
+    ) -> Result<Response<proto::BlueprintRun>, Status> {
+        self.rpc_get_blueprint_run(request).await
     }
 }

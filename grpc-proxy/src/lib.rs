@@ -70,6 +70,8 @@ pub mod error;
 pub mod flight;
 pub mod flight_tickets;
 pub mod governance;
+pub mod ingest;
+mod ingest_rpc;
 pub mod plan_cache;
 pub mod proto;
 pub mod server;

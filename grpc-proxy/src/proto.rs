@@ -27,6 +27,7 @@ pub fn serialize_format<S: serde::Serializer>(v: &i32, s: S) -> Result<S::Ok, S:
         Ok(Format::Parquet) | Ok(Format::Unspecified) => s.serialize_str("parquet"),
         Ok(Format::Csv) => s.serialize_str("csv"),
         Ok(Format::Json) => s.serialize_str("json"),
+        Ok(Format::Delta) => s.serialize_str("delta"),
         Err(_) => s.serialize_i32(*v),
     }
 }
@@ -38,6 +39,7 @@ impl Format {
             Format::Unspecified | Format::Parquet => PeFormat::Parquet,
             Format::Csv => PeFormat::Csv,
             Format::Json => PeFormat::Json,
+            Format::Delta => PeFormat::Delta,
         }
     }
 
@@ -45,7 +47,7 @@ impl Format {
     pub fn decode(v: i32) -> Result<PeFormat, Error> {
         Format::try_from(v).map(Format::to_model).map_err(|_| {
             Error::invalid(format!(
-                "format number {v} is not known; use parquet, csv or json"
+                "format number {v} is not known; use parquet, csv, json or delta"
             ))
         })
     }

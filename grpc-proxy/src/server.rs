@@ -153,6 +153,8 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     /// The Flight SQL proxy, once attached (see [`AppState::attach_flight`]).
     pub flight: Option<Arc<FlightProxy>>,
+    /// Blueprint runs and their records (DATA_DIR/runs.db).
+    pub ingest: Arc<crate::ingest::Ingest>,
 }
 
 impl AppState {
@@ -174,8 +176,18 @@ impl AppState {
         let governance = Governance::new(Arc::new(store)).map_err(store_err)?;
         bootstrap(&governance, &config.admins)?;
         let client_certs = load_client_certs(&config)?;
+        let governance = Arc::new(governance);
+        let runs_path = config.data_dir.join(crate::ingest::RUNS_FILE);
+        let ingest =
+            crate::ingest::Ingest::open(&config.data_dir, governance.clone()).map_err(|e| {
+                Error::Store {
+                    path: runs_path,
+                    message: e.to_string(),
+                }
+            })?;
         Ok(Self {
-            governance: Arc::new(governance),
+            ingest: Arc::new(ingest),
+            governance,
             auth: Arc::new(
                 Authenticator::new(key)
                     .with_max_token_lifetime(config.limits.max_token_lifetime)
@@ -333,8 +345,9 @@ fn bootstrap(governance: &Governance, admins: &[Principal]) -> Result<()> {
 /// services: add them here with `.add_service(...)` (e.g. the Flight SQL
 /// proxy, built from `state.governance` and `state.auth`).
 pub fn routes(state: &AppState) -> Routes {
-    let governance =
-        GovernanceService::new(state.governance.clone(), state.auth.clone()).into_server();
+    let governance = GovernanceService::new(state.governance.clone(), state.auth.clone())
+        .with_ingest(state.ingest.clone())
+        .into_server();
     let routes = Routes::new(governance);
     match &state.flight {
         Some(proxy) => routes.add_service(

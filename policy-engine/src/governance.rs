@@ -27,6 +27,7 @@
 //! and [`crate::explain`].
 
 mod catalog_admin;
+mod ingest;
 mod links;
 mod permissions;
 mod received;

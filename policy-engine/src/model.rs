@@ -378,27 +378,31 @@ pub enum Format {
     Csv,
     /// Newline-delimited JSON.
     Json,
+    /// A Delta Lake table (its `_delta_log` says which Parquet files are live).
+    Delta,
 }
 
 impl Format {
-    /// Parses `parquet`, `csv` or `json`.
+    /// Parses `parquet`, `csv`, `json` or `delta`.
     pub fn parse(s: &str) -> Result<Self> {
         match s.to_ascii_lowercase().as_str() {
             "parquet" => Ok(Format::Parquet),
             "csv" => Ok(Format::Csv),
             "json" | "ndjson" => Ok(Format::Json),
+            "delta" => Ok(Format::Delta),
             _ => Err(Error::invalid(format!(
-                "format `{}` is not supported; use parquet, csv or json",
+                "format `{}` is not supported; use parquet, csv, json or delta",
                 clip(s)
             ))),
         }
     }
-    /// The lower-case name, also the usual file extension.
+    /// The lower-case name (also the data files' extension, but for Delta's Parquet files).
     pub fn as_str(self) -> &'static str {
         match self {
             Format::Parquet => "parquet",
             Format::Csv => "csv",
             Format::Json => "json",
+            Format::Delta => "delta",
         }
     }
 }

@@ -181,7 +181,7 @@ impl Pg {
 
     pub(super) async fn tables(
         &mut self,
-        wanted: &dyn Fn(&str) -> bool,
+        wanted: &(dyn Fn(&str) -> bool + Sync),
     ) -> Result<Vec<SourceTable>, SourceError> {
         let rows = self
             .client

@@ -68,7 +68,7 @@ impl Lite {
 
     pub(super) fn tables(
         &mut self,
-        wanted: &dyn Fn(&str) -> bool,
+        wanted: &(dyn Fn(&str) -> bool + Sync),
     ) -> Result<Vec<SourceTable>, SourceError> {
         let names: Vec<String> = {
             let mut st = self

@@ -6,18 +6,19 @@ mod sqlite;
 
 use std::sync::Mutex;
 
-use blueprints::run::{FailKind, Governance, RunError, TargetColumn};
+use blueprints::run::{FailKind, Governance, RunError};
 use deltalake_core::arrow::array::RecordBatch;
 use deltalake_core::arrow::util::pretty::pretty_format_batches;
 use deltalake_core::datafusion::prelude::SessionContext;
+use futures::future::BoxFuture;
 
 /// Records what the runner asked governance for; refuses when told to.
 #[derive(Default)]
 pub struct FakeGov {
     /// Refuse `authorize`.
     pub deny: bool,
-    /// Tables registered, with their columns.
-    pub registered: Mutex<Vec<(String, Vec<TargetColumn>)>>,
+    /// Tables registered, with their locations.
+    pub registered: Mutex<Vec<(String, String)>>,
 }
 
 impl Governance for FakeGov {
@@ -27,19 +28,17 @@ impl Governance for FakeGov {
         }
         Ok(())
     }
-    fn register(
-        &self,
-        _database: &str,
-        table: &str,
-        _location: &str,
-        columns: &[TargetColumn],
-        _partition_keys: &[String],
-    ) -> Result<(), RunError> {
+    fn register<'a>(
+        &'a self,
+        _database: &'a str,
+        table: &'a str,
+        location: &'a str,
+    ) -> BoxFuture<'a, Result<(), RunError>> {
         self.registered
             .lock()
             .unwrap()
-            .push((table.to_string(), columns.to_vec()));
-        Ok(())
+            .push((table.to_string(), location.to_string()));
+        Box::pin(async { Ok(()) })
     }
 }
 

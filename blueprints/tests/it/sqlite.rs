@@ -65,19 +65,7 @@ async fn snapshot_maps_every_type_and_replaces_the_contents() {
     let reg = gov.registered.lock().unwrap().clone();
     assert_eq!(reg.len(), 1);
     assert_eq!(reg[0].0, "s_orders");
-    let types: Vec<&str> = reg[0].1.iter().map(|c| c.data_type.as_str()).collect();
-    assert_eq!(
-        types,
-        [
-            "Int64",
-            "Timestamp(µs)",
-            "Decimal128(10, 2)",
-            "Utf8",
-            "Boolean",
-            "Date32",
-            "Binary"
-        ]
-    );
+    assert!(reg[0].1.ends_with("/lake/s_orders/"), "{}", reg[0].1);
 
     // A second snapshot replaces the contents.
     let c = rusqlite::Connection::open(&db).unwrap();

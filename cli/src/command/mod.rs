@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::exit::{CliError, report};
 
+mod blueprint;
 mod data_filter;
 mod database;
 mod engine;
@@ -104,6 +105,9 @@ pub enum Command {
     Policy(policy::Cmd),
     /// Run the embedded engine alone as a plain Flight SQL server (sidecar upstream, benchmark baseline).
     Engine(engine::Args),
+    /// Ingestion workflows (DESIGN §7): run a blueprint, list blueprints and runs.
+    #[command(subcommand)]
+    Blueprint(blueprint::Cmd),
 }
 
 /// Runs the parsed command line and returns the process exit code.
@@ -147,6 +151,7 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::LfTag(c) => lf_tag::run(c, g).await,
         Command::Policy(c) => policy::run(c, g).await,
         Command::Engine(a) => engine::run(a).await,
+        Command::Blueprint(c) => blueprint::run(c, g).await,
     }
 }
 

@@ -16,6 +16,8 @@ pub enum FormatArg {
     Csv,
     /// Newline-delimited JSON.
     Json,
+    /// A Delta Lake table (the schema comes from its `_delta_log`).
+    Delta,
 }
 
 impl From<FormatArg> for proto::Format {
@@ -24,6 +26,7 @@ impl From<FormatArg> for proto::Format {
             FormatArg::Parquet => proto::Format::Parquet,
             FormatArg::Csv => proto::Format::Csv,
             FormatArg::Json => proto::Format::Json,
+            FormatArg::Delta => proto::Format::Delta,
         }
     }
 }
@@ -65,6 +68,7 @@ fn format_name(t: &Table) -> &'static str {
     match proto::Format::try_from(t.format) {
         Ok(proto::Format::Csv) => "csv",
         Ok(proto::Format::Json) => "json",
+        Ok(proto::Format::Delta) => "delta",
         Ok(proto::Format::Parquet) | Ok(proto::Format::Unspecified) | Err(_) => "parquet",
     }
 }

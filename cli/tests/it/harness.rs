@@ -95,6 +95,16 @@ pub fn spawn_serve(
     log: &Path,
     extra: &[&str],
 ) -> Result<(Child, BufReader<ChildStdout>, String), String> {
+    spawn_serve_env(data_dir, log, extra, &[])
+}
+
+/// [`spawn_serve`] with environment variables for the server.
+pub fn spawn_serve_env(
+    data_dir: &Path,
+    log: &Path,
+    extra: &[&str],
+    envs: &[(&str, &str)],
+) -> Result<(Child, BufReader<ChildStdout>, String), String> {
     let mut args = vec![
         "serve",
         "--data-dir",
@@ -108,6 +118,7 @@ pub fn spawn_serve(
     let mut child = Command::new(BIN)
         .args(&args)
         .env_remove("RUST_LOG")
+        .envs(envs.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(File::create(log).unwrap()))
@@ -221,13 +232,19 @@ impl Server {
     /// Like [`Server::start`], with more `serve` flags (e.g. a second
     /// account's `--admin`).
     pub fn start_with(extra: &[&str]) -> Server {
+        Self::start_env(extra, &[])
+    }
+
+    /// Like [`Server::start_with`], with environment variables for the
+    /// server (a blueprint's `password_env`).
+    pub fn start_env(extra: &[&str], envs: &[(&str, &str)]) -> Server {
         let tmp = tempfile::tempdir().unwrap();
         let data_dir = tmp.path().join("data");
         let lake = tmp.path().join("lake");
         std::fs::create_dir_all(&lake).unwrap();
         let log = tmp.path().join("server.log");
-        let (child, stdout, addr) =
-            spawn_serve(&data_dir, &log, extra).unwrap_or_else(|e| panic!("serve failed: {e}"));
+        let (child, stdout, addr) = spawn_serve_env(&data_dir, &log, extra, envs)
+            .unwrap_or_else(|e| panic!("serve failed: {e}"));
         let mut s = Server {
             child,
             _stdout: stdout,

@@ -42,7 +42,7 @@ impl Governance {
     /// database location that contains it) and that it lies inside a
     /// registered location. The right is checked first, so a caller without
     /// it does not learn which locations are registered.
-    fn check_location(
+    pub(crate) fn check_location(
         &self,
         snap: &Snapshot,
         caller: &Caller,

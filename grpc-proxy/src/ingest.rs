@@ -1,0 +1,292 @@
+//! Blueprint runs on the server (DESIGN §7): the run store, one run at a
+//! time per blueprint, and the bridge from the runner to governance with
+//! the caller's identity.
+//!
+//! A run executes in its own task, so it finishes (and is recorded) even
+//! when the client that started it goes away. Its progress and its final
+//! record are sent on a channel the RPC streams from.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use blueprints::run::{FailKind, Governance as RunGovernance, Progress, RunError, run_database};
+use blueprints::runs::{RunRecord, RunState, RunStore, RunsError, now};
+use blueprints::{Blueprint, Kind};
+use futures::future::BoxFuture;
+use policy_engine::model::{Format, LocationUri};
+use policy_engine::{Caller, Error as PeError, Governance, NewTable};
+use tokio::sync::mpsc;
+
+/// The run store's file in the data directory.
+pub const RUNS_FILE: &str = "runs.db";
+
+/// What a run sends while it runs: progress, then its record.
+#[derive(Debug, Clone)]
+pub enum RunEvent {
+    /// A phase started or advanced.
+    Progress(Progress),
+    /// The run ended (or never started); the last event.
+    Done(Box<RunRecord>),
+}
+
+/// Blueprint runs of one server.
+pub struct Ingest {
+    governance: Arc<Governance>,
+    runs: Arc<RunStore>,
+}
+
+fn run_id() -> String {
+    use rand::Rng as _;
+    let stamp = chrono_stamp();
+    let tail: u32 = rand::rng().random();
+    format!("run-{stamp}-{tail:08x}")
+}
+
+/// `YYYYMMDDTHHMMSS` from the RFC 3339 clock.
+fn chrono_stamp() -> String {
+    now()
+        .chars()
+        .filter(|c| c.is_ascii_digit() || *c == 'T')
+        .take(15)
+        .collect()
+}
+
+fn fail_kind(e: &PeError) -> FailKind {
+    match e {
+        PeError::PermissionDenied(_) => FailKind::Denied,
+        PeError::InvalidArgument(_) | PeError::AlreadyExists(_) => FailKind::Invalid,
+        PeError::FailedPrecondition(_) | PeError::Conflict => FailKind::Precondition,
+        PeError::StoreUnavailable(_) | PeError::Internal(_) => FailKind::Unavailable,
+    }
+}
+
+fn run_error(e: PeError) -> RunError {
+    let kind = fail_kind(&e);
+    let message = match e {
+        PeError::StoreUnavailable(_) => "the governance store is unavailable".to_string(),
+        PeError::Internal(_) => "internal error in lakegate (details in the server log)".into(),
+        other => other.to_string(),
+    };
+    RunError::new(kind, message)
+}
+
+fn kind_name(k: FailKind) -> &'static str {
+    match k {
+        FailKind::Invalid => "invalid_argument",
+        FailKind::Denied => "permission_denied",
+        FailKind::Precondition => "failed_precondition",
+        FailKind::Unavailable => "unavailable",
+    }
+}
+
+/// The runner's view of governance: the caller's rights decide.
+struct Gate {
+    governance: Arc<Governance>,
+    caller: Caller,
+}
+
+impl Gate {
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Governance, &Caller) -> policy_engine::Result<T> + Send + 'static,
+    ) -> Result<T, RunError> {
+        let (g, c) = (self.governance.clone(), self.caller.clone());
+        match tokio::task::spawn_blocking(move || f(&g, &c)).await {
+            Ok(r) => r.map_err(run_error),
+            Err(e) => Err(RunError::new(
+                FailKind::Unavailable,
+                format!("governance task failed: {e}"),
+            )),
+        }
+    }
+}
+
+impl RunGovernance for Gate {
+    fn authorize(&self, database: &str, location: &str, tables: &[String]) -> Result<(), RunError> {
+        self.governance
+            .authorize_ingest(&self.caller, database, location, tables)
+            .map_err(run_error)
+    }
+
+    fn register<'a>(
+        &'a self,
+        database: &'a str,
+        table: &'a str,
+        location: &'a str,
+    ) -> BoxFuture<'a, Result<(), RunError>> {
+        Box::pin(async move {
+            let loc = LocationUri::parse(location).map_err(run_error)?;
+            let inferred = lakegate_engine::infer::infer_table(&loc, Format::Delta, &[])
+                .await
+                .map_err(|e| run_error(e.into()))?;
+            let spec = NewTable {
+                name: format!("{database}.{table}"),
+                location: location.to_string(),
+                format: Format::Delta,
+                columns: inferred.columns,
+                partition_keys: inferred.partition_keys,
+            };
+            self.blocking(move |g, c| g.register_ingested(c, &spec).map(|_| ()))
+                .await
+        })
+    }
+}
+
+/// The blueprint's name as written in `text`, for recording a file that
+/// does not parse; else the file's stem.
+fn name_guess(text: &str, file: &str) -> String {
+    let from_text = text.lines().find_map(|l| {
+        let (k, v) = l.split_once('=')?;
+        (k.trim() == "name").then(|| v.trim().trim_matches('"').to_string())
+    });
+    let name = from_text.unwrap_or_else(|| {
+        Path::new(file)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    });
+    name.chars().take(128).collect()
+}
+
+impl Ingest {
+    /// Opens the run store in `data_dir` (closing runs a stopped server left
+    /// RUNNING as FAILED).
+    pub fn open(data_dir: &Path, governance: Arc<Governance>) -> Result<Self, RunsError> {
+        Ok(Self {
+            governance,
+            runs: Arc::new(RunStore::open(&data_dir.join(RUNS_FILE))?),
+        })
+    }
+
+    /// The run store.
+    pub fn runs(&self) -> &RunStore {
+        &self.runs
+    }
+
+    /// Starts a run of the blueprint `text` (from `file`) as `caller`; its
+    /// events arrive on the returned channel, the record last.
+    pub fn start(
+        &self,
+        caller: Caller,
+        file: String,
+        text: String,
+        trigger: &str,
+    ) -> mpsc::Receiver<RunEvent> {
+        let (tx, rx) = mpsc::channel(64);
+        let record = RunRecord {
+            id: run_id(),
+            account: caller.account().to_string(),
+            blueprint: name_guess(&text, &file),
+            principal: caller.principal.to_string(),
+            trigger: trigger.to_string(),
+            state: RunState::Running,
+            started: now(),
+            ended: String::new(),
+            outcome: Default::default(),
+            error: String::new(),
+            error_kind: String::new(),
+        };
+        let gate = Gate {
+            governance: self.governance.clone(),
+            caller,
+        };
+        let runs = self.runs.clone();
+        tokio::spawn(async move {
+            let record = execute(record, &file, &text, &gate, &runs, &tx).await;
+            let _ = tx.send(RunEvent::Done(Box::new(record))).await;
+        });
+        rx
+    }
+}
+
+/// Runs one blueprint and records it; returns the final record.
+async fn execute(
+    mut record: RunRecord,
+    file: &str,
+    text: &str,
+    gate: &Gate,
+    runs: &RunStore,
+    tx: &mpsc::Sender<RunEvent>,
+) -> RunRecord {
+    let finish = |mut r: RunRecord, result: Result<blueprints::run::Outcome, (String, String)>| {
+        r.ended = now();
+        match result {
+            Ok(o) => {
+                r.state = RunState::Succeeded;
+                r.outcome = o;
+            }
+            Err((kind, message)) => {
+                r.state = RunState::Failed;
+                r.error = message;
+                r.error_kind = kind;
+            }
+        }
+        if let Err(e) = runs.finish(&r) {
+            tracing::error!(run = %r.id, error = %e, "cannot record the end of a blueprint run");
+        }
+        r
+    };
+    let bp = match Blueprint::parse(text, file) {
+        Ok(bp) => bp,
+        Err(e) => return finish(record, Err(("invalid_argument".into(), e.to_string()))),
+    };
+    record.blueprint = bp.name.clone();
+    if let Err(e) = runs.begin(&record) {
+        let kind = match e {
+            RunsError::AlreadyRunning { .. } => "already_running",
+            RunsError::Store(_) => "unavailable",
+        };
+        return finish(record, Err((kind.into(), e.to_string())));
+    }
+    tracing::info!(run = %record.id, blueprint = %bp.name, principal = %record.principal, "blueprint run started");
+    let password = match &bp.source.password_env {
+        Some(var) => match std::env::var(var) {
+            Ok(p) => Some(p),
+            Err(_) => {
+                return finish(
+                    record,
+                    Err((
+                        "failed_precondition".into(),
+                        format!(
+                            "environment variable `{var}` (the source's `password_env`) is not set \
+                             in the lakegate server's environment; set it where the server runs"
+                        ),
+                    )),
+                );
+            }
+        },
+        None => None,
+    };
+    let progress = |p: Progress| {
+        let _ = tx.try_send(RunEvent::Progress(p));
+    };
+    let result = match bp.kind {
+        Kind::Snapshot | Kind::Incremental => {
+            run_database(&bp, &record.id, password, gate, &progress).await
+        }
+        Kind::Logs => Err(RunError::new(
+            FailKind::Invalid,
+            "`logs` blueprints are not built yet; load log files with a database blueprint or \
+             `table create`",
+        )),
+    };
+    let result = result.map_err(|e| (kind_name(e.kind).to_string(), e.message));
+    let r = finish(record, result);
+    tracing::info!(run = %r.id, state = r.state.as_str(), "blueprint run ended");
+    r
+}
+
+/// The latest run of each blueprint the caller may see.
+pub fn visible_latest(
+    runs: &RunStore,
+    caller: &Caller,
+    is_admin: bool,
+) -> Result<BTreeMap<String, RunRecord>, RunsError> {
+    let mut latest = runs.latest(&caller.account().to_string())?;
+    if !is_admin {
+        let me = caller.principal.to_string();
+        latest.retain(|_, r| r.principal == me);
+    }
+    Ok(latest)
+}

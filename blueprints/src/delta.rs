@@ -14,12 +14,16 @@
 //! clean up expired log files, so the commit that holds a bookmark stays
 //! readable.
 
-use deltalake_core::DeltaTable;
+use std::sync::Arc;
+
 use deltalake_core::arrow::array::RecordBatch;
 use deltalake_core::arrow::datatypes::SchemaRef;
 use deltalake_core::kernel::Transaction;
 use deltalake_core::kernel::transaction::CommitProperties;
+use deltalake_core::logstore::object_store::ObjectStore;
+use deltalake_core::logstore::object_store::local::LocalFileSystem;
 use deltalake_core::protocol::SaveMode;
+use deltalake_core::{DeltaTable, DeltaTableBuilder};
 use futures::TryStreamExt as _;
 use serde_json::Value;
 
@@ -72,9 +76,20 @@ pub async fn open(location: &str) -> Result<DeltaTable, DeltaError> {
     // folders): a run that fails before its commit leaves nothing behind.
     let url = url::Url::parse(location)
         .map_err(|e| DeltaError(format!("`{location}` is not a usable table location: {e}")))?;
-    DeltaTable::try_from_url(url)
-        .await
-        .map_err(|e| DeltaError(format!("cannot open the Delta table at `{location}`: {e}")))
+    let cannot = |e: deltalake_core::DeltaTableError| {
+        DeltaError(format!("cannot open the Delta table at `{location}`: {e}"))
+    };
+    let mut builder = DeltaTableBuilder::from_url(url.clone()).map_err(cannot)?;
+    if let Some(delay) = crate::fault::commit_delay() {
+        let local: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new());
+        builder = builder
+            .with_storage_backend(Arc::new(crate::fault::DelayCommits::new(local, delay)), url);
+    }
+    let mut table = builder.build().map_err(cannot)?;
+    match table.load().await {
+        Ok(()) | Err(deltalake_core::DeltaTableError::NotATable(_)) => Ok(table),
+        Err(e) => Err(cannot(e)),
+    }
 }
 
 /// Reads what `blueprint` last committed to `table`.

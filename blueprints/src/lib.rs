@@ -11,6 +11,7 @@
 pub mod columns;
 pub mod cron;
 pub mod delta;
+pub mod fault;
 pub mod run;
 pub mod runs;
 pub mod select;

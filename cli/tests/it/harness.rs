@@ -80,6 +80,9 @@ pub struct Server {
     /// Holds the data directory and the lake; removed on drop.
     _tmp: TempDir,
     pub admin_token: String,
+    /// The server's `serve` flags and environment, for [`Server::restart`].
+    extra: Vec<String>,
+    envs: Vec<(String, String)>,
 }
 
 impl Drop for Server {
@@ -225,6 +228,24 @@ impl Server {
         let _ = self.child.wait();
     }
 
+    /// Kills the server (as `kill -9` would) and starts it again on the same
+    /// data directory; the endpoint changes, tokens stay valid.
+    pub fn restart(&mut self) {
+        self.kill();
+        let log = self.data_dir.parent().unwrap().join("server.log");
+        let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
+        let envs: Vec<(&str, &str)> = self
+            .envs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let (child, stdout, addr) = spawn_serve_env(&self.data_dir, &log, &extra, &envs)
+            .unwrap_or_else(|e| panic!("serve failed: {e}"));
+        self.child = child;
+        self._stdout = stdout;
+        self.endpoint = format!("http://{addr}");
+    }
+
     pub fn start() -> Server {
         Self::start_with(&[])
     }
@@ -253,6 +274,11 @@ impl Server {
             lake,
             _tmp: tmp,
             admin_token: String::new(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            envs: envs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         s.admin_token = s.token(ADMIN, &[]);
         s

@@ -14,6 +14,7 @@
 mod admin_flow;
 mod auth;
 mod bad_input;
+mod blueprint_kills;
 mod blueprints;
 mod cross_account;
 mod data_filters;

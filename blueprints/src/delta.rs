@@ -168,6 +168,19 @@ pub async fn commit(
     partition_by: &[String],
     meta: CommitMeta<'_>,
 ) -> Result<u64, DeltaError> {
+    commit_with(table, batches, mode, partition_by, meta, None).await
+}
+
+/// [`commit`] with explicit Parquet writer properties (the benchmark
+/// compares against a plain `ArrowWriter` with the same ones).
+pub async fn commit_with(
+    table: DeltaTable,
+    batches: Vec<RecordBatch>,
+    mode: Mode,
+    partition_by: &[String],
+    meta: CommitMeta<'_>,
+    writer_properties: Option<deltalake_core::parquet::file::properties::WriterProperties>,
+) -> Result<u64, DeltaError> {
     let props = CommitProperties::default()
         .with_application_transaction(Transaction::new(app_id(meta.blueprint), meta.seq))
         .with_metadata([
@@ -190,6 +203,9 @@ pub async fn commit(
         .with_commit_properties(props);
     if !partition_by.is_empty() {
         write = write.with_partition_columns(partition_by.to_vec());
+    }
+    if let Some(p) = writer_properties {
+        write = write.with_writer_properties(p);
     }
     let table = write
         .await

@@ -396,6 +396,11 @@ pub fn clip(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::indexing_slicing,
+        reason = "test code: a panic is a failed test"
+    )]
     use super::*;
 
     #[test]

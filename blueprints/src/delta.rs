@@ -38,6 +38,8 @@ pub struct TargetState {
     pub seq: i64,
     /// The bookmark that run committed (a JSON array, one value per key).
     pub bookmark: Option<Value>,
+    /// Logs: the files every committed run of the blueprint loaded.
+    pub files: Vec<Value>,
 }
 
 /// An error reading or writing a Delta table, with what was being done.
@@ -93,7 +95,14 @@ pub async fn open(location: &str) -> Result<DeltaTable, DeltaError> {
 }
 
 /// Reads what `blueprint` last committed to `table`.
-pub async fn state(table: &DeltaTable, blueprint: &str) -> Result<TargetState, DeltaError> {
+///
+/// With `collect_files`, reads every commit of the blueprint for the files
+/// it loaded (logs); otherwise stops at the latest one.
+pub async fn state(
+    table: &DeltaTable,
+    blueprint: &str,
+    collect_files: bool,
+) -> Result<TargetState, DeltaError> {
     let Some(version) = table.version() else {
         return Ok(TargetState::default());
     };
@@ -107,6 +116,7 @@ pub async fn state(table: &DeltaTable, blueprint: &str) -> Result<TargetState, D
         .map_err(|e| DeltaError(format!("cannot read the table's transactions: {e}")))?
         .unwrap_or(0);
     let mut bookmark = None;
+    let mut files = Vec::new();
     if seq > 0 {
         let mut history = table.history(None);
         while let Some(info) = history
@@ -114,11 +124,17 @@ pub async fn state(table: &DeltaTable, blueprint: &str) -> Result<TargetState, D
             .await
             .map_err(|e| DeltaError(format!("cannot read the table's history: {e}")))?
         {
-            let ours = info.info.get("lakegate.blueprint") == Some(&Value::from(blueprint))
-                && info.info.get("lakegate.seq") == Some(&Value::from(seq));
-            if ours {
+            if info.info.get("lakegate.blueprint") != Some(&Value::from(blueprint)) {
+                continue;
+            }
+            if bookmark.is_none() && info.info.get("lakegate.seq") == Some(&Value::from(seq)) {
                 bookmark = info.info.get("lakegate.bookmark").cloned();
-                break;
+                if !collect_files {
+                    break;
+                }
+            }
+            if let Some(Value::Array(f)) = info.info.get("lakegate.files") {
+                files.extend(f.iter().cloned());
             }
         }
         if bookmark.is_none() {
@@ -134,6 +150,7 @@ pub async fn state(table: &DeltaTable, blueprint: &str) -> Result<TargetState, D
         schema: Some(schema),
         seq,
         bookmark,
+        files,
     })
 }
 
@@ -157,6 +174,8 @@ pub struct CommitMeta<'a> {
     pub run_id: &'a str,
     /// The bookmark after this commit (`null` when the kind has none).
     pub bookmark: Value,
+    /// Logs: the files this commit loads (`null` otherwise).
+    pub files: Value,
 }
 
 /// Writes `batches` to `table` in one commit with `meta`; returns the new
@@ -191,6 +210,7 @@ pub async fn commit_with(
             ("lakegate.seq".to_string(), Value::from(meta.seq)),
             ("lakegate.run".to_string(), Value::from(meta.run_id)),
             ("lakegate.bookmark".to_string(), meta.bookmark),
+            ("lakegate.files".to_string(), meta.files),
         ])
         .with_cleanup_expired_logs(Some(false));
     let mut write = table

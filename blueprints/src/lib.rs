@@ -12,6 +12,7 @@ pub mod columns;
 pub mod cron;
 pub mod delta;
 pub mod fault;
+pub mod logs;
 pub mod run;
 pub mod runs;
 pub mod select;

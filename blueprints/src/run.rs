@@ -59,10 +59,21 @@ impl RunError {
 /// What the runner needs from governance; the server implements it with the
 /// caller's identity, so the caller's rights decide.
 pub trait Governance: Send + Sync {
-    /// Before anything is read: may the caller create (or add rows to)
-    /// tables `tables` of `database` at `location`? Creates the database
-    /// when missing (which needs CREATE_DATABASE).
-    fn authorize(&self, database: &str, location: &str, tables: &[String]) -> Result<(), RunError>;
+    /// Before the source is opened (with no tables) and again once its
+    /// tables are known: may the caller create, add rows to or (when
+    /// `replaces`) replace the rows of tables `tables` of `database` at
+    /// `location`? Changes nothing.
+    fn authorize(
+        &self,
+        database: &str,
+        location: &str,
+        tables: &[String],
+        replaces: bool,
+    ) -> Result<(), RunError>;
+    /// Before a source on the server's filesystem is opened: may the caller
+    /// read `path` (an SQLite file or a log folder, already resolved to its
+    /// real path, symlinks followed)?
+    fn authorize_source(&self, path: &std::path::Path) -> Result<(), RunError>;
     /// After a table's commit: registers the Delta table at `location` as
     /// `database.table` (the caller becomes its creator), or records the
     /// columns the run added. The schema is read from the Delta log.
@@ -137,10 +148,19 @@ pub async fn run_database(
             files,
         })
     };
+    let replaces = bp.kind == Kind::Snapshot;
+    gov.authorize(&bp.target.database, &bp.target.location, &[], replaces)?;
     note("connect", None, 0, 0, 0);
-    let mut source = Source::connect(&bp.source.url, password)
-        .await
-        .map_err(unavailable)?;
+    // A local source is opened by the real path its rights were checked on.
+    let url = match bp.source.url.strip_prefix("sqlite://") {
+        Some(file) => {
+            let real = local_source(file)?;
+            gov.authorize_source(&real)?;
+            format!("sqlite://{}", real.display())
+        }
+        None => bp.source.url.clone(),
+    };
+    let mut source = Source::connect(&url, password).await.map_err(unavailable)?;
     let wanted = |name: &str| selects(&bp.source.include, &bp.source.exclude, name);
     let tables = source
         .tables(&wanted)
@@ -159,7 +179,11 @@ pub async fn run_database(
         ));
     }
     let targets = target_names(bp, &tables)?;
-    gov.authorize(&bp.target.database, &bp.target.location, &targets)?;
+    for t in &tables {
+        let names: Vec<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
+        check_columns(&t.name, &names)?;
+    }
+    gov.authorize(&bp.target.database, &bp.target.location, &targets, replaces)?;
 
     let mut pending = Vec::new();
     for (t, target) in tables.iter().zip(&targets) {
@@ -179,7 +203,7 @@ pub async fn run_database(
             .await
             .map_err(|e| RunError::new(FailKind::Precondition, format!("table `{target}`: {e}")))?;
         let state = match &table {
-            Some(table) => delta::state(table, &bp.name).await.map_err(|e| {
+            Some(table) => delta::state(table, &bp.name, false).await.map_err(|e| {
                 RunError::new(FailKind::Precondition, format!("table `{target}`: {e}"))
             })?,
             None => delta::TargetState::default(),
@@ -233,6 +257,10 @@ pub async fn run_database(
             if let Some(v) = p.table.as_ref().and_then(|t| t.version()) {
                 out.versions.insert(p.target.clone(), v);
             }
+            // A run killed after its commit but before registering the
+            // table left it unregistered: register it now (idempotent).
+            gov.register(&bp.target.database, &p.target, &p.location)
+                .await?;
             continue;
         }
         note("write", Some(&p.target), p.read.rows, p.read.bytes, 0);
@@ -257,6 +285,7 @@ pub async fn run_database(
                 seq: p.seq,
                 run_id,
                 bookmark: p.bookmark,
+                files: Value::Null,
             },
         )
         .await
@@ -278,6 +307,227 @@ pub async fn run_database(
             .await?;
     }
     Ok(out)
+}
+
+/// Runs a logs blueprint once: the files not loaded yet, in one commit
+/// that also records them.
+pub async fn run_logs(
+    bp: &Blueprint,
+    run_id: &str,
+    gov: &dyn Governance,
+    progress: &(dyn Fn(Progress) + Send + Sync),
+) -> Result<Outcome, RunError> {
+    let note = |phase: &str, table: Option<&str>, rows: u64, bytes: u64, files: u64| {
+        progress(Progress {
+            phase: phase.into(),
+            table: table.map(String::from),
+            rows,
+            bytes,
+            files,
+        })
+    };
+    let format = bp.source.format.ok_or_else(|| {
+        RunError::new(FailKind::Invalid, "a logs blueprint needs `source.format`")
+    })?;
+    let Some(root) = bp.source.url.strip_prefix("file://") else {
+        return Err(RunError::new(
+            FailKind::Invalid,
+            "`s3://` log sources are not built yet; copy the files to a `file://` folder",
+        ));
+    };
+    let root = local_source(root)?;
+    if !root.is_dir() {
+        return Err(RunError::new(
+            FailKind::Invalid,
+            format!("the log source `{}` is not a folder", root.display()),
+        ));
+    }
+    gov.authorize_source(&root)?;
+    let root = root.as_path();
+    let segment = root
+        .components()
+        .next_back()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let target = format!("{}{segment}", bp.target.table_prefix).to_ascii_lowercase();
+    let target = policy_engine::model::ident(&target, "target table").map_err(|e| {
+        RunError::new(
+            FailKind::Invalid,
+            format!("a logs table is named `table_prefix` + the folder's name: {e}"),
+        )
+    })?;
+    gov.authorize(
+        &bp.target.database,
+        &bp.target.location,
+        std::slice::from_ref(&target),
+        false,
+    )?;
+    let location = format!("{}{target}/", with_slash(&bp.target.location));
+    let table = delta::open_existing(&location)
+        .await
+        .map_err(|e| RunError::new(FailKind::Precondition, format!("table `{target}`: {e}")))?;
+    let state = match &table {
+        Some(t) => delta::state(t, &bp.name, true)
+            .await
+            .map_err(|e| RunError::new(FailKind::Precondition, format!("table `{target}`: {e}")))?,
+        None => delta::TargetState::default(),
+    };
+    let loaded: std::collections::HashSet<crate::logs::FileKey> = state
+        .files
+        .iter()
+        .filter_map(|v| serde_json::from_value(v.clone()).ok())
+        .collect();
+    note("list", Some(&target), 0, 0, 0);
+    let files: Vec<_> = crate::logs::list_files(root)?
+        .into_iter()
+        .filter(|f| !loaded.contains(&f.key))
+        .collect();
+    let mut out = Outcome::default();
+    if files.is_empty() && state.version.is_some() {
+        if let Some(v) = state.version {
+            out.versions.insert(target.clone(), v);
+        }
+        gov.register(&bp.target.database, &target, &location)
+            .await?;
+        return Ok(out);
+    }
+    note("read", Some(&target), 0, 0, files.len() as u64);
+    let fmt = format;
+    let to_parse = files.clone();
+    let parsed = tokio::task::spawn_blocking(move || crate::logs::parse_files(fmt, &to_parse))
+        .await
+        .map_err(|e| RunError::new(FailKind::Unavailable, format!("log parsing stopped: {e}")))??;
+    note(
+        "read",
+        Some(&target),
+        parsed.rows,
+        parsed.bytes,
+        files.len() as u64,
+    );
+    if parsed.rejected > bp.run.max_errors {
+        return Err(RunError::new(
+            FailKind::Invalid,
+            format!(
+                "{} malformed lines, more than `max_errors` = {}: {}",
+                parsed.rejected,
+                bp.run.max_errors,
+                parsed.errors.join("; ")
+            ),
+        ));
+    }
+    for p in &bp.target.partition_by {
+        if parsed
+            .batches
+            .first()
+            .is_none_or(|b| b.schema().field_with_name(p).is_err())
+        {
+            return Err(RunError::new(
+                FailKind::Invalid,
+                format!("partition column `{p}` is not a column of the logs"),
+            ));
+        }
+    }
+    if let Some(first) = parsed.batches.first() {
+        let schema = first.schema();
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        check_columns(&target, &names)?;
+    }
+    let batches = match &state.schema {
+        Some(existing) => fit_schema(&target, existing, parsed.batches, &bp.target.partition_by)?,
+        None => parsed.batches,
+    };
+    let table = match table {
+        Some(t) => t,
+        None => delta::open_or_create(&location)
+            .await
+            .map_err(|e| RunError::new(FailKind::Unavailable, format!("table `{target}`: {e}")))?,
+    };
+    note(
+        "write",
+        Some(&target),
+        parsed.rows,
+        parsed.bytes,
+        files.len() as u64,
+    );
+    let keys: Vec<&crate::logs::FileKey> = files.iter().map(|f| &f.key).collect();
+    let version = delta::commit(
+        table,
+        batches,
+        Mode::Append,
+        &bp.target.partition_by,
+        CommitMeta {
+            blueprint: &bp.name,
+            seq: state.seq + 1,
+            run_id,
+            bookmark: Value::Null,
+            files: serde_json::to_value(&keys).unwrap_or(Value::Null),
+        },
+    )
+    .await
+    .map_err(|e| RunError::new(FailKind::Unavailable, format!("table `{target}`: {e}")))?;
+    out.rows_read = parsed.rows + parsed.rejected;
+    out.rows_written = parsed.rows;
+    out.rows_rejected = parsed.rejected;
+    out.bytes = parsed.bytes;
+    out.versions.insert(target.clone(), version);
+    if let Ok(after) = delta::open(&location).await {
+        out.files = delta::files_added(&after).await;
+    }
+    note(
+        "register",
+        Some(&target),
+        parsed.rows,
+        parsed.bytes,
+        out.files,
+    );
+    gov.register(&bp.target.database, &target, &location)
+        .await?;
+    Ok(out)
+}
+
+/// Column names the catalog will take: lower-case identifiers, each once,
+/// at most `MAX_COLUMNS` — checked before anything is committed.
+fn check_columns(table: &str, names: &[&str]) -> Result<(), RunError> {
+    use policy_engine::model::{MAX_COLUMNS, ident};
+    if names.len() > MAX_COLUMNS {
+        return Err(RunError::new(
+            FailKind::Invalid,
+            format!(
+                "`{table}` has {} columns; a table may have at most {MAX_COLUMNS}",
+                names.len()
+            ),
+        ));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for n in names {
+        let id = ident(n, "column").map_err(|e| {
+            RunError::new(
+                FailKind::Invalid,
+                format!("`{table}`: {e}; rename it in the source (or a view of it)"),
+            )
+        })?;
+        if id != *n || !seen.insert(id) {
+            return Err(RunError::new(
+                FailKind::Invalid,
+                format!(
+                    "`{table}`: column `{n}` is not a distinct lower-case identifier; rename it in \
+                     the source (or a view of it)"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The real path of a source on the server's filesystem (symlinks
+/// resolved), which is what the rights are checked on.
+fn local_source(path: &str) -> Result<std::path::PathBuf, RunError> {
+    std::fs::canonicalize(path).map_err(|e| {
+        RunError::new(
+            FailKind::Unavailable,
+            format!("the source `{path}` cannot be opened: {e}"),
+        )
+    })
 }
 
 fn with_slash(s: &str) -> String {

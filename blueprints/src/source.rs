@@ -35,6 +35,8 @@ pub struct SourceTable {
     pub name: String,
     /// The table name without its schema.
     pub base: String,
+    /// Its schema (PostgreSQL), kept apart: a schema name may hold a `.`.
+    pub schema: Option<String>,
     /// Columns in table order, with the types they load as.
     pub columns: Vec<SourceColumn>,
 }

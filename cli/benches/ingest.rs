@@ -101,9 +101,8 @@ async fn delta_once(dir: &std::path::Path, data: &[RecordBatch], round: usize) -
     let loc = format!("file://{}/delta{round}/", dir.display());
     let start = Instant::now();
     let table = blueprints::delta::open_or_create(&loc).await.unwrap();
-    let table_with_props = table;
     blueprints::delta::commit_with(
-        table_with_props,
+        table,
         data.to_vec(),
         Mode::Overwrite,
         &[],
@@ -112,6 +111,7 @@ async fn delta_once(dir: &std::path::Path, data: &[RecordBatch], round: usize) -
             seq: 1,
             run_id: "bench",
             bookmark: serde_json::Value::Null,
+            files: serde_json::Value::Null,
         },
         Some(props()),
     )
@@ -135,7 +135,10 @@ fn parquet_once(dir: &std::path::Path, data: &[RecordBatch], round: usize) -> Du
 struct Allow;
 
 impl Governance for Allow {
-    fn authorize(&self, _: &str, _: &str, _: &[String]) -> Result<(), RunError> {
+    fn authorize(&self, _: &str, _: &str, _: &[String], _: bool) -> Result<(), RunError> {
+        Ok(())
+    }
+    fn authorize_source(&self, _: &std::path::Path) -> Result<(), RunError> {
         Ok(())
     }
     fn register<'a>(

@@ -63,6 +63,9 @@ pub enum Error {
     /// A feature that is not built yet.
     #[error("{0} is not implemented yet")]
     NotImplemented(&'static str),
+    /// A blueprint of `--blueprints DIR` is bad; the server does not start.
+    #[error("{0}; fix the blueprint or remove it from the folder")]
+    Blueprints(String),
     /// The demo catalog could not be set up.
     #[error("cannot set up the demo catalog: {0}; remove the data directory and try again")]
     Demo(String),

@@ -7,7 +7,7 @@
 //! record are sent on a channel the RPC streams from.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use blueprints::run::{FailKind, Governance as RunGovernance, Progress, RunError, run_database};
@@ -33,10 +33,15 @@ pub enum RunEvent {
 /// Blueprint runs of one server.
 pub struct Ingest {
     governance: Arc<Governance>,
+    data_dir: PathBuf,
     runs: Arc<RunStore>,
+    plan: crate::schedule::Plan,
+    /// `password_env` variable → the source URL it may be sent to.
+    secrets: Arc<BTreeMap<String, String>>,
 }
 
-fn run_id() -> String {
+/// A new run id: `run-YYYYMMDDTHHMMSS-RANDOM`.
+pub fn new_run_id() -> String {
     use rand::Rng as _;
     let stamp = chrono_stamp();
     let tail: u32 = rand::rng().random();
@@ -84,6 +89,8 @@ fn kind_name(k: FailKind) -> &'static str {
 struct Gate {
     governance: Arc<Governance>,
     caller: Caller,
+    /// The server's data directory, never a source.
+    data_dir: PathBuf,
 }
 
 impl Gate {
@@ -103,9 +110,38 @@ impl Gate {
 }
 
 impl RunGovernance for Gate {
-    fn authorize(&self, database: &str, location: &str, tables: &[String]) -> Result<(), RunError> {
+    fn authorize(
+        &self,
+        database: &str,
+        location: &str,
+        tables: &[String],
+        replaces: bool,
+    ) -> Result<(), RunError> {
         self.governance
-            .authorize_ingest(&self.caller, database, location, tables)
+            .authorize_ingest(&self.caller, database, location, tables, replaces)
+            .map_err(run_error)
+    }
+
+    fn authorize_source(&self, path: &Path) -> Result<(), RunError> {
+        let data_dir = self
+            .data_dir
+            .canonicalize()
+            .unwrap_or_else(|_| self.data_dir.clone());
+        if path.starts_with(&data_dir) || data_dir.starts_with(path) {
+            return Err(RunError::new(
+                FailKind::Denied,
+                format!(
+                    "`{}` is or holds the server's data directory, which is never a blueprint source",
+                    path.display()
+                ),
+            ));
+        }
+        let mut uri = format!("file://{}", path.display());
+        if path.is_dir() {
+            uri.push('/');
+        }
+        self.governance
+            .authorize_local_source(&self.caller, &uri)
             .map_err(run_error)
     }
 
@@ -155,8 +191,22 @@ impl Ingest {
     pub fn open(data_dir: &Path, governance: Arc<Governance>) -> Result<Self, RunsError> {
         Ok(Self {
             governance,
+            data_dir: data_dir.to_path_buf(),
             runs: Arc::new(RunStore::open(&data_dir.join(RUNS_FILE))?),
+            plan: Default::default(),
+            secrets: Default::default(),
         })
+    }
+
+    /// Binds secrets (`password_env` names) to the sources they may be sent to.
+    pub fn with_secrets(mut self, secrets: BTreeMap<String, String>) -> Self {
+        self.secrets = Arc::new(secrets);
+        self
+    }
+
+    /// The schedules `serve --blueprints` runs: name → (expression, next run).
+    pub fn plan(&self) -> crate::schedule::Plan {
+        self.plan.clone()
     }
 
     /// The run store.
@@ -175,7 +225,7 @@ impl Ingest {
     ) -> mpsc::Receiver<RunEvent> {
         let (tx, rx) = mpsc::channel(64);
         let record = RunRecord {
-            id: run_id(),
+            id: new_run_id(),
             account: caller.account().to_string(),
             blueprint: name_guess(&text, &file),
             principal: caller.principal.to_string(),
@@ -190,13 +240,44 @@ impl Ingest {
         let gate = Gate {
             governance: self.governance.clone(),
             caller,
+            data_dir: self.data_dir.clone(),
         };
         let runs = self.runs.clone();
+        let secrets = self.secrets.clone();
         tokio::spawn(async move {
-            let record = execute(record, &file, &text, &gate, &runs, &tx).await;
+            let record = execute(record, &file, &text, &gate, &runs, &secrets, &tx).await;
             let _ = tx.send(RunEvent::Done(Box::new(record))).await;
         });
         rx
+    }
+}
+
+/// Normalises a source URL for comparing bindings: the scheme's alias and
+/// a trailing `/` do not matter.
+fn normal_source(url: &str) -> String {
+    let url = url.trim().trim_end_matches('/');
+    match url.strip_prefix("postgresql://") {
+        Some(rest) => format!("postgres://{rest}"),
+        None => url.to_string(),
+    }
+}
+
+/// A blueprint may send the secret in `var` only to the source the server's
+/// operator bound it to (`serve --source-secret VAR=URL`); otherwise anyone
+/// who may run a blueprint could point a source at a server of their own
+/// and receive any variable of the server's environment as a password.
+fn bound_secret(secrets: &BTreeMap<String, String>, var: &str, url: &str) -> Result<(), String> {
+    match secrets.get(var) {
+        None => Err(format!(
+            "environment variable `{var}` (the source's `password_env`) is not bound to a source \
+             on this server; its operator binds it with `lakegate serve --source-secret \
+             {var}=URL`"
+        )),
+        Some(bound) if normal_source(bound) != normal_source(url) => Err(format!(
+            "environment variable `{var}` is bound to another source than `{url}`; a secret is only \
+             sent to the source it is bound to (`serve --source-secret`)"
+        )),
+        Some(_) => Ok(()),
     }
 }
 
@@ -207,6 +288,7 @@ async fn execute(
     text: &str,
     gate: &Gate,
     runs: &RunStore,
+    secrets: &BTreeMap<String, String>,
     tx: &mpsc::Sender<RunEvent>,
 ) -> RunRecord {
     let finish = |mut r: RunRecord, result: Result<blueprints::run::Outcome, (String, String)>| {
@@ -241,20 +323,25 @@ async fn execute(
     }
     tracing::info!(run = %record.id, blueprint = %bp.name, principal = %record.principal, "blueprint run started");
     let password = match &bp.source.password_env {
-        Some(var) => match std::env::var(var) {
-            Ok(p) => Some(p),
-            Err(_) => {
-                return finish(
-                    record,
-                    Err((
-                        "failed_precondition".into(),
-                        format!(
-                            "environment variable `{var}` (the source's `password_env`) is not set \
-                             in the lakegate server's environment; set it where the server runs"
-                        ),
-                    )),
-                );
+        Some(var) => match bound_secret(secrets, var, &bp.source.url) {
+            Err(message) => {
+                return finish(record, Err(("permission_denied".into(), message)));
             }
+            Ok(()) => match std::env::var(var) {
+                Ok(p) => Some(p),
+                Err(_) => {
+                    return finish(
+                        record,
+                        Err((
+                            "failed_precondition".into(),
+                            format!(
+                                "environment variable `{var}` (the source's `password_env`) is not set \
+                             in the lakegate server's environment; set it where the server runs"
+                            ),
+                        )),
+                    );
+                }
+            },
         },
         None => None,
     };
@@ -265,11 +352,7 @@ async fn execute(
         Kind::Snapshot | Kind::Incremental => {
             run_database(&bp, &record.id, password, gate, &progress).await
         }
-        Kind::Logs => Err(RunError::new(
-            FailKind::Invalid,
-            "`logs` blueprints are not built yet; load log files with a database blueprint or \
-             `table create`",
-        )),
+        Kind::Logs => blueprints::run::run_logs(&bp, &record.id, gate, &progress).await,
     };
     let result = result.map_err(|e| (kind_name(e.kind).to_string(), e.message));
     let r = finish(record, result);

@@ -118,19 +118,40 @@ impl GovernanceService {
         let caller = self.caller(&request)?;
         let admin = self.admin(&caller).await?;
         let ingest = self.ingest()?;
-        let latest =
+        let account = caller.account().to_string();
+        let plan: std::collections::BTreeMap<
+            String,
+            (String, Option<chrono::DateTime<chrono::Utc>>),
+        > = ingest
+            .plan()
+            .lock()
+            .map(|p| {
+                p.iter()
+                    .filter(|((a, _), _)| *a == account)
+                    .map(|((_, n), v)| (n.clone(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut latest =
             tokio::task::spawn_blocking(move || visible_latest(ingest.runs(), &caller, admin))
                 .await
                 .map_err(|e| status::from_error(Error::internal(e.to_string())))?
                 .map_err(store_error)?;
+        let mut names: std::collections::BTreeSet<String> = latest.keys().cloned().collect();
+        if admin {
+            names.extend(plan.keys().cloned());
+        }
         Ok(Response::new(ListBlueprintsResponse {
-            blueprints: latest
+            blueprints: names
                 .into_iter()
-                .map(|(name, r)| BlueprintSummary {
-                    name,
-                    schedule: String::new(),
-                    next_run: String::new(),
-                    last_run: Some(r.into()),
+                .map(|name| {
+                    let (schedule, next) = plan.get(&name).cloned().unwrap_or_default();
+                    BlueprintSummary {
+                        schedule,
+                        next_run: next.map(|n| n.to_rfc3339()).unwrap_or_default(),
+                        last_run: latest.remove(&name).map(Into::into),
+                        name,
+                    }
                 })
                 .collect(),
         }))

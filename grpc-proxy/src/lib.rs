@@ -74,6 +74,7 @@ pub mod ingest;
 mod ingest_rpc;
 pub mod plan_cache;
 pub mod proto;
+pub mod schedule;
 pub mod server;
 pub mod status;
 

@@ -55,6 +55,12 @@ pub struct ServerConfig {
     pub tls: Option<TlsFiles>,
     /// Bounds on tokens, plans, memory and time (DESIGN §4 "Bounded").
     pub limits: Limits,
+    /// `--blueprints DIR --blueprints-as PRINCIPAL`: run DIR's blueprints on
+    /// their schedules as PRINCIPAL.
+    pub blueprints: Option<(PathBuf, Principal)>,
+    /// `--source-secret VAR=URL`: the environment variables blueprints may
+    /// use as `password_env`, each with the one source URL it may be sent to.
+    pub source_secrets: std::collections::BTreeMap<String, String>,
 }
 
 /// Bounds the server enforces (DESIGN §4 "Bounded"); each is a
@@ -178,13 +184,12 @@ impl AppState {
         let client_certs = load_client_certs(&config)?;
         let governance = Arc::new(governance);
         let runs_path = config.data_dir.join(crate::ingest::RUNS_FILE);
-        let ingest =
-            crate::ingest::Ingest::open(&config.data_dir, governance.clone()).map_err(|e| {
-                Error::Store {
-                    path: runs_path,
-                    message: e.to_string(),
-                }
-            })?;
+        let ingest = crate::ingest::Ingest::open(&config.data_dir, governance.clone())
+            .map_err(|e| Error::Store {
+                path: runs_path,
+                message: e.to_string(),
+            })?
+            .with_secrets(config.source_secrets.clone());
         Ok(Self {
             ingest: Arc::new(ingest),
             governance,
@@ -435,6 +440,18 @@ pub async fn serve(
     } else {
         None
     };
+    if let Some((dir, principal)) = &state.config.blueprints {
+        let list = crate::schedule::load_dir(dir).map_err(Error::Blueprints)?;
+        tracing::info!(count = list.len(), dir = %dir.display(), "blueprints loaded");
+        let ingest = state.ingest.clone();
+        let plan = ingest.plan();
+        tokio::spawn(crate::schedule::run(
+            ingest,
+            policy_engine::Caller::new(principal.clone()),
+            list,
+            plan,
+        ));
+    }
     let audit = state.attach_flight().await?;
     {
         let mut out = std::io::stdout().lock();

@@ -318,6 +318,15 @@ impl LocationUri {
         } else {
             return Err(bad("the scheme must be `file://` or `s3://`"));
         };
+        // `%`, `?` and `#` would be decoded or cut off by the URL parsers
+        // that read and write the files (`%2e%2e` is `..` to them), so the
+        // path they use would differ from the one checked here.
+        if rest.contains(['%', '?', '#']) {
+            return Err(bad(
+                "it must not contain `%`, `?` or `#` (percent-encoding, queries and fragments \
+                 are not part of a location)",
+            ));
+        }
         if rest
             .split('/')
             .any(|seg| seg == ".." || seg == "." || seg.contains('\\'))

@@ -197,6 +197,8 @@ impl Builder {
             audit_log: self.audit_log.clone(),
             tls: self.tls.clone(),
             limits: self.limits.clone(),
+            blueprints: None,
+            source_secrets: Default::default(),
         })
         .expect("open the server state");
         Staged {

@@ -232,6 +232,7 @@ impl Pg {
                 Some(t) if t.name == name => t.columns.push(col),
                 _ => out.push(SourceTable {
                     name,
+                    schema: Some(schema),
                     base: table,
                     columns: vec![col],
                 }),
@@ -247,11 +248,8 @@ impl Pg {
     ) -> Result<ReadOut, SourceError> {
         let db = self.db.clone();
         let e = |e: tokio_postgres::Error| pg_err(&db, &e);
-        let (schema, name) = table
-            .name
-            .split_once('.')
-            .unwrap_or(("public", &table.name));
-        let from = format!("{}.{}", quote(schema), quote(name));
+        let schema = table.schema.as_deref().unwrap_or("public");
+        let from = format!("{}.{}", quote(schema), quote(&table.base));
         let select: Vec<String> = table
             .columns
             .iter()

@@ -58,11 +58,18 @@ impl Lite {
         if !std::path::Path::new(&path).is_file() {
             return Err(err(&path, "no such file"));
         }
+        // NOFOLLOW: the path was resolved when its rights were checked; a
+        // symlink put there since is refused. The file is untrusted: its
+        // schema may not call functions with side effects.
         let conn = Connection::open_with_flags(
             &path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_NOFOLLOW,
         )
         .map_err(|e| err(&path, e))?;
+        conn.execute_batch("PRAGMA trusted_schema = OFF;")
+            .map_err(|e| err(&path, e))?;
         Ok(Lite { conn, path })
     }
 
@@ -114,6 +121,7 @@ impl Lite {
                 });
             }
             out.push(SourceTable {
+                schema: None,
                 base: name.clone(),
                 name,
                 columns,

@@ -1,6 +1,11 @@
 //! Blueprint runs against real sources, read back from the Delta tables.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "tests: a panic is a failed test"
+)]
 
 mod sqlite;
 
@@ -22,10 +27,19 @@ pub struct FakeGov {
 }
 
 impl Governance for FakeGov {
-    fn authorize(&self, _db: &str, _location: &str, _tables: &[String]) -> Result<(), RunError> {
+    fn authorize(
+        &self,
+        _db: &str,
+        _location: &str,
+        _tables: &[String],
+        _replaces: bool,
+    ) -> Result<(), RunError> {
         if self.deny {
             return Err(RunError::new(FailKind::Denied, "denied"));
         }
+        Ok(())
+    }
+    fn authorize_source(&self, _path: &std::path::Path) -> Result<(), RunError> {
         Ok(())
     }
     fn register<'a>(

@@ -66,6 +66,28 @@ pub struct Args {
     /// oldest dropped first).
     #[arg(long, default_value = "32MiB", value_name = "BYTES", value_parser = parse_bytes)]
     max_plan_cache_bytes_per_principal: usize,
+    /// Run the blueprints (`*.toml`) in this folder on their schedules
+    /// (needs --blueprints-as).
+    #[arg(long, value_name = "DIR", requires = "blueprints_as")]
+    blueprints: Option<PathBuf>,
+    /// The principal scheduled blueprints run as; its rights decide what
+    /// they may write.
+    #[arg(long, value_name = "ID", value_parser = parse_principal, requires = "blueprints")]
+    blueprints_as: Option<Principal>,
+    /// Let blueprints use environment variable VAR as `password_env`, sent
+    /// only to the source URL given (repeatable), e.g.
+    /// `CRM_PASSWORD=postgres://reader@db:5432/crm`.
+    #[arg(long = "source-secret", value_name = "VAR=URL", value_parser = parse_secret)]
+    source_secrets: Vec<(String, String)>,
+}
+
+fn parse_secret(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((var, url)) if !var.is_empty() && url.contains("://") => {
+            Ok((var.to_string(), url.to_string()))
+        }
+        _ => Err("write VAR=URL, e.g. CRM_PASSWORD=postgres://reader@db:5432/crm".into()),
+    }
 }
 
 /// Runs the server.
@@ -94,6 +116,8 @@ pub async fn run(a: Args) -> Result<(), CliError> {
             max_plan_cache_bytes: a.max_plan_cache_bytes,
             max_plan_cache_bytes_per_principal: a.max_plan_cache_bytes_per_principal,
         },
+        blueprints: a.blueprints.zip(a.blueprints_as),
+        source_secrets: a.source_secrets.into_iter().collect(),
     };
     serve(cfg, shutdown_signal())
         .await

@@ -101,7 +101,8 @@ fn a_run_killed_at_any_moment_commits_all_of_a_table_or_nothing() {
     // kills shortly after `write` land in that window.
     let mut s = Server::start_env(&[], &[("LAKEGATE_FAULT_COMMIT_DELAY_MS", "1000")]);
     s.admin(&["location", "register", &s.uri("")]).ok();
-    let db = s.lake.parent().unwrap().join("events.db");
+    let db = s.lake.join("src/events.db");
+    std::fs::create_dir_all(s.lake.join("src")).unwrap();
     fill(&db, 1, ROWS);
     let file = s.lake.parent().unwrap().join("ev.toml");
     std::fs::write(

@@ -17,6 +17,8 @@ fn blueprint(s: &Server, name: &str, body: &str) -> String {
 }
 
 fn sqlite_source(dir: &Path) -> String {
+    let dir = dir.join("src");
+    std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("shop.db");
     let c = rusqlite::Connection::open(&path).unwrap();
     c.execute_batch(
@@ -62,7 +64,7 @@ fn query_json(s: &Server, token: &str, sql: &str) -> serde_json::Value {
 fn a_sqlite_blueprint_loads_a_delta_table_that_queries_govern() {
     let s = Server::start();
     s.admin(&["location", "register", &s.uri("")]).ok();
-    let db = sqlite_source(s.lake.parent().unwrap());
+    let db = sqlite_source(&s.lake);
     let file = shop_blueprint(
         &s,
         "incremental",
@@ -126,6 +128,31 @@ fn a_sqlite_blueprint_loads_a_delta_table_that_queries_govern() {
         rows.to_string(),
         r#"[{"id":1,"region":"eu"},{"id":3,"region":"eu"}]"#
     );
+    // The same through the Python ADBC Flight SQL driver.
+    if let Ok(py) = std::env::var("LAKEGATE_PYTHON") {
+        let script = "import sys, adbc_driver_flightsql.dbapi as f\n\
+            c = f.connect(sys.argv[1], db_kwargs={'adbc.flight.sql.authorization_header': 'Bearer ' + sys.argv[2]})\n\
+            cur = c.cursor()\n\
+            cur.execute('SELECT * FROM shop.s_orders ORDER BY id')\n\
+            t = cur.fetch_arrow_table()\n\
+            print(t.column_names, t.to_pydict())\n";
+        let out = std::process::Command::new(py)
+            .args([
+                "-c",
+                script,
+                &s.endpoint.replace("http://", "grpc://"),
+                &bob,
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            text.trim(),
+            "['id', 'region'] {'id': [1, 3], 'region': ['eu', 'eu']}",
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     s.cli(&bob, &["query", "SELECT amount FROM shop.s_orders"])
         .fails(1, "No field named amount");
 
@@ -163,26 +190,88 @@ fn a_sqlite_blueprint_loads_a_delta_table_that_queries_govern() {
     out.ok();
     assert!(out.stderr.contains("read"), "{}", out.stderr);
     assert!(out.stdout.contains(": SUCCEEDED"), "{}", out.stdout);
+
+    // `table create --format delta` registers an existing Delta table.
+    s.admin(&[
+        "table",
+        "create",
+        "shop.copy",
+        "--location",
+        &s.uri("shop/s_orders"),
+        "--format",
+        "delta",
+    ])
+    .ok();
+    let rows = query_json(&s, &s.admin_token, "SELECT count(*) AS n FROM shop.copy");
+    assert_eq!(rows.to_string(), r#"[{"n":5}]"#);
+    s.admin(&[
+        "table",
+        "create",
+        "shop.nope",
+        "--location",
+        &s.uri("src"),
+        "--format",
+        "delta",
+    ])
+    .fails(1, "not a Delta table");
+
+    // Partitioned by a source column: `k=v/` folders, a partition column.
+    let part = blueprint(
+        &s,
+        "parts",
+        &format!(
+            "name = \"parts\"\nkind = \"snapshot\"\n[source]\nurl = \"sqlite://{db}\"\n\
+             include = [\"orders\"]\n[target]\ndatabase = \"shop\"\nlocation = \"{}\"\n\
+             table_prefix = \"p_\"\npartition_by = [\"region\"]\n",
+            s.uri("parts")
+        ),
+    );
+    s.admin(&["blueprint", "run", &part]).ok();
+    assert!(s.lake.join("parts/p_orders/region=eu").is_dir());
+    let t = s
+        .admin(&["table", "describe", "shop.p_orders", "--json"])
+        .json();
+    assert_eq!(t["partition_keys"], serde_json::json!(["region"]), "{t}");
+    let rows = query_json(
+        &s,
+        &s.admin_token,
+        "SELECT region, count(*) AS n FROM shop.p_orders GROUP BY region ORDER BY region",
+    );
+    assert_eq!(
+        rows.to_string(),
+        r#"[{"region":"eu","n":3},{"region":"us","n":2}]"#
+    );
 }
 
 #[test]
 fn a_run_without_rights_or_outside_the_locations_fails_and_writes_nothing() {
     let s = Server::start();
-    s.admin(&["location", "register", &s.uri("registered")])
-        .ok();
-    let db = sqlite_source(s.lake.parent().unwrap());
+    let db = sqlite_source(&s.lake);
+    s.admin(&["location", "register", &s.uri("src")]).ok();
 
-    // Outside every registered location.
+    // A target outside every registered location.
     let file = shop_blueprint(&s, "snapshot", &db, "");
     let out = s.admin(&["blueprint", "run", &file]);
     out.fails(1, "not inside any registered data location");
     assert!(!s.lake.join("shop").exists());
 
-    // A principal with no rights: denied (exit 3), nothing written.
+    // A principal with no rights: denied (exit 3) on the database, then on
+    // the location (checked before the source is opened); nothing written.
     s.admin(&["location", "register", &s.uri("")]).ok();
     let carol = s.token("111111111111:user/carol", &[]);
-    let out = s.cli(&carol, &["blueprint", "run", &file]);
-    out.fails(3, "CREATE_DATABASE");
+    s.cli(&carol, &["blueprint", "run", &file])
+        .fails(3, "CREATE_DATABASE");
+    s.admin(&[
+        "grant",
+        "--principal",
+        "111111111111:user/carol",
+        "--permissions",
+        "CREATE_DATABASE",
+        "--catalog",
+    ])
+    .ok();
+    s.cli(&carol, &["blueprint", "run", &file])
+        .fails(3, "DATA_LOCATION_ACCESS");
     assert!(!s.lake.join("shop").exists());
 
     // Both failures are recorded as FAILED runs.
@@ -193,18 +282,39 @@ fn a_run_without_rights_or_outside_the_locations_fails_and_writes_nothing() {
         .iter()
         .map(|r| r["state"].as_str().unwrap())
         .collect();
-    assert_eq!(states, ["FAILED", "FAILED"]);
-    // Carol sees her own run only.
+    assert_eq!(states, ["FAILED", "FAILED", "FAILED"]);
+    // Carol sees her own runs only.
     let mine = s.cli(&carol, &["blueprint", "runs", "--json"]).json();
-    assert_eq!(mine.as_array().unwrap().len(), 1);
+    assert_eq!(mine.as_array().unwrap().len(), 2);
     assert_eq!(mine[0]["error_kind"], "permission_denied");
+
+    // The server's own files are never a source, not even for an admin:
+    // not its store, and not through a symlink in a registered location.
+    let store = s.data_dir.join("lakegate.db");
+    let file = shop_blueprint(&s, "snapshot", store.to_str().unwrap(), "");
+    s.admin(&["blueprint", "run", &file])
+        .fails(3, "server's data directory");
+    std::os::unix::fs::symlink(&store, s.lake.join("src/link.db")).unwrap();
+    let file = shop_blueprint(
+        &s,
+        "snapshot",
+        s.lake.join("src/link.db").to_str().unwrap(),
+        "",
+    );
+    s.admin(&["blueprint", "run", &file])
+        .fails(3, "server's data directory");
+    // Nor a source outside the registered locations.
+    let outside = sqlite_source(s.lake.parent().unwrap());
+    let file = shop_blueprint(&s, "snapshot", &outside, "");
+    s.admin(&["blueprint", "run", &file])
+        .fails(1, "not inside any registered data location");
 }
 
 #[test]
 fn a_bad_blueprint_file_fails_with_its_line_and_is_recorded() {
     let s = Server::start();
     s.admin(&["location", "register", &s.uri("")]).ok();
-    let db = sqlite_source(s.lake.parent().unwrap());
+    let db = sqlite_source(&s.lake);
     let file = blueprint(
         &s,
         "typo",
@@ -237,11 +347,20 @@ fn a_postgres_blueprint_maps_types_and_never_shows_the_password() {
            (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
          CREATE TABLE public.geo (id int, pt point);",
     );
+    let url = pg.url("reader", "crm");
     let s = Server::start_env(
-        &[],
+        &[
+            "--source-secret",
+            &format!("CRM_PASSWORD={url}"),
+            "--source-secret",
+            &format!("BAD_PASSWORD={url}"),
+            "--source-secret",
+            "OTHER_PASSWORD=postgres://reader@127.0.0.1:1/other",
+        ],
         &[
             ("CRM_PASSWORD", "s3cret-PW-42"),
             ("BAD_PASSWORD", "NotThePassword-77"),
+            ("OTHER_PASSWORD", "s3cret-PW-42"),
         ],
     );
     s.admin(&["location", "register", &s.uri("")]).ok();
@@ -327,10 +446,23 @@ location = "{}"
         );
     }
 
+    // A secret goes only to the source it is bound to, and a variable that
+    // is not bound is never read.
+    let file = blueprint(
+        &s,
+        "other",
+        &body("other", "OTHER_PASSWORD", "public.orders"),
+    );
+    s.admin(&["blueprint", "run", &file])
+        .fails(3, "bound to another source");
+    let file = blueprint(&s, "home", &body("home", "HOME", "public.orders"));
+    s.admin(&["blueprint", "run", &file])
+        .fails(3, "not bound to a source");
+
     // An unreachable source fails clearly.
-    let unreachable =
-        body("gone", "CRM_PASSWORD", "public.orders").replace(&format!(":{}/", pg.port), ":1/");
+    let unreachable = body("gone", "OTHER_PASSWORD", "public.orders")
+        .replace(&format!(":{}/crm", pg.port), ":1/other");
     let file = blueprint(&s, "gone", &unreachable);
     s.admin(&["blueprint", "run", &file])
-        .fails(1, "PostgreSQL source `crm`");
+        .fails(1, "PostgreSQL source `other`");
 }

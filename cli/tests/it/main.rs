@@ -15,6 +15,8 @@ mod admin_flow;
 mod auth;
 mod bad_input;
 mod blueprint_kills;
+mod blueprint_logs;
+mod blueprint_schedule;
 mod blueprints;
 mod cross_account;
 mod data_filters;

@@ -14,61 +14,84 @@ use crate::model::{Caller, Format, LocationUri, Permission, Table, TableName, id
 
 impl Governance {
     /// Checks, before a run reads anything, that `caller` may write tables
-    /// `tables` of `database` under `location`; creates the database when
-    /// it is missing (CREATE_DATABASE). A target name taken by a table that
-    /// is not this blueprint's Delta table at `location/<table>/` is refused.
+    /// `tables` of `database` under `location` (changes nothing; call it
+    /// with no tables before the source is opened, and again with them).
+    ///
+    /// - A missing database needs CREATE_DATABASE (it is created when the
+    ///   first table is registered), an existing one CREATE_TABLE.
+    /// - The location needs DATA_LOCATION_ACCESS inside a registered one.
+    /// - An existing table must be this Delta table at `location/<table>/`
+    ///   and needs INSERT and ALTER (a run may add columns), and DELETE when
+    ///   the run `replaces` its rows (snapshot).
+    /// - `location/<table>/` may not overlap any other table's location, in
+    ///   any account: a run must never write into another table's files.
     pub fn authorize_ingest(
         &self,
         caller: &Caller,
         database: &str,
         location: &str,
         tables: &[String],
+        replaces: bool,
     ) -> Result<()> {
         let db = ident(database, "database")?;
         let loc = LocationUri::parse(location)?;
         let snap = self.snapshot()?;
-        if snap.catalog.database(caller.account(), &db).is_none() {
-            // Every check first: a refused run must not leave a database.
-            self.require(
-                &snap,
-                caller,
-                Permission::CreateDatabase,
-                &Target::Catalog(caller.account().clone()),
-                &format!("catalog `{}` (to create database `{db}`)", caller.account()),
-            )?;
-            self.check_location(&snap, caller, &loc, None)?;
-            for t in tables {
-                TableName::parse(&format!("{db}.{t}"))?;
-                table_location(&loc, t)?;
-            }
-            self.create_database(caller, &db, None)?;
-            return Ok(());
-        }
-        let d = self.visible_database(&snap, caller, &db)?;
-        self.require(
-            &snap,
-            caller,
-            Permission::CreateTable,
-            &Target::Database(caller.account().clone(), db.clone()),
-            &format!("database `{db}`"),
-        )?;
-        self.check_location(&snap, caller, &loc, Some(d))?;
-        for t in tables {
-            let name = TableName::parse(&format!("{db}.{t}"))?;
-            let want = table_location(&loc, t)?;
-            if let Some(existing) = snap.catalog.table(caller.account(), &name) {
-                check_same_target(existing, &want)?;
+        let acct = caller.account().clone();
+        match snap.catalog.database(&acct, &db) {
+            None => {
                 self.require(
                     &snap,
                     caller,
-                    Permission::Insert,
-                    &Target::Table(caller.account().clone(), name.clone()),
-                    &format!("table `{name}`"),
+                    Permission::CreateDatabase,
+                    &Target::Catalog(acct.clone()),
+                    &format!("catalog `{acct}` (to create database `{db}`)"),
                 )?;
+                self.check_location(&snap, caller, &loc, None)?;
+            }
+            Some(_) => {
+                let d = self.visible_database(&snap, caller, &db)?;
+                self.require(
+                    &snap,
+                    caller,
+                    Permission::CreateTable,
+                    &Target::Database(acct.clone(), db.clone()),
+                    &format!("database `{db}`"),
+                )?;
+                self.check_location(&snap, caller, &loc, Some(d))?;
+            }
+        }
+        for t in tables {
+            let name = TableName::parse(&format!("{db}.{t}"))?;
+            let want = table_location(&loc, t)?;
+            let others = snap.catalog.tables.values().filter(|o| {
+                !(o.account == acct && o.name == name)
+                    && (o.location.contains(&want) || want.contains(&o.location))
+            });
+            if others.count() > 0 {
+                return Err(Error::AlreadyExists(format!(
+                    "`{want}` overlaps the location of another table; a blueprint writes only \
+                     into folders of its own, so choose another `location` or `table_prefix`"
+                )));
+            }
+            if let Some(existing) = snap.catalog.table(&acct, &name) {
+                check_same_target(existing, &want)?;
+                let mut needs = vec![Permission::Insert, Permission::Alter];
+                if replaces {
+                    needs.push(Permission::Delete);
+                }
+                for p in needs {
+                    self.require(
+                        &snap,
+                        caller,
+                        p,
+                        &Target::Table(acct.clone(), name.clone()),
+                        &format!("table `{name}`"),
+                    )?;
+                }
             } else if snap
                 .catalog
                 .links
-                .contains_key(&(caller.account().clone(), name.clone()))
+                .contains_key(&(acct.clone(), name.clone()))
             {
                 return Err(Error::AlreadyExists(format!(
                     "`{name}` is a resource link; a blueprint cannot load into it, so choose \
@@ -77,6 +100,17 @@ impl Governance {
             }
         }
         Ok(())
+    }
+
+    /// Checks, before a run reads anything, that `caller` may read a source
+    /// on the server's own filesystem (an SQLite file or a log folder,
+    /// `file://` URI of its real path): it must lie inside a registered
+    /// location on which the caller holds DATA_LOCATION_ACCESS. Without
+    /// this, a blueprint could load any file the server can read.
+    pub fn authorize_local_source(&self, caller: &Caller, uri: &str) -> Result<()> {
+        let loc = LocationUri::parse(uri)?;
+        let snap = self.snapshot()?;
+        self.check_location(&snap, caller, &loc, None)
     }
 
     /// Registers a table a run committed: creates it (the caller becomes
@@ -89,6 +123,17 @@ impl Governance {
         let name = TableName::parse(&spec.name)?;
         let want = LocationUri::parse(&spec.location)?;
         let snap = self.snapshot()?;
+        if snap
+            .catalog
+            .database(caller.account(), &name.database)
+            .is_none()
+        {
+            // Checked before the run by `authorize_ingest`; checked again here.
+            match self.create_database(caller, &name.database, None) {
+                Ok(_) | Err(Error::AlreadyExists(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
         let Some(existing) = snap.catalog.table(caller.account(), &name).cloned() else {
             return self.create_table(caller, spec);
         };
@@ -127,7 +172,7 @@ impl Governance {
                 .catalog
                 .table(caller.account(), &name)
                 .cloned()
-                .ok_or_else(|| Error::Conflict)?;
+                .ok_or(Error::Conflict)?;
             let mut updated = current.clone();
             for c in &spec.columns {
                 if updated.column(&c.name).is_none() {

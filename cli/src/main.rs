@@ -12,6 +12,7 @@ mod output;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    grpc_proxy::install_crypto_provider();
     let cli = command::Cli::parse();
     command::run(cli)
 }

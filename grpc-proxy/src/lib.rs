@@ -79,4 +79,13 @@ pub mod server;
 pub mod status;
 
 pub use error::{Error, Result};
+
+/// Makes ring the process's rustls crypto provider (idempotent). The Delta
+/// Lake crate's HTTP client brings a second provider (aws-lc-rs) into the
+/// build, and rustls then refuses to choose one itself, so every TLS
+/// configuration tonic builds needs this first. Called by
+/// [`AppState::open`] and the CLI's `main`.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
 pub use server::{AppState, ServerConfig, routes, serve};

@@ -168,6 +168,7 @@ impl AppState {
     /// opens the store and bootstraps the configured admins. Refuses with a
     /// clear error if the store cannot be opened.
     pub fn open(config: ServerConfig) -> Result<Self> {
+        crate::install_crypto_provider();
         prepare_data_dir(&config.data_dir)?;
         let key = load_or_create_key(&config.data_dir)?;
         let store_path = config.data_dir.join(STORE_FILE);

@@ -37,15 +37,129 @@ pub struct FileKey {
     pub mtime_ns: i64,
 }
 
-/// A file found by [`list_files`], with the identity it had then.
+/// A file to load: what identifies it, and where its bytes come from.
 #[derive(Debug, Clone)]
 pub struct Listed {
-    /// Where it is.
-    pub path: PathBuf,
     /// What identifies it as loaded.
     pub key: FileKey,
-    dev: u64,
-    ino: u64,
+    origin: Origin,
+}
+
+#[derive(Debug, Clone)]
+enum Origin {
+    /// A local file, with the identity it had when listed.
+    Local { path: PathBuf, dev: u64, ino: u64 },
+    /// An object already fetched (S3).
+    Fetched(bytes::Bytes),
+}
+
+/// A log folder in an S3-compatible store (`s3://bucket/prefix/`), with
+/// the server's credentials and endpoint (`AWS_*` environment variables).
+pub struct S3Logs {
+    store: std::sync::Arc<dyn object_store::ObjectStore>,
+    prefix: object_store::path::Path,
+    url: String,
+}
+
+impl S3Logs {
+    /// Connects to the bucket of `url`.
+    pub fn open(url: &str) -> Result<Self, RunError> {
+        let rest = url.strip_prefix("s3://").unwrap_or(url);
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let store = object_store::aws::AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .build()
+            .map_err(|e| {
+                RunError::new(FailKind::Unavailable, format!("cannot use `{url}`: {e}"))
+            })?;
+        Ok(Self {
+            store: std::sync::Arc::new(store),
+            prefix: object_store::path::Path::from(prefix.trim_end_matches('/')),
+            url: url.to_string(),
+        })
+    }
+
+    /// Every object below the prefix, sorted by key.
+    pub async fn list(&self) -> Result<Vec<(FileKey, object_store::path::Path)>, RunError> {
+        use futures::TryStreamExt as _;
+        let metas: Vec<object_store::ObjectMeta> = self
+            .store
+            .list(Some(&self.prefix))
+            .try_collect()
+            .await
+            .map_err(|e| {
+                RunError::new(
+                    FailKind::Unavailable,
+                    format!("cannot list `{}`: {e}", self.url),
+                )
+            })?;
+        let mut out: Vec<(FileKey, object_store::path::Path)> = metas
+            .into_iter()
+            .filter_map(|m| {
+                let rel = m
+                    .location
+                    .as_ref()
+                    .strip_prefix(self.prefix.as_ref())
+                    .unwrap_or(m.location.as_ref())
+                    .trim_start_matches('/')
+                    .to_string();
+                let hidden = rel.split('/').any(|seg| seg.starts_with('.'));
+                (!hidden && !rel.is_empty()).then(|| {
+                    let key = FileKey {
+                        path: rel,
+                        size: m.size,
+                        mtime_ns: m.last_modified.timestamp_nanos_opt().unwrap_or(0),
+                    };
+                    (key, m.location)
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    /// Fetches one listed object; it must still have the listed size.
+    pub async fn fetch(
+        &self,
+        key: FileKey,
+        location: &object_store::path::Path,
+    ) -> Result<Listed, RunError> {
+        use object_store::ObjectStoreExt as _;
+        if key.size > MAX_FILE_BYTES {
+            return Err(invalid(format!(
+                "`{}` is larger than {MAX_FILE_BYTES} bytes",
+                key.path
+            )));
+        }
+        let bytes = self
+            .store
+            .get(location)
+            .await
+            .map_err(|e| {
+                RunError::new(
+                    FailKind::Unavailable,
+                    format!("cannot read `{}`: {e}", key.path),
+                )
+            })?
+            .bytes()
+            .await
+            .map_err(|e| {
+                RunError::new(
+                    FailKind::Unavailable,
+                    format!("cannot read `{}`: {e}", key.path),
+                )
+            })?;
+        if bytes.len() as u64 != key.size {
+            return Err(RunError::new(
+                FailKind::Precondition,
+                format!("`{}` changed while the run read it; run again", key.path),
+            ));
+        }
+        Ok(Listed {
+            key,
+            origin: Origin::Fetched(bytes),
+        })
+    }
 }
 
 /// The parsed rows of a set of files.
@@ -110,14 +224,12 @@ pub fn list_files(root: &Path) -> Result<Vec<Listed>, RunError> {
                 use std::os::unix::fs::MetadataExt as _;
                 let (dev, ino) = (meta.dev(), meta.ino());
                 out.push(Listed {
-                    path,
                     key: FileKey {
                         path: rel,
                         size: meta.len(),
                         mtime_ns,
                     },
-                    dev,
-                    ino,
+                    origin: Origin::Local { path, dev, ino },
                 });
             }
         }
@@ -132,24 +244,24 @@ pub fn list_files(root: &Path) -> Result<Vec<Listed>, RunError> {
 /// Opens a listed file without following a symlink, and only if it is still
 /// the file that was listed (same device, inode, size; one link), so a file
 /// swapped for a link or a hard link to something else since is refused.
-fn open_listed(f: &Listed) -> Result<std::fs::File, RunError> {
+fn open_local(f: &FileKey, path: &Path, dev: u64, ino: u64) -> Result<std::fs::File, RunError> {
     use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
-    let shown = &f.key.path;
+    let shown = &f.path;
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW)
-        .open(&f.path)
+        .open(path)
         .map_err(|e| RunError::new(FailKind::Unavailable, format!("cannot read `{shown}`: {e}")))?;
     let meta = file
         .metadata()
         .map_err(|e| RunError::new(FailKind::Unavailable, format!("cannot read `{shown}`: {e}")))?;
-    if !meta.is_file() || meta.dev() != f.dev || meta.ino() != f.ino || meta.nlink() != 1 {
+    if !meta.is_file() || meta.dev() != dev || meta.ino() != ino || meta.nlink() != 1 {
         return Err(RunError::new(
             FailKind::Precondition,
             format!("`{shown}` changed since it was listed (or has several links); run again"),
         ));
     }
-    if meta.len() != f.key.size {
+    if meta.len() != f.size {
         return Err(RunError::new(
             FailKind::Precondition,
             format!("`{shown}` changed size while the run read it; run again"),
@@ -158,12 +270,19 @@ fn open_listed(f: &Listed) -> Result<std::fs::File, RunError> {
     Ok(file)
 }
 
+/// The bytes of a listed file, as a reader.
+fn open_listed(f: &Listed) -> Result<Box<dyn std::io::Read + Send>, RunError> {
+    match &f.origin {
+        Origin::Local { path, dev, ino } => Ok(Box::new(open_local(&f.key, path, *dev, *ino)?)),
+        Origin::Fetched(b) => Ok(Box::new(std::io::Cursor::new(b.clone()))),
+    }
+}
+
 fn read_text(f: &Listed) -> Result<String, RunError> {
-    let path = &f.path;
     let shown = &f.key.path;
     let file = open_listed(f)?;
     let mut text = String::new();
-    let gz = path.extension().is_some_and(|x| x == "gz");
+    let gz = shown.ends_with(".gz");
     let read = if gz {
         flate2::read::MultiGzDecoder::new(file)
             .take(MAX_FILE_BYTES + 1)
@@ -274,8 +393,23 @@ pub fn parse_files(format: LogFormat, files: &[Listed]) -> Result<Parsed, RunErr
     if format == LogFormat::Parquet {
         for f in files {
             let key = &f.key;
-            let file = open_listed(f)?;
-            let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            let mut data = Vec::new();
+            open_listed(f)?
+                .take(MAX_FILE_BYTES + 1)
+                .read_to_end(&mut data)
+                .map_err(|e| {
+                    RunError::new(
+                        FailKind::Unavailable,
+                        format!("cannot read `{}`: {e}", key.path),
+                    )
+                })?;
+            if data.len() as u64 > MAX_FILE_BYTES {
+                return Err(invalid(format!(
+                    "`{}` is larger than {MAX_FILE_BYTES} bytes",
+                    key.path
+                )));
+            }
+            let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(data))
                 .and_then(|b| b.build())
                 .map_err(|e| invalid(format!("`{}` is not a Parquet file: {e}", key.path)))?;
             for b in reader {

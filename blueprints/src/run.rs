@@ -70,10 +70,10 @@ pub trait Governance: Send + Sync {
         tables: &[String],
         replaces: bool,
     ) -> Result<(), RunError>;
-    /// Before a source on the server's filesystem is opened: may the caller
-    /// read `path` (an SQLite file or a log folder, already resolved to its
-    /// real path, symlinks followed)?
-    fn authorize_source(&self, path: &std::path::Path) -> Result<(), RunError>;
+    /// Before a source location is opened: may the caller read `uri`? A
+    /// `file://` URI is the real path of an SQLite file or a log folder
+    /// (symlinks resolved); an `s3://` URI is a log prefix.
+    fn authorize_source(&self, uri: &str) -> Result<(), RunError>;
     /// After a table's commit: registers the Delta table at `location` as
     /// `database.table` (the caller becomes its creator), or records the
     /// columns the run added. The schema is read from the Delta log.
@@ -155,7 +155,7 @@ pub async fn run_database(
     let url = match bp.source.url.strip_prefix("sqlite://") {
         Some(file) => {
             let real = local_source(file)?;
-            gov.authorize_source(&real)?;
+            gov.authorize_source(&format!("file://{}", real.display()))?;
             format!("sqlite://{}", real.display())
         }
         None => bp.source.url.clone(),
@@ -329,26 +329,42 @@ pub async fn run_logs(
     let format = bp.source.format.ok_or_else(|| {
         RunError::new(FailKind::Invalid, "a logs blueprint needs `source.format`")
     })?;
-    let Some(root) = bp.source.url.strip_prefix("file://") else {
-        return Err(RunError::new(
-            FailKind::Invalid,
-            "`s3://` log sources are not built yet; copy the files to a `file://` folder",
-        ));
+    // The folder: a local one by its real path (the rights are checked on
+    // it), or an S3 prefix.
+    let (local, s3, segment) = match bp.source.url.strip_prefix("file://") {
+        Some(root) => {
+            let root = local_source(root)?;
+            if !root.is_dir() {
+                return Err(RunError::new(
+                    FailKind::Invalid,
+                    format!("the log source `{}` is not a folder", root.display()),
+                ));
+            }
+            gov.authorize_source(&format!("file://{}/", root.display()))?;
+            let segment = root
+                .components()
+                .next_back()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .unwrap_or_default();
+            (Some(root), None, segment)
+        }
+        None => {
+            gov.authorize_source(&bp.source.url)?;
+            let segment = bp
+                .source
+                .url
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            (
+                None,
+                Some(crate::logs::S3Logs::open(&bp.source.url)?),
+                segment,
+            )
+        }
     };
-    let root = local_source(root)?;
-    if !root.is_dir() {
-        return Err(RunError::new(
-            FailKind::Invalid,
-            format!("the log source `{}` is not a folder", root.display()),
-        ));
-    }
-    gov.authorize_source(&root)?;
-    let root = root.as_path();
-    let segment = root
-        .components()
-        .next_back()
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .unwrap_or_default();
     let target = format!("{}{segment}", bp.target.table_prefix).to_ascii_lowercase();
     let target = policy_engine::model::ident(&target, "target table").map_err(|e| {
         RunError::new(
@@ -378,10 +394,22 @@ pub async fn run_logs(
         .filter_map(|v| serde_json::from_value(v.clone()).ok())
         .collect();
     note("list", Some(&target), 0, 0, 0);
-    let files: Vec<_> = crate::logs::list_files(root)?
-        .into_iter()
-        .filter(|f| !loaded.contains(&f.key))
-        .collect();
+    let files: Vec<crate::logs::Listed> = match (&local, &s3) {
+        (Some(root), _) => crate::logs::list_files(root)?
+            .into_iter()
+            .filter(|f| !loaded.contains(&f.key))
+            .collect(),
+        (None, Some(s3)) => {
+            let mut out = Vec::new();
+            for (key, loc) in s3.list().await? {
+                if !loaded.contains(&key) {
+                    out.push(s3.fetch(key, &loc).await?);
+                }
+            }
+            out
+        }
+        (None, None) => Vec::new(),
+    };
     let mut out = Outcome::default();
     if files.is_empty() && state.version.is_some() {
         if let Some(v) = state.version {

@@ -122,26 +122,26 @@ impl RunGovernance for Gate {
             .map_err(run_error)
     }
 
-    fn authorize_source(&self, path: &Path) -> Result<(), RunError> {
-        let data_dir = self
-            .data_dir
-            .canonicalize()
-            .unwrap_or_else(|_| self.data_dir.clone());
-        if path.starts_with(&data_dir) || data_dir.starts_with(path) {
-            return Err(RunError::new(
-                FailKind::Denied,
-                format!(
-                    "`{}` is or holds the server's data directory, which is never a blueprint source",
-                    path.display()
-                ),
-            ));
-        }
-        let mut uri = format!("file://{}", path.display());
-        if path.is_dir() {
-            uri.push('/');
+    fn authorize_source(&self, uri: &str) -> Result<(), RunError> {
+        if let Some(path) = uri.strip_prefix("file://") {
+            let path = Path::new(path);
+            let data_dir = self
+                .data_dir
+                .canonicalize()
+                .unwrap_or_else(|_| self.data_dir.clone());
+            if path.starts_with(&data_dir) || data_dir.starts_with(path) {
+                return Err(RunError::new(
+                    FailKind::Denied,
+                    format!(
+                        "`{}` is or holds the server's data directory, which is never a \
+                         blueprint source",
+                        path.display()
+                    ),
+                ));
+            }
         }
         self.governance
-            .authorize_local_source(&self.caller, &uri)
+            .authorize_local_source(&self.caller, uri)
             .map_err(run_error)
     }
 

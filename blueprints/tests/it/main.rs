@@ -39,7 +39,7 @@ impl Governance for FakeGov {
         }
         Ok(())
     }
-    fn authorize_source(&self, _path: &std::path::Path) -> Result<(), RunError> {
+    fn authorize_source(&self, _uri: &str) -> Result<(), RunError> {
         Ok(())
     }
     fn register<'a>(

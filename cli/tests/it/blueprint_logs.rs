@@ -182,3 +182,115 @@ fn json_lines_csv_and_cloudtrail_load_typed_columns() {
         r#"[{"event_id":"e1","event_time":"2024-01-01T00:00:01Z","event_name":"GetObject","read_only":true,"user_identity":"{\"type\":\"IAMUser\",\"userName\":\"bob\"}"},{"event_id":"e2","event_time":"2024-01-01T00:00:02Z","event_name":"PutObject","read_only":false}]"#
     );
 }
+
+/// moto's S3-compatible server on a free loopback port, stopped on drop.
+struct Moto(std::process::Child, u16);
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn s3_put(py: &str, port: u16, bucket: &str, key: &str, body: &str) {
+    let script = "import sys, boto3\n\
+        s3 = boto3.client('s3', endpoint_url=sys.argv[1], aws_access_key_id='test', \
+        aws_secret_access_key='test', region_name='us-east-1')\n\
+        try:\n    s3.create_bucket(Bucket=sys.argv[2])\nexcept Exception:\n    pass\n\
+        s3.put_object(Bucket=sys.argv[2], Key=sys.argv[3], Body=sys.argv[4].encode())\n";
+    let out = Command::new(py)
+        .args([
+            "-c",
+            script,
+            &format!("http://127.0.0.1:{port}"),
+            bucket,
+            key,
+            body,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn logs_load_from_an_s3_compatible_server() {
+    let Ok(py) = std::env::var("LAKEGATE_PYTHON") else {
+        eprintln!("LAKEGATE_PYTHON is not set (scripts/test sets it): skipping the S3 test");
+        return;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let moto = Moto(
+        Command::new(&py)
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+        port,
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", moto.1)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "moto did not start");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let line = |n: u32| {
+        format!(
+            "10.0.0.{n} - - [10/Oct/2000:13:55:36 -0700] \"GET /{n} HTTP/1.1\" 200 1 \"-\" \"x\"\n"
+        )
+    };
+    s3_put(&py, port, "logs", "web/a.log", &(line(1) + &line(2)));
+    s3_put(&py, port, "logs", "other/skip.log", &line(9));
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let s = Server::start_env(
+        &[],
+        &[
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ENDPOINT", &endpoint),
+            ("AWS_ALLOW_HTTP", "true"),
+        ],
+    );
+    s.admin(&["location", "register", &s.uri("")]).ok();
+    let file = s.lake.parent().unwrap().join("s3.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "name = \"s3web\"\nkind = \"logs\"\n[source]\nurl = \"s3://logs/web/\"\nformat = \"combined\"\n\
+             [target]\ndatabase = \"logs\"\nlocation = \"{}\"\ntable_prefix = \"s3_\"\n",
+            s.uri("tables")
+        ),
+    )
+    .unwrap();
+    let file = file.to_str().unwrap().to_string();
+    // The bucket is not a registered location yet: refused before reading.
+    s.admin(&["blueprint", "run", &file])
+        .fails(1, "not inside any registered data location");
+    s.admin(&["location", "register", "s3://logs/"]).ok();
+    let run = s.admin(&["blueprint", "run", &file, "--json"]).json();
+    assert_eq!(run["state"], "SUCCEEDED", "{run}");
+    assert_eq!(run["rows_written"], 2);
+    s3_put(&py, port, "logs", "web/b.log", &line(3));
+    let run = s.admin(&["blueprint", "run", &file, "--json"]).json();
+    assert_eq!(run["rows_written"], 1, "{run}");
+    assert_eq!(
+        query(&s, "SELECT host FROM logs.s3_web ORDER BY host"),
+        r#"[{"host":"10.0.0.1"},{"host":"10.0.0.2"},{"host":"10.0.0.3"}]"#
+    );
+}

@@ -103,10 +103,11 @@ impl Governance {
     }
 
     /// Checks, before a run reads anything, that `caller` may read a source
-    /// on the server's own filesystem (an SQLite file or a log folder,
-    /// `file://` URI of its real path): it must lie inside a registered
-    /// location on which the caller holds DATA_LOCATION_ACCESS. Without
-    /// this, a blueprint could load any file the server can read.
+    /// location: an SQLite file or a log folder on the server's disk
+    /// (`file://` URI of its real path) or an `s3://` log prefix. It must
+    /// lie inside a registered location on which the caller holds
+    /// DATA_LOCATION_ACCESS; without this, a blueprint could load any file
+    /// the server (or its S3 credentials) can read.
     pub fn authorize_local_source(&self, caller: &Caller, uri: &str) -> Result<()> {
         let loc = LocationUri::parse(uri)?;
         let snap = self.snapshot()?;

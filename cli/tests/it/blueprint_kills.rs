@@ -119,7 +119,37 @@ fn a_run_killed_at_any_moment_commits_all_of_a_table_or_nothing() {
     let file = file.to_str().unwrap().to_string();
     let table = s.lake.join("ev/ev_events");
 
-    let mut committed: i64 = 0;
+    // A second run of a blueprint that is running is refused with the
+    // running one's id, and recorded as FAILED; the first goes on.
+    let mut first = Command::new(BIN)
+        .args(["blueprint", "run", &file])
+        .env("LAKEGATE_ENDPOINT", &s.endpoint)
+        .env("LAKEGATE_TOKEN", &s.admin_token)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(first.stderr.take().unwrap()).lines();
+    while let Some(Ok(line)) = lines.next() {
+        if line.starts_with("write") {
+            break;
+        }
+    }
+    s.admin(&["blueprint", "run", &file])
+        .fails(1, "is already running as run");
+    assert!(first.wait().unwrap().success());
+    let runs = s.admin(&["blueprint", "runs", "ev", "--json"]).json();
+    let states: Vec<&str> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["FAILED", "SUCCEEDED"], "{runs}");
+    assert_eq!(counts(&s), Some((ROWS, ROWS)));
+
+    let mut committed: i64 = ROWS;
     let mut source: i64 = ROWS;
     let mut landed = std::collections::BTreeMap::<&str, usize>::new();
     let plan: Vec<(&str, u64)> = [0u64, 50, 300]

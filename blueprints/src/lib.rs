@@ -5,8 +5,14 @@
 //!   selection.
 //! - [`source`]: database sources (PostgreSQL, SQLite) read into Arrow
 //!   ([`columns`] maps their types).
+//! - [`logs`]: log files from `file://` folders and `s3://` prefixes
+//!   ([`logs::formats`] parses each format's lines).
 //! - [`delta`]: Delta Lake targets, one commit per table per run with the
-//!   bookmark inside it; [`run`]: one run of a blueprint.
+//!   bookmark inside it; [`run`]: one run of a blueprint, against the
+//!   [`run::Governance`] the server implements with the caller's rights.
+//! - [`runs`]: run records; [`fault`]: the commit delay crash tests use.
+//!
+//! Not built yet: MySQL/MariaDB sources and the crawler (issue 11).
 
 pub mod columns;
 pub mod cron;

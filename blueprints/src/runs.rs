@@ -93,6 +93,31 @@ impl From<rusqlite::Error> for RunsError {
     }
 }
 
+/// Inserts `r`, or with `replace` updates the record with its id.
+fn write(conn: &Connection, r: &RunRecord, replace: bool) -> Result<(), RunsError> {
+    let body = serde_json::to_string(r).map_err(|e| RunsError::Store(e.to_string()))?;
+    let upsert = if replace {
+        " ON CONFLICT (id) DO UPDATE SET state = excluded.state, body = excluded.body"
+    } else {
+        ""
+    };
+    conn.execute(
+        &format!(
+            "INSERT INTO runs (id, account, blueprint, state, started, body) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6){upsert}"
+        ),
+        params![
+            r.id,
+            r.account,
+            r.blueprint,
+            r.state.as_str(),
+            r.started,
+            body
+        ],
+    )?;
+    Ok(())
+}
+
 /// The run records of one server.
 pub struct RunStore {
     conn: Mutex<Connection>,
@@ -161,21 +186,7 @@ impl RunStore {
     }
 
     fn put(&self, r: &RunRecord) -> Result<(), RunsError> {
-        let body = serde_json::to_string(r).map_err(|e| RunsError::Store(e.to_string()))?;
-        self.lock()?.execute(
-            "INSERT INTO runs (id, account, blueprint, state, started, body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (id) DO UPDATE SET state = excluded.state, body = excluded.body",
-            params![
-                r.id,
-                r.account,
-                r.blueprint,
-                r.state.as_str(),
-                r.started,
-                body
-            ],
-        )?;
-        Ok(())
+        write(&*self.lock()?, r, true)
     }
 
     /// Records `r` as RUNNING unless another run of its blueprint is.
@@ -195,19 +206,7 @@ impl RunStore {
                 id,
             });
         }
-        let body = serde_json::to_string(r).map_err(|e| RunsError::Store(e.to_string()))?;
-        tx.execute(
-            "INSERT INTO runs (id, account, blueprint, state, started, body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                r.id,
-                r.account,
-                r.blueprint,
-                r.state.as_str(),
-                r.started,
-                body
-            ],
-        )?;
+        write(&tx, r, false)?;
         tx.commit()?;
         Ok(())
     }

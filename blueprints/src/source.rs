@@ -123,6 +123,45 @@ pub(crate) fn quote(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
 }
 
+/// `SELECT count(*) FROM {from} WHERE k1 IS NULL OR …`: rows the cursor
+/// could not place.
+pub(crate) fn null_keys_sql(from: &str, keys: &[&str]) -> String {
+    let any_null: Vec<String> = keys.iter().map(|k| format!("{k} IS NULL")).collect();
+    format!(
+        "SELECT count(*) FROM {from} WHERE {}",
+        any_null.join(" OR ")
+    )
+}
+
+/// The error for `nulls` rows with a NULL bookmark key (none: `Ok`).
+pub(crate) fn refuse_null_keys(
+    table: &SourceTable,
+    cursor: &Cursor<'_>,
+    nulls: i64,
+) -> Result<(), SourceError> {
+    if nulls == 0 {
+        return Ok(());
+    }
+    Err(SourceError(format!(
+        "{nulls} rows of source table `{}` have a NULL bookmark key ({}); an incremental load \
+         cannot place them, so give the keys values or load the table as a snapshot",
+        table.name,
+        cursor.keys.join(", ")
+    )))
+}
+
+/// The tuple comparison beyond the bookmark: `>` ascending, `<` descending.
+pub(crate) fn beyond(order: Order) -> &'static str {
+    if order == Order::Asc { ">" } else { "<" }
+}
+
+/// ` ORDER BY k1 DIR, k2 DIR`.
+pub(crate) fn order_by(keys: &[&str], order: Order) -> String {
+    let dir = if order == Order::Asc { "ASC" } else { "DESC" };
+    let keys: Vec<String> = keys.iter().map(|k| format!("{k} {dir}")).collect();
+    format!(" ORDER BY {}", keys.join(", "))
+}
+
 /// Checks a cursor against the table: every key is a column, and the
 /// committed bookmark has one value per key.
 pub(crate) fn check_cursor(table: &SourceTable, cursor: &Cursor<'_>) -> Result<(), SourceError> {

@@ -12,9 +12,11 @@ use serde_json::Value;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls, Row};
 
-use super::{Cursor, ReadOut, SourceError, SourceTable, check_cursor, quote};
+use super::{
+    Cursor, ReadOut, SourceError, SourceTable, beyond, check_cursor, null_keys_sql, order_by,
+    quote, refuse_null_keys,
+};
 use crate::columns::{BatchBuilder, Cell, ColType, SourceColumn};
-use crate::spec::Order;
 
 /// An open PostgreSQL source.
 pub struct Pg {
@@ -290,32 +292,15 @@ impl Pg {
                     keys.push((quote(&col.source), cast_name(col.ty)));
                 }
             }
+            let tuple: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
             let nulls: i64 = tx
-                .query_one(
-                    &format!(
-                        "SELECT count(*) FROM {from} WHERE {}",
-                        keys.iter()
-                            .map(|(k, _)| format!("{k} IS NULL"))
-                            .collect::<Vec<_>>()
-                            .join(" OR ")
-                    ),
-                    &[],
-                )
+                .query_one(&null_keys_sql(&from, &tuple), &[])
                 .await
                 .and_then(|r| r.try_get(0))
                 .map_err(e)?;
-            if nulls > 0 {
-                return Err(SourceError(format!(
-                    "{nulls} rows of source table `{}` have a NULL bookmark key ({}); an \
-                     incremental load cannot place them, so give the keys values or load the \
-                     table as a snapshot",
-                    table.name,
-                    c.keys.join(", ")
-                )));
-            }
-            let tuple: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
+            refuse_null_keys(table, c, nulls)?;
             if let Some(after) = c.after {
-                let op = if c.order == Order::Asc { ">" } else { "<" };
+                let op = beyond(c.order);
                 let mut marks = Vec::new();
                 for (n, (v, (_, cast))) in after.iter().zip(&keys).enumerate() {
                     marks.push(format!("CAST(${}::text AS {cast})", n + 1));
@@ -336,15 +321,7 @@ impl Pg {
                     marks.join(", ")
                 ));
             }
-            let dir = if c.order == Order::Asc { "ASC" } else { "DESC" };
-            sql.push_str(&format!(
-                " ORDER BY {}",
-                tuple
-                    .iter()
-                    .map(|k| format!("{k} {dir}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
+            sql.push_str(&order_by(&tuple, c.order));
         }
         let params: Vec<&(dyn ToSql + Sync)> =
             params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();

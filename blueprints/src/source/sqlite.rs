@@ -8,9 +8,11 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 use serde_json::Value;
 
-use super::{Cursor, ReadOut, SourceError, SourceTable, check_cursor, quote};
+use super::{
+    Cursor, ReadOut, SourceError, SourceTable, beyond, check_cursor, null_keys_sql, order_by,
+    quote, refuse_null_keys,
+};
 use crate::columns::{BatchBuilder, Cell, ColType, SourceColumn};
-use crate::spec::Order;
 
 /// An open SQLite source.
 pub struct Lite {
@@ -161,33 +163,14 @@ impl Lite {
                 .filter_map(|i| table.columns.get(*i))
                 .map(|col| quote(&col.source))
                 .collect();
+            let keys: Vec<&str> = key_sql.iter().map(String::as_str).collect();
             let nulls: i64 = tx
-                .query_row(
-                    &format!(
-                        "SELECT count(*) FROM {} WHERE {}",
-                        quote(&table.name),
-                        key_sql
-                            .iter()
-                            .map(|k| format!("{k} IS NULL"))
-                            .collect::<Vec<_>>()
-                            .join(" OR ")
-                    ),
-                    [],
-                    |r| r.get(0),
-                )
+                .query_row(&null_keys_sql(&quote(&table.name), &keys), [], |r| r.get(0))
                 .map_err(|e| err(&path, e))?;
-            if nulls > 0 {
-                return Err(SourceError(format!(
-                    "{nulls} rows of source table `{}` have a NULL bookmark key ({}); an \
-                     incremental load cannot place them, so give the keys values or load the \
-                     table as a snapshot",
-                    table.name,
-                    c.keys.join(", ")
-                )));
-            }
+            refuse_null_keys(table, c, nulls)?;
             let tuple = format!("({})", key_sql.join(", "));
             if let Some(after) = c.after {
-                let op = if c.order == Order::Asc { ">" } else { "<" };
+                let op = beyond(c.order);
                 let marks: Vec<String> = (1..=after.len()).map(|i| format!("?{i}")).collect();
                 sql.push_str(&format!(" WHERE {tuple} {op} ({})", marks.join(", ")));
                 for v in after {
@@ -207,15 +190,7 @@ impl Lite {
                     });
                 }
             }
-            let dir = if c.order == Order::Asc { "ASC" } else { "DESC" };
-            sql.push_str(&format!(
-                " ORDER BY {}",
-                key_sql
-                    .iter()
-                    .map(|k| format!("{k} {dir}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
+            sql.push_str(&order_by(&keys, c.order));
         }
         let mut out = ReadOut::default();
         let mut b = BatchBuilder::new(&table.columns);

@@ -3,7 +3,7 @@
 //!
 //! - [`spec`]: the blueprint file; [`cron`]: schedules; [`select`]: table
 //!   selection.
-//! - [`source`]: database sources (PostgreSQL, SQLite) read into Arrow
+//! - [`source`]: database sources (PostgreSQL, MySQL/MariaDB, SQLite) read into Arrow
 //!   ([`columns`] maps their types).
 //! - [`logs`]: log files from `file://` folders and `s3://` prefixes
 //!   ([`logs::formats`] parses each format's lines).
@@ -12,7 +12,7 @@
 //!   [`run::Governance`] the server implements with the caller's rights.
 //! - [`runs`]: run records; [`fault`]: the commit delay crash tests use.
 //!
-//! Not built yet: MySQL/MariaDB sources and the crawler (issue 11).
+//! The crawler (`lakegate crawl`) is not built yet (issue 11).
 
 pub mod columns;
 pub mod cron;

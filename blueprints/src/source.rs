@@ -1,6 +1,7 @@
 //! Database sources: list tables, map their columns, read rows into Arrow.
 //!
-//! A table is named `SCHEMA.TABLE` in PostgreSQL and `TABLE` in SQLite;
+//! A table is named `SCHEMA.TABLE` in PostgreSQL and `TABLE` in SQLite and
+//! MySQL (whose URL names one database);
 //! the blueprint's `include`/`exclude` patterns match those names.
 //!
 //! Incremental reads compare the bookmark keys as a tuple with the source's
@@ -10,6 +11,7 @@
 //! not. The bookmark is kept in the source's own terms (the text a value
 //! prints as, or an SQLite number), so it compares the same way next time.
 
+mod mysql;
 mod postgres;
 mod sqlite;
 
@@ -31,7 +33,7 @@ pub struct SourceError(pub String);
 /// A source table and its columns.
 #[derive(Debug, Clone)]
 pub struct SourceTable {
-    /// `SCHEMA.TABLE` (PostgreSQL) or `TABLE` (SQLite).
+    /// `SCHEMA.TABLE` (PostgreSQL) or `TABLE` (SQLite, MySQL).
     pub name: String,
     /// The table name without its schema.
     pub base: String,
@@ -71,6 +73,8 @@ pub enum Source {
     Postgres(postgres::Pg),
     /// An SQLite file.
     Sqlite(sqlite::Lite),
+    /// MySQL or MariaDB, through mysql_async.
+    MySql(mysql::MySql),
 }
 
 impl Source {
@@ -82,9 +86,7 @@ impl Source {
                 postgres::Pg::connect(url, password).await?,
             )),
             "sqlite" => Ok(Source::Sqlite(sqlite::Lite::open(url)?)),
-            "mysql" => Err(SourceError(
-                "MySQL and MariaDB sources are not built yet; use PostgreSQL or SQLite".into(),
-            )),
+            "mysql" => Ok(Source::MySql(mysql::MySql::connect(url, password).await?)),
             other => Err(SourceError(format!(
                 "`{other}://` is not a database source"
             ))),
@@ -101,6 +103,7 @@ impl Source {
         match self {
             Source::Postgres(pg) => pg.tables(wanted).await,
             Source::Sqlite(l) => l.tables(wanted),
+            Source::MySql(m) => m.tables(wanted).await,
         }
     }
 
@@ -114,6 +117,7 @@ impl Source {
         match self {
             Source::Postgres(pg) => pg.read(table, cursor).await,
             Source::Sqlite(l) => l.read(table, cursor),
+            Source::MySql(m) => m.read(table, cursor).await,
         }
     }
 }

@@ -188,6 +188,29 @@ fn url_holds_password(url: &str) -> bool {
     in_user || in_query
 }
 
+/// A database URL must name a TCP host and carry no options: options and
+/// percent-encoded hosts can point a client at a local socket, where a
+/// server may trust the operating-system user that lakegate runs as.
+fn network_host(url: &str) -> Result<(), String> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    if rest.contains(['?', '#']) {
+        return Err("a database URL takes no options (`?…`); write it as \
+                    `SCHEME://USER@HOST:PORT/DB` and set connection options on the server"
+            .into());
+    }
+    if host.is_empty() || host.contains(['%', ',']) {
+        return Err(
+            "a database URL names one TCP host (`SCHEME://USER@HOST:PORT/DB`); \
+                    local sockets and host lists are not sources"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
 fn is_ident(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 128
@@ -301,6 +324,11 @@ impl Blueprint {
                  variable with `password_env` (secrets never go in the file)"
                     .into(),
             ));
+        }
+        if matches!(scheme, "postgres" | "postgresql" | "mysql")
+            && let Err(m) = network_host(&src.url)
+        {
+            return Err(fail("source", "url", m));
         }
         if scheme == "sqlite"
             && (!src.url.starts_with("sqlite:///") || src.url.len() <= "sqlite:///".len())

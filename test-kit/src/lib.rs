@@ -27,11 +27,13 @@
 pub mod engine;
 pub mod flight;
 pub mod lake;
+pub mod mariadb;
 pub mod postgres;
 pub mod server;
 
 pub use engine::EngineServer;
 pub use flight::{fetch, names, r, rows, status};
+pub use mariadb::MariaServer;
 pub use postgres::PgServer;
 pub use server::{
     ADMIN, BOTH, Builder, Deployment, Staged, TestServer, admin, grant_select, table,

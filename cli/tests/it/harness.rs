@@ -317,6 +317,20 @@ impl Server {
         self.cli(&self.admin_token, args)
     }
 
+    /// Writes blueprint file `NAME.toml` beside the lake; returns its path.
+    pub fn blueprint(&self, name: &str, body: &str) -> String {
+        let path = self.lake.parent().unwrap().join(format!("{name}.toml"));
+        std::fs::write(&path, body).unwrap();
+        path.to_str().unwrap().to_string()
+    }
+
+    /// `query --json SQL` as `token`, which must succeed; its rows.
+    pub fn query_json(&self, token: &str, sql: &str) -> serde_json::Value {
+        let out = self.cli(token, &["query", "--json", sql]);
+        out.ok();
+        out.json()
+    }
+
     /// `file://` URI of a directory under the lake (with trailing `/`).
     pub fn uri(&self, rel: &str) -> String {
         let p = self.lake.join(rel);

@@ -16,6 +16,7 @@ mod auth;
 mod bad_input;
 mod blueprint_kills;
 mod blueprint_logs;
+mod blueprint_mysql;
 mod blueprint_schedule;
 mod blueprints;
 mod cross_account;

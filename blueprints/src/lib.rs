@@ -12,7 +12,8 @@
 //!   [`run::Governance`] the server implements with the caller's rights.
 //! - [`runs`]: run records; [`fault`]: the commit delay crash tests use.
 //!
-//! The crawler (`lakegate crawl`) is not built yet (issue 11).
+//! The crawler (`lakegate crawl`) lives in the engine (`lakegate_engine::crawl`),
+//! which reads the folders, and the governance layer, which registers.
 
 pub mod columns;
 pub mod cron;

@@ -55,6 +55,7 @@
 //!   show up in the next query.
 
 mod bounded;
+pub mod crawl;
 pub mod delta;
 mod engine;
 pub mod error;
@@ -63,6 +64,7 @@ mod format;
 pub mod infer;
 pub mod limits;
 mod masks;
+mod positional;
 mod secure;
 mod tables;
 

@@ -150,6 +150,9 @@ pub(crate) fn listing_table(t: &Table) -> Result<Arc<dyn TableProvider>, EngineE
     if t.format == Format::Delta {
         return Ok(Arc::new(crate::delta::DeltaCatalogTable::new(t)?));
     }
+    if crate::positional::is_positional(t) {
+        return Ok(Arc::new(crate::positional::PositionalTable::new(t)?));
+    }
     if t.location.local_path().is_none() {
         return Err(EngineError::Unsupported(format!(
             "table `{}` is at `{}`; the embedded engine reads only `file://` locations, so \

@@ -660,4 +660,11 @@ impl Governance for GovernanceService {
     ) -> Result<Response<proto::BlueprintRun>, Status> {
         self.rpc_get_blueprint_run(request).await
     }
+
+    async fn crawl(
+        &self,
+        request: Request<proto::CrawlRequest>,
+    ) -> Result<Response<proto::CrawlResponse>, Status> {
+        self.rpc_crawl(request).await
+    }
 }

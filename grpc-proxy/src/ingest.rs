@@ -123,22 +123,16 @@ impl RunGovernance for Gate {
     }
 
     fn authorize_source(&self, uri: &str) -> Result<(), RunError> {
-        if let Some(path) = uri.strip_prefix("file://") {
-            let path = Path::new(path);
-            let data_dir = self
-                .data_dir
-                .canonicalize()
-                .unwrap_or_else(|_| self.data_dir.clone());
-            if path.starts_with(&data_dir) || data_dir.starts_with(path) {
-                return Err(RunError::new(
-                    FailKind::Denied,
-                    format!(
-                        "`{}` is or holds the server's data directory, which is never a \
-                         blueprint source",
-                        path.display()
-                    ),
-                ));
-            }
+        if let Some(path) = uri.strip_prefix("file://")
+            && overlaps_data_dir(&self.data_dir, Path::new(path))
+        {
+            return Err(RunError::new(
+                FailKind::Denied,
+                format!(
+                    "`{path}` is or holds the server's data directory, which is never a \
+                     blueprint source"
+                ),
+            ));
         }
         self.governance
             .authorize_local_source(&self.caller, uri)
@@ -185,7 +179,21 @@ fn name_guess(text: &str, file: &str) -> String {
     name.chars().take(128).collect()
 }
 
+/// Whether `path` (a real path) is inside the server's data directory or
+/// holds it: its store, keys and runs are never read as data.
+pub(crate) fn overlaps_data_dir(data_dir: &Path, path: &Path) -> bool {
+    let data_dir = data_dir
+        .canonicalize()
+        .unwrap_or_else(|_| data_dir.to_path_buf());
+    path.starts_with(&data_dir) || data_dir.starts_with(path)
+}
+
 impl Ingest {
+    /// The server's data directory.
+    pub(crate) fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
     /// Opens the run store in `data_dir` (closing runs a stopped server left
     /// RUNNING as FAILED).
     pub fn open(data_dir: &Path, governance: Arc<Governance>) -> Result<Self, RunsError> {

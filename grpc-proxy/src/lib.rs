@@ -65,6 +65,7 @@
 pub mod audit;
 pub mod auth;
 mod convert;
+mod crawl_rpc;
 pub mod demo;
 pub mod error;
 pub mod flight;

@@ -27,6 +27,7 @@
 //! and [`crate::explain`].
 
 mod catalog_admin;
+mod crawl;
 mod ingest;
 mod links;
 mod permissions;
@@ -50,6 +51,7 @@ use crate::error::{Error, Result};
 use crate::model::{AccountId, Caller, Permission, Principal, Resource, TableName};
 
 pub use catalog_admin::NewTable;
+pub use crawl::CrawlAction;
 pub use permissions::{
     GrantRequest, PermissionEntry, PermissionFilter, RevokeOutcome, merge_columns, subtract_columns,
 };

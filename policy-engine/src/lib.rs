@@ -60,7 +60,9 @@ pub mod tags;
 pub use access::{ColumnAccess, RowPredicate, TableAccess};
 pub use authorize::{Decision, Target};
 pub use error::{Error, Result};
-pub use governance::{Governance, GrantRequest, NewTable, PermissionFilter, ResourceSpec};
+pub use governance::{
+    CrawlAction, Governance, GrantRequest, NewTable, PermissionFilter, ResourceSpec,
+};
 pub use model::{Caller, ColumnMask, Grant, Permission, Principal, Resource};
 pub use predicate::RowExpr;
 pub use rewrite::{Placement, RewriteOptions, Rewritten, RewrittenTable, TableResolver, rewrite};

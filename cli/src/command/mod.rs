@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::exit::{CliError, report};
 
 mod blueprint;
+mod crawl;
 mod data_filter;
 mod database;
 mod engine;
@@ -108,6 +109,8 @@ pub enum Command {
     /// Ingestion workflows (DESIGN §7): run a blueprint, list blueprints and runs.
     #[command(subcommand)]
     Blueprint(blueprint::Cmd),
+    /// Infer and register the tables, schemas and partitions of a location's folders.
+    Crawl(crawl::Args),
 }
 
 /// Runs the parsed command line and returns the process exit code.
@@ -152,6 +155,7 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Policy(c) => policy::run(c, g).await,
         Command::Engine(a) => engine::run(a).await,
         Command::Blueprint(c) => blueprint::run(c, g).await,
+        Command::Crawl(a) => crawl::run(a, g).await,
     }
 }
 

@@ -19,6 +19,7 @@ mod blueprint_logs;
 mod blueprint_mysql;
 mod blueprint_schedule;
 mod blueprints;
+mod crawl;
 mod cross_account;
 mod data_filters;
 mod explain;

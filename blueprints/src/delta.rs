@@ -220,6 +220,9 @@ pub async fn commit_with(
             Mode::Append => SaveMode::Append,
         })
         .with_schema_mode(deltalake_core::operations::write::SchemaMode::Merge)
+        // The writer's default slices every batch into 1024-row pieces, each
+        // a separate Parquet write; whole source batches cost less per row.
+        .with_write_batch_size(crate::source::BATCH_ROWS)
         .with_commit_properties(props);
     if !partition_by.is_empty() {
         write = write.with_partition_columns(partition_by.to_vec());

@@ -88,10 +88,13 @@ fn cast_name(t: ColType) -> &'static str {
     }
 }
 
+/// One value as a cell, with its bookmark form when `want_key` (formatting
+/// every value would cost more than reading it).
 fn cell(
     row: &Row,
     i: usize,
     t: ColType,
+    want_key: bool,
 ) -> Result<(Cell<'_>, Option<Value>), tokio_postgres::Error> {
     fn opt<T>(v: Option<T>, f: impl FnOnce(T) -> Cell<'static>) -> Cell<'static> {
         v.map_or(Cell::Null, f)
@@ -99,57 +102,69 @@ fn cell(
     let (c, key) = match t {
         ColType::Int16 => {
             let v: Option<i16> = row.try_get(i)?;
-            (opt(v, |v| Cell::Int(v.into())), v.map(Value::from))
+            (
+                opt(v, |v| Cell::Int(v.into())),
+                v.filter(|_| want_key).map(Value::from),
+            )
         }
         ColType::Int32 => {
             let v: Option<i32> = row.try_get(i)?;
-            (opt(v, |v| Cell::Int(v.into())), v.map(Value::from))
+            (
+                opt(v, |v| Cell::Int(v.into())),
+                v.filter(|_| want_key).map(Value::from),
+            )
         }
         ColType::Int64 => {
             let v: Option<i64> = row.try_get(i)?;
-            (opt(v, Cell::Int), v.map(Value::from))
+            (opt(v, Cell::Int), v.filter(|_| want_key).map(Value::from))
         }
         ColType::Float32 => {
             let v: Option<f32> = row.try_get(i)?;
             (
                 opt(v, |v| Cell::Float(v.into())),
-                v.map(|v| Value::from(v.to_string())),
+                v.filter(|_| want_key).map(|v| Value::from(v.to_string())),
             )
         }
         ColType::Float64 => {
             let v: Option<f64> = row.try_get(i)?;
-            (opt(v, Cell::Float), v.map(|v| Value::from(v.to_string())))
+            (
+                opt(v, Cell::Float),
+                v.filter(|_| want_key).map(|v| Value::from(v.to_string())),
+            )
         }
         ColType::Decimal(..) | ColType::Text => {
             let v: Option<&str> = row.try_get(i)?;
             (
                 v.map_or(Cell::Null, |s| Cell::Text(s.into())),
-                v.map(Value::from),
+                v.filter(|_| want_key).map(Value::from),
             )
         }
         ColType::Bool => {
             let v: Option<bool> = row.try_get(i)?;
-            (opt(v, Cell::Bool), v.map(Value::from))
+            (opt(v, Cell::Bool), v.filter(|_| want_key).map(Value::from))
         }
         ColType::Date => {
             let v: Option<NaiveDate> = row.try_get(i)?;
             (
                 opt(v, Cell::Date),
-                v.map(|d| Value::from(d.format("%Y-%m-%d").to_string())),
+                v.filter(|_| want_key)
+                    .map(|d| Value::from(d.format("%Y-%m-%d").to_string())),
             )
         }
         ColType::Timestamp => {
             let v: Option<NaiveDateTime> = row.try_get(i)?;
             (
                 opt(v, |t| Cell::Micros(t.and_utc().timestamp_micros())),
-                v.map(|t| Value::from(t.format("%Y-%m-%d %H:%M:%S%.6f").to_string())),
+                v.filter(|_| want_key)
+                    .map(|t| Value::from(t.format("%Y-%m-%d %H:%M:%S%.6f").to_string())),
             )
         }
         ColType::TimestampTz => {
             let v: Option<DateTime<Utc>> = row.try_get(i)?;
             (
                 opt(v, |t| Cell::Micros(t.timestamp_micros())),
-                v.map(|t| Value::from(t.format("%Y-%m-%d %H:%M:%S%.6f+00").to_string())),
+                v.filter(|_| want_key)
+                    .map(|t| Value::from(t.format("%Y-%m-%d %H:%M:%S%.6f+00").to_string())),
             )
         }
         ColType::Binary => {
@@ -335,7 +350,7 @@ impl Pg {
             row_no += 1;
             let mut key = vec![Value::Null; key_idx.len()];
             for (i, col) in table.columns.iter().enumerate() {
-                let (c, k) = cell(&row, i, col.ty).map_err(e)?;
+                let (c, k) = cell(&row, i, col.ty, key_idx.contains(&i)).map_err(e)?;
                 b.push(i, c).map_err(|m| {
                     SourceError(format!("source table `{}`, row {row_no}: {m}", table.name))
                 })?;

@@ -201,7 +201,8 @@ fn network_host(url: &str) -> Result<(), String> {
                     `SCHEME://USER@HOST:PORT/DB` and set connection options on the server"
             .into());
     }
-    if host.is_empty() || host.contains(['%', ',']) {
+    let path = rest.get(authority.len()..).unwrap_or("");
+    if host.is_empty() || authority.contains(['%', ',']) || path.contains('@') {
         return Err(
             "a database URL names one TCP host (`SCHEME://USER@HOST:PORT/DB`); \
                     local sockets and host lists are not sources"

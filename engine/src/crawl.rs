@@ -98,6 +98,9 @@ struct Candidate {
     name: String,
     rel: String,
     delta: bool,
+    /// A symbolic link somewhere below it (the engine's readers follow
+    /// links, so such a folder is never a table).
+    link: Option<String>,
     /// Each data file's folder names below the table, and extension.
     files: Vec<(Vec<String>, String)>,
 }
@@ -115,6 +118,8 @@ fn data_ext(name: &str) -> Option<&'static str> {
 fn rel_path(base: &str, name: &str) -> String {
     if base == "." || base.is_empty() {
         name.to_string()
+    } else if name.is_empty() {
+        base.to_string()
     } else {
         format!("{base}/{name}")
     }
@@ -157,6 +162,7 @@ fn walk_table(
     for (name, path, is_dir, is_link) in entries(dir)? {
         let rel = rel_path(&rel_path(&c.rel, &names.join("/")), &name);
         if is_link {
+            c.link.get_or_insert(rel.clone());
             notes.push(FolderNote {
                 path: rel,
                 verdict: Verdict::Ignored,
@@ -224,11 +230,12 @@ fn candidates(root: &Path, loc: &LocationUri) -> Result<(Vec<Candidate>, Vec<Fol
     let mut seen = 0;
     let mut out = Vec::new();
     for (name, rel, dir) in roots {
-        let delta = dir.join("_delta_log").is_dir();
+        let delta = std::fs::symlink_metadata(dir.join("_delta_log")).is_ok_and(|m| m.is_dir());
         let mut c = Candidate {
             name,
             rel,
             delta,
+            link: None,
             files: Vec::new(),
         };
         if !delta {
@@ -456,6 +463,16 @@ pub async fn crawl(location: &LocationUri) -> Result<CrawlPlan, EngineError> {
                 continue;
             }
         };
+        if let Some(link) = &c.link {
+            skip(
+                &mut notes,
+                format!(
+                    "holds the symbolic link `{link}`; the engine would follow it out of the \
+                     folder, so replace links with the files themselves"
+                ),
+            );
+            continue;
+        }
         if c.delta {
             match crate::delta::infer(&loc, &[]).await {
                 Ok(inferred) => {

@@ -59,6 +59,27 @@ impl PositionalTable {
             .iter()
             .map(|c| crate::tables::data_type(&t.name, c).map(|dt| Field::new(&c.name, dt, true)))
             .collect::<Result<Vec<_>, _>>()?;
+        // Output columns are mapped by position below, so the layout must
+        // be exactly: file columns, then partition_0..n-1 in order.
+        let files = t.columns.len().saturating_sub(t.partition_keys.len());
+        let in_order = t.columns.iter().enumerate().all(|(i, c)| {
+            if i < files {
+                !c.partition
+            } else {
+                c.partition
+                    && t.partition_keys
+                        .get(i - files)
+                        .is_some_and(|k| *k == c.name)
+            }
+        });
+        if !in_order {
+            return Err(EngineError::FailedPrecondition(format!(
+                "table `{}` lists its columns out of order (file columns, then {}); \
+                 re-create the table",
+                t.name,
+                t.partition_keys.join(", ")
+            )));
+        }
         let mut leaf = t.clone();
         leaf.columns.retain(|c| !c.partition);
         leaf.partition_keys.clear();

@@ -224,7 +224,7 @@ impl MySql {
                    ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME \
                  WHERE c.TABLE_SCHEMA = DATABASE() \
                    AND t.TABLE_TYPE IN ('BASE TABLE', 'VIEW', 'SYSTEM VERSIONED') \
-                 ORDER BY c.TABLE_NAME, c.ORDINAL_POSITION",
+                 ORDER BY BINARY c.TABLE_NAME, c.ORDINAL_POSITION",
                 (),
             )
             .await
@@ -302,7 +302,18 @@ impl MySql {
                     .unwrap_or_default();
                 key_idx.push(i);
                 if let Some(col) = table.columns.get(i) {
-                    let mark = cast_mark(col.ty).map_err(|what| {
+                    let declared = col.declared.to_ascii_lowercase();
+                    let ordered_apart = ["enum", "set", "json", "longtext"]
+                        .iter()
+                        .any(|t| declared.starts_with(t));
+                    let mark = if ordered_apart {
+                        // ENUM and SET sort by index, JSON by its own rules:
+                        // `>` on their text would not match `ORDER BY`.
+                        Err("an ENUM, SET or JSON column, which MySQL sorts apart from its text")
+                    } else {
+                        cast_mark(col.ty)
+                    };
+                    let mark = mark.map_err(|what| {
                         SourceError(format!(
                             "bookmark key `{k}` of source table `{}` is {what}; bookmark keys \
                              must be integers, decimals, text, dates or timestamps",

@@ -186,6 +186,22 @@ impl Pg {
         }
         cfg.connect_timeout(std::time::Duration::from_secs(10));
         cfg.application_name("lakegate-blueprint");
+        // A local socket is never a source: the server there may trust the
+        // operating-system user lakegate runs as (`spec` refuses such URLs
+        // too; this checks what the client will really connect to).
+        if cfg
+            .get_hosts()
+            .iter()
+            .any(|h| !matches!(h, tokio_postgres::config::Host::Tcp(_)))
+            || !cfg.get_hostaddrs().is_empty()
+            || cfg.get_hosts().is_empty()
+        {
+            return Err(SourceError(
+                "a PostgreSQL source is reached over TCP only; write the URL as \
+                 `postgres://USER@HOST:PORT/DB`"
+                    .into(),
+            ));
+        }
         let db = cfg.get_dbname().unwrap_or("").to_string();
         let (client, conn) = cfg.connect(NoTls).await.map_err(|e| pg_err(&db, &e))?;
         let conn = tokio::spawn(async move {

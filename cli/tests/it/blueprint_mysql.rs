@@ -185,6 +185,22 @@ fn a_mariadb_incremental_load_compares_64_bit_keys_exactly() {
         1,
         "bookmark key `x` of source table `gauges` is floating-point",
     );
+
+    // An ENUM sorts by its index, not its text: refused as a key too.
+    m.sql("shop", "CREATE TABLE states (s ENUM('z','a'), v TEXT)");
+    let file = s.blueprint(
+        "states",
+        &body(
+            &m,
+            &s,
+            "states",
+            "incremental",
+            "states",
+            "[source.bookmark]\nkeys = [\"s\"]",
+        ),
+    );
+    s.admin(&["blueprint", "run", &file])
+        .fails(1, "is an ENUM, SET or JSON column");
 }
 
 #[test]

@@ -31,6 +31,9 @@ fn lake(root: &Path) {
     write(&root.join("halfnamed/year=2024/01/a.csv"), "x\n1\n");
     write(&root.join("_tmp/a.csv"), "x\n1\n");
     write(&root.join("Bad Name/a.csv"), "x\n1\n");
+    // A link would be followed by the readers, out of the folder.
+    std::fs::create_dir_all(root.join("linked")).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", root.join("linked/a.csv")).unwrap();
 }
 
 fn verdicts(out: &serde_json::Value) -> Vec<String> {
@@ -85,6 +88,8 @@ fn a_crawl_explains_every_folder_and_registers_what_it_infers() {
             "_tmp ignored",
             "customers table",
             "halfnamed skipped",
+            "linked skipped",
+            "linked/a.csv ignored",
             "mixed skipped",
             "orders table",
             "orders/region=EU partition",
@@ -107,6 +112,7 @@ fn a_crawl_explains_every_folder_and_registers_what_it_infers() {
     assert!(reason(&dry, "halfnamed").contains("name every level"));
     assert!(reason(&dry, "Bad Name").contains("not a table name"));
     assert!(reason(&dry, "_tmp").contains("never read"));
+    assert!(reason(&dry, "linked").contains("symbolic link `linked/a.csv`"));
     let actions: Vec<String> = dry["tables"]
         .as_array()
         .unwrap()
@@ -243,6 +249,21 @@ fn a_crawl_explains_every_folder_and_registers_what_it_infers() {
         .admin(&["table", "describe", "raw.customers", "--json"])
         .json();
     assert_eq!(customers["columns"][0]["data_type"], "Int64");
+
+    // The same folders crawled into another database: each one is already
+    // a table's location, so none is registered twice.
+    let twice = s
+        .admin(&["crawl", "--location", &loc, "--database", "copy", "--json"])
+        .json();
+    for t in twice["tables"].as_array().unwrap() {
+        assert_eq!(t["action"], "skip", "{twice}");
+        assert!(
+            t["reason"]
+                .as_str()
+                .unwrap()
+                .contains("overlaps the location of another table")
+        );
+    }
 }
 
 #[test]

@@ -15,7 +15,9 @@ use crate::authorize::Target;
 use crate::catalog::Change;
 use crate::error::{Error, Result};
 use crate::governance::{Governance, NewTable};
-use crate::model::{Caller, LocationUri, Permission, Table, TableName, ident};
+use crate::model::{
+    Caller, LocationUri, MAX_COLUMNS, MAX_TEXT_LEN, Permission, Table, TableName, clip, ident,
+};
 
 /// What the crawler does, or would do, with one table it found.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,6 +81,19 @@ impl Governance {
                 "`{name}` is a resource link; rename the folder or crawl into another database"
             )));
         }
+        let want = LocationUri::parse(&spec.location)?;
+        let overlaps = snap.catalog.tables.values().any(|o| {
+            let same = o.account == *acct
+                && o.name == name
+                && o.location.as_str().trim_end_matches('/') == want.as_str().trim_end_matches('/');
+            !same && (o.location.contains(&want) || want.contains(&o.location))
+        });
+        if overlaps {
+            return Ok(CrawlAction::Skip(format!(
+                "`{want}` overlaps the location of another table; a folder is registered as \
+                 one table only"
+            )));
+        }
         match snap.catalog.table(acct, &name) {
             None => Ok(CrawlAction::Create),
             Some(existing) => Ok(compare(existing, spec)),
@@ -102,8 +117,11 @@ impl Governance {
                         Err(e) => return Err(e),
                     }
                 }
-                self.create_table(caller, spec)?;
-                Ok(CrawlAction::Create)
+                match self.create_table(caller, spec) {
+                    Ok(_) => Ok(CrawlAction::Create),
+                    Err(Error::AlreadyExists(m)) => Ok(CrawlAction::Skip(m)),
+                    Err(e) => Err(e),
+                }
             }
             CrawlAction::AddColumns(added) => {
                 self.mutate(|snap| {
@@ -127,12 +145,23 @@ impl Governance {
                         .iter()
                         .position(|c| c.partition)
                         .unwrap_or(updated.columns.len());
-                    let new: Vec<_> = spec
-                        .columns
-                        .iter()
-                        .filter(|c| now.contains(&c.name))
-                        .cloned()
-                        .collect();
+                    let mut new = Vec::new();
+                    for c in spec.columns.iter().filter(|c| now.contains(&c.name)) {
+                        if c.data_type.is_empty() || c.data_type.len() > MAX_TEXT_LEN {
+                            return Err(Error::invalid(format!(
+                                "column `{}` has no usable type",
+                                clip(&c.name)
+                            )));
+                        }
+                        let mut c = c.clone();
+                        c.name = ident(&c.name, "column")?;
+                        new.push(c);
+                    }
+                    if updated.columns.len() + new.len() > MAX_COLUMNS {
+                        return Err(Error::invalid(format!(
+                            "table `{name}` would have more than {MAX_COLUMNS} columns"
+                        )));
+                    }
                     updated.columns.splice(at..at, new);
                     Ok((vec![Change::PutTable(updated)], ()))
                 })?;

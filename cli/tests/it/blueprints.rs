@@ -9,13 +9,6 @@ use test_kit::PgServer;
 
 use crate::harness::*;
 
-/// Writes a blueprint file and returns its path.
-fn blueprint(s: &Server, name: &str, body: &str) -> String {
-    let path = s.lake.parent().unwrap().join(format!("{name}.toml"));
-    std::fs::write(&path, body).unwrap();
-    path.to_str().unwrap().to_string()
-}
-
 fn sqlite_source(dir: &Path) -> String {
     let dir = dir.join("src");
     std::fs::create_dir_all(&dir).unwrap();
@@ -34,8 +27,7 @@ fn sqlite_source(dir: &Path) -> String {
 }
 
 fn shop_blueprint(s: &Server, kind: &str, db: &str, extra: &str) -> String {
-    blueprint(
-        s,
+    s.blueprint(
         "shop",
         &format!(
             r#"name = "shop"
@@ -52,12 +44,6 @@ table_prefix = "s_"
             s.uri("shop")
         ),
     )
-}
-
-fn query_json(s: &Server, token: &str, sql: &str) -> serde_json::Value {
-    let out = s.cli(token, &["query", "--json", sql]);
-    out.ok();
-    out.json()
 }
 
 #[test]
@@ -91,8 +77,7 @@ fn a_sqlite_blueprint_loads_a_delta_table_that_queries_govern() {
     );
 
     // Queries read the Delta table through the secured scan.
-    let rows = query_json(
-        &s,
+    let rows = s.query_json(
         &s.admin_token,
         "SELECT id, amount FROM shop.s_orders ORDER BY id",
     );
@@ -123,7 +108,7 @@ fn a_sqlite_blueprint_loads_a_delta_table_that_queries_govern() {
         "shop.s_orders.eu_only",
     ])
     .ok();
-    let rows = query_json(&s, &bob, "SELECT * FROM shop.s_orders ORDER BY id");
+    let rows = s.query_json(&bob, "SELECT * FROM shop.s_orders ORDER BY id");
     assert_eq!(
         rows.to_string(),
         r#"[{"id":1,"region":"eu"},{"id":3,"region":"eu"}]"#
@@ -165,8 +150,7 @@ fn a_sqlite_blueprint_loads_a_delta_table_that_queries_govern() {
     .unwrap();
     let run = s.admin(&["blueprint", "run", &file, "--json"]).json();
     assert_eq!(run["rows_written"], 2, "{run}");
-    let rows = query_json(
-        &s,
+    let rows = s.query_json(
         &s.admin_token,
         "SELECT count(*) AS n, count(DISTINCT id) AS d FROM shop.s_orders",
     );
@@ -202,7 +186,7 @@ fn a_sqlite_blueprint_loads_a_delta_table_that_queries_govern() {
         "delta",
     ])
     .ok();
-    let rows = query_json(&s, &s.admin_token, "SELECT count(*) AS n FROM shop.copy");
+    let rows = s.query_json(&s.admin_token, "SELECT count(*) AS n FROM shop.copy");
     assert_eq!(rows.to_string(), r#"[{"n":5}]"#);
     s.admin(&[
         "table",
@@ -216,8 +200,7 @@ fn a_sqlite_blueprint_loads_a_delta_table_that_queries_govern() {
     .fails(1, "not a Delta table");
 
     // Partitioned by a source column: `k=v/` folders, a partition column.
-    let part = blueprint(
-        &s,
+    let part = s.blueprint(
         "parts",
         &format!(
             "name = \"parts\"\nkind = \"snapshot\"\n[source]\nurl = \"sqlite://{db}\"\n\
@@ -232,8 +215,7 @@ fn a_sqlite_blueprint_loads_a_delta_table_that_queries_govern() {
         .admin(&["table", "describe", "shop.p_orders", "--json"])
         .json();
     assert_eq!(t["partition_keys"], serde_json::json!(["region"]), "{t}");
-    let rows = query_json(
-        &s,
+    let rows = s.query_json(
         &s.admin_token,
         "SELECT region, count(*) AS n FROM shop.p_orders GROUP BY region ORDER BY region",
     );
@@ -315,9 +297,7 @@ fn a_bad_blueprint_file_fails_with_its_line_and_is_recorded() {
     let s = Server::start();
     s.admin(&["location", "register", &s.uri("")]).ok();
     let db = sqlite_source(&s.lake);
-    let file = blueprint(
-        &s,
-        "typo",
+    let file = s.blueprint("typo",
         &format!(
             "name = \"typo\"\nkind = \"snapshot\"\n[source]\nurl = \"sqlite://{db}\"\nincldue = [\"orders\"]\n[target]\ndatabase = \"shop\"\nlocation = \"{}\"\n",
             s.uri("shop")
@@ -380,7 +360,7 @@ location = "{}"
             s.uri("crm")
         )
     };
-    let file = blueprint(&s, "crm", &body("crm", "CRM_PASSWORD", "public.orders"));
+    let file = s.blueprint("crm", &body("crm", "CRM_PASSWORD", "public.orders"));
     let run = s.admin(&["blueprint", "run", &file, "--json"]).json();
     assert_eq!(run["state"], "SUCCEEDED", "{run}");
     let t = s
@@ -416,8 +396,7 @@ location = "{}"
             "raw:Binary"
         ]
     );
-    let rows = query_json(
-        &s,
+    let rows = s.query_json(
         &s.admin_token,
         "SELECT id, amount, at, at_tz, day FROM crm.orders ORDER BY id",
     );
@@ -427,14 +406,14 @@ location = "{}"
     );
 
     // A type with no faithful mapping fails, naming table, column and type.
-    let file = blueprint(&s, "geo", &body("geo", "CRM_PASSWORD", "public.geo"));
+    let file = s.blueprint("geo", &body("geo", "CRM_PASSWORD", "public.geo"));
     s.admin(&["blueprint", "run", &file]).fails(
         1,
         "column `pt` of source table `public.geo` has type `point`",
     );
 
     // A wrong password fails the run; the password appears nowhere.
-    let file = blueprint(&s, "bad", &body("bad", "BAD_PASSWORD", "public.orders"));
+    let file = s.blueprint("bad", &body("bad", "BAD_PASSWORD", "public.orders"));
     let out = s.admin(&["blueprint", "run", &file, "--json"]);
     out.fails(1, "password authentication failed");
     let runs = s.admin(&["blueprint", "runs", "--json"]);
@@ -448,21 +427,17 @@ location = "{}"
 
     // A secret goes only to the source it is bound to, and a variable that
     // is not bound is never read.
-    let file = blueprint(
-        &s,
-        "other",
-        &body("other", "OTHER_PASSWORD", "public.orders"),
-    );
+    let file = s.blueprint("other", &body("other", "OTHER_PASSWORD", "public.orders"));
     s.admin(&["blueprint", "run", &file])
         .fails(3, "bound to another source");
-    let file = blueprint(&s, "home", &body("home", "HOME", "public.orders"));
+    let file = s.blueprint("home", &body("home", "HOME", "public.orders"));
     s.admin(&["blueprint", "run", &file])
         .fails(3, "not bound to a source");
 
     // An unreachable source fails clearly.
     let unreachable = body("gone", "OTHER_PASSWORD", "public.orders")
         .replace(&format!(":{}/crm", pg.port), ":1/other");
-    let file = blueprint(&s, "gone", &unreachable);
+    let file = s.blueprint("gone", &unreachable);
     s.admin(&["blueprint", "run", &file])
         .fails(1, "PostgreSQL source `other`");
 }

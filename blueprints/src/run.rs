@@ -85,6 +85,26 @@ pub trait Governance: Send + Sync {
     ) -> BoxFuture<'a, Result<(), RunError>>;
 }
 
+/// Where a phase stands, shared with the progress callback.
+#[derive(Default)]
+struct Position {
+    done: std::sync::atomic::AtomicU64,
+    total: std::sync::atomic::AtomicU64,
+}
+
+impl Position {
+    fn set(&self, done: u64, total: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.done.store(done, Relaxed);
+        self.total.store(total, Relaxed);
+    }
+
+    fn get(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.done.load(Relaxed), self.total.load(Relaxed))
+    }
+}
+
 /// Progress of a run, for bars or plain lines.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Progress {
@@ -98,6 +118,10 @@ pub struct Progress {
     pub bytes: u64,
     /// Files so far.
     pub files: u64,
+    /// Units of the phase done: tables (database runs) or files (logs).
+    pub done: u64,
+    /// Units of the phase in all (0 when not known yet).
+    pub total: u64,
 }
 
 /// What a successful run did, per table and in total.
@@ -139,13 +163,18 @@ pub async fn run_database(
     gov: &dyn Governance,
     progress: &(dyn Fn(Progress) + Send + Sync),
 ) -> Result<Outcome, RunError> {
+    // Where the phase stands: (units done, units in all), for a bar.
+    let pos = Position::default();
     let note = |phase: &str, table: Option<&str>, rows: u64, bytes: u64, files: u64| {
+        let (done, total) = pos.get();
         progress(Progress {
             phase: phase.into(),
             table: table.map(String::from),
             rows,
             bytes,
             files,
+            done,
+            total,
         })
     };
     let replaces = bp.kind == Kind::Snapshot;
@@ -186,7 +215,9 @@ pub async fn run_database(
     gov.authorize(&bp.target.database, &bp.target.location, &targets, replaces)?;
 
     let mut pending = Vec::new();
-    for (t, target) in tables.iter().zip(&targets) {
+    let count = tables.len() as u64;
+    for (i, (t, target)) in tables.iter().zip(&targets).enumerate() {
+        pos.set(i as u64, count);
         for p in &bp.target.partition_by {
             if !t.columns.iter().any(|c| c.name == *p) {
                 return Err(RunError::new(
@@ -228,6 +259,7 @@ pub async fn run_database(
             .read(t, cursor.as_ref().filter(|_| bp.kind == Kind::Incremental))
             .await
             .map_err(|e| RunError::new(FailKind::Invalid, e.0))?;
+        pos.set(i as u64 + 1, count);
         note("read", Some(target), read.rows, read.bytes, 0);
         if let Some(existing) = &state.schema {
             read.batches = fit_schema(target, existing, read.batches, &bp.target.partition_by)?;
@@ -249,7 +281,9 @@ pub async fn run_database(
     }
 
     let mut out = Outcome::default();
-    for p in pending {
+    let count = pending.len() as u64;
+    for (i, p) in pending.into_iter().enumerate() {
+        pos.set(i as u64, count);
         out.rows_read += p.read.rows;
         out.bytes += p.read.bytes;
         let nothing_new = bp.kind == Kind::Incremental && p.read.rows == 0 && p.exists;
@@ -296,6 +330,7 @@ pub async fn run_database(
             .await
             .map_err(|e| RunError::new(FailKind::Unavailable, e.0))?;
         out.files += delta::files_added(&after).await;
+        pos.set(i as u64 + 1, count);
         note(
             "register",
             Some(&p.target),
@@ -317,13 +352,18 @@ pub async fn run_logs(
     gov: &dyn Governance,
     progress: &(dyn Fn(Progress) + Send + Sync),
 ) -> Result<Outcome, RunError> {
+    // Where the phase stands: (units done, units in all), for a bar.
+    let pos = Position::default();
     let note = |phase: &str, table: Option<&str>, rows: u64, bytes: u64, files: u64| {
+        let (done, total) = pos.get();
         progress(Progress {
             phase: phase.into(),
             table: table.map(String::from),
             rows,
             bytes,
             files,
+            done,
+            total,
         })
     };
     let format = bp.source.format.ok_or_else(|| {
@@ -419,12 +459,14 @@ pub async fn run_logs(
             .await?;
         return Ok(out);
     }
+    pos.set(0, files.len() as u64);
     note("read", Some(&target), 0, 0, files.len() as u64);
     let fmt = format;
     let to_parse = files.clone();
     let parsed = tokio::task::spawn_blocking(move || crate::logs::parse_files(fmt, &to_parse))
         .await
         .map_err(|e| RunError::new(FailKind::Unavailable, format!("log parsing stopped: {e}")))??;
+    pos.set(files.len() as u64, files.len() as u64);
     note(
         "read",
         Some(&target),

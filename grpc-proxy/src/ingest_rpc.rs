@@ -95,6 +95,8 @@ impl GovernanceService {
                             rows: p.rows,
                             bytes: p.bytes,
                             files: p.files,
+                            done: p.done,
+                            total: p.total,
                         })
                     }
                     RunEvent::Done(rec) => run_blueprint_event::Kind::Run((*rec).into()),

@@ -240,6 +240,20 @@ fn read_blueprint(file: &std::path::Path, shown: &str) -> Result<String, CliErro
     Ok(text)
 }
 
+/// `[#####-----] 1/2 ` for a phase with a known total; empty otherwise.
+fn bar(done: u64, total: u64) -> String {
+    const WIDTH: u64 = 20;
+    if total == 0 {
+        return String::new();
+    }
+    let filled = (done.min(total) * WIDTH / total) as usize;
+    format!(
+        "[{}{}] {done}/{total} ",
+        "#".repeat(filled),
+        "-".repeat(WIDTH as usize - filled)
+    )
+}
+
 async fn run_file(file: PathBuf, g: &Global) -> Result<(), CliError> {
     let shown = file.display().to_string();
     // Read locally (the server never reads the client's files); the server
@@ -270,9 +284,10 @@ async fn run_file(file: PathBuf, g: &Global) -> Result<(), CliError> {
                     continue;
                 }
                 let line = format!(
-                    "{:<8} {:<24} {:>10} rows {:>10} {:>5} files",
+                    "{:<8} {:<24} {}{:>10} rows {:>10} {:>5} files",
                     p.phase,
                     if p.table.is_empty() { "-" } else { &p.table },
+                    bar(p.done, p.total),
                     p.rows,
                     human_bytes(p.bytes),
                     p.files

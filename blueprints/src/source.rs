@@ -18,7 +18,7 @@ mod sqlite;
 use deltalake_core::arrow::array::RecordBatch;
 use serde_json::Value;
 
-use crate::columns::SourceColumn;
+use crate::columns::{BatchBuilder, Cell, SourceColumn};
 use crate::spec::Order;
 
 /// Rows per Arrow batch.
@@ -195,4 +195,103 @@ pub(crate) fn check_cursor(table: &SourceTable, cursor: &Cursor<'_>) -> Result<(
         )));
     }
     Ok(())
+}
+
+/// Adds a listed column to its table (the listing is ordered by table).
+pub(crate) fn add_listed_column(
+    out: &mut Vec<SourceTable>,
+    name: String,
+    schema: Option<String>,
+    base: String,
+    col: SourceColumn,
+) {
+    match out.last_mut() {
+        Some(t) if t.name == name => t.columns.push(col),
+        _ => out.push(SourceTable {
+            name,
+            schema,
+            base,
+            columns: vec![col],
+        }),
+    }
+}
+
+/// Collects a table's rows into Arrow batches, with the bookmark tuple of
+/// the last row; shared by the database readers.
+pub(crate) struct RowSink<'a> {
+    table: &'a SourceTable,
+    key_idx: Vec<usize>,
+    key: Vec<Value>,
+    b: BatchBuilder,
+    out: ReadOut,
+    row_no: u64,
+}
+
+impl<'a> RowSink<'a> {
+    /// A sink for `table`, keeping the values of columns `key_idx` (in
+    /// bookmark order) as each row's bookmark.
+    pub(crate) fn new(table: &'a SourceTable, key_idx: Vec<usize>) -> Self {
+        Self {
+            table,
+            key: vec![Value::Null; key_idx.len()],
+            key_idx,
+            b: BatchBuilder::new(&table.columns),
+            out: ReadOut::default(),
+            row_no: 0,
+        }
+    }
+
+    /// Whether column `i` is a bookmark key (its bookmark form is needed).
+    pub(crate) fn is_key(&self, i: usize) -> bool {
+        self.key_idx.contains(&i)
+    }
+
+    /// Starts the next row; returns its number (from 1), for messages.
+    pub(crate) fn begin_row(&mut self) -> u64 {
+        self.row_no += 1;
+        self.row_no
+    }
+
+    /// Column `i` of the current row, with its bookmark form if a key.
+    pub(crate) fn push(
+        &mut self,
+        i: usize,
+        cell: Cell<'_>,
+        key: Option<Value>,
+    ) -> Result<(), SourceError> {
+        self.b.push(i, cell).map_err(|m| {
+            SourceError(format!(
+                "source table `{}`, row {}: {m}",
+                self.table.name, self.row_no
+            ))
+        })?;
+        for (slot, ki) in self.key.iter_mut().zip(&self.key_idx) {
+            if *ki == i {
+                *slot = key.clone().unwrap_or(Value::Null);
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the current row.
+    pub(crate) fn end_row(&mut self) -> Result<(), SourceError> {
+        self.b.end_row();
+        if !self.key_idx.is_empty() {
+            self.out.last_key = Some(self.key.clone());
+        }
+        if self.b.rows() >= BATCH_ROWS {
+            self.out.batches.push(self.b.finish().map_err(SourceError)?);
+        }
+        Ok(())
+    }
+
+    /// The rows read.
+    pub(crate) fn finish(mut self) -> Result<ReadOut, SourceError> {
+        if self.b.rows() > 0 || self.out.batches.is_empty() {
+            self.out.batches.push(self.b.finish().map_err(SourceError)?);
+        }
+        self.out.rows = self.row_no;
+        self.out.bytes = self.b.bytes();
+        Ok(self.out)
+    }
 }

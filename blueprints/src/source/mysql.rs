@@ -19,10 +19,10 @@ use mysql_async::{Conn, IsolationLevel, OptsBuilder, Row, TxOpts, Value as MyVal
 use serde_json::Value;
 
 use super::{
-    Cursor, ReadOut, SourceError, SourceTable, beyond, check_cursor, null_keys_sql, order_by,
-    refuse_null_keys,
+    Cursor, ReadOut, RowSink, SourceError, SourceTable, add_listed_column, beyond, check_cursor,
+    null_keys_sql, order_by, refuse_null_keys,
 };
-use crate::columns::{BatchBuilder, Cell, ColType, SourceColumn};
+use crate::columns::{Cell, ColType, SourceColumn};
 
 /// An open MySQL or MariaDB source.
 pub struct MySql {
@@ -261,15 +261,7 @@ impl MySql {
                 declared: column_type,
                 ty,
             };
-            match out.last_mut() {
-                Some(t) if t.name == table => t.columns.push(col),
-                _ => out.push(SourceTable {
-                    name: table.clone(),
-                    schema: None,
-                    base: table,
-                    columns: vec![col],
-                }),
-            }
+            add_listed_column(&mut out, table.clone(), None, table, col);
         }
         Ok(out)
     }
@@ -350,45 +342,24 @@ impl MySql {
             mysql_async::Params::Positional(params)
         };
         let mut result = tx.exec_iter(sql, params).await.map_err(e)?;
-        let mut out = ReadOut::default();
-        let mut b = BatchBuilder::new(&table.columns);
-        let mut row_no = 0u64;
+        let mut sink = RowSink::new(table, key_idx);
         while let Some(row) = result.next().await.map_err(e)? {
-            row_no += 1;
-            let mut key = vec![Value::Null; key_idx.len()];
+            let row_no = sink.begin_row();
             for (i, col) in table.columns.iter().enumerate() {
                 let v = row.as_ref(i).unwrap_or(&MyValue::NULL);
-                let bad = |m: String| {
+                let (c, k) = cell(v, col.ty, sink.is_key(i)).map_err(|m| {
                     SourceError(format!(
                         "source table `{}`, row {row_no}: column `{}` ({}) holds {m}, which \
                          does not fit its type",
                         table.name, col.name, col.declared
                     ))
-                };
-                let (c, k) = cell(v, col.ty, key_idx.contains(&i)).map_err(bad)?;
-                b.push(i, c).map_err(|m| {
-                    SourceError(format!("source table `{}`, row {row_no}: {m}", table.name))
                 })?;
-                for (slot, ki) in key.iter_mut().zip(&key_idx) {
-                    if *ki == i {
-                        *slot = k.clone().unwrap_or(Value::Null);
-                    }
-                }
+                sink.push(i, c, k)?;
             }
-            b.end_row();
-            if !key_idx.is_empty() {
-                out.last_key = Some(key);
-            }
-            if b.rows() >= super::BATCH_ROWS {
-                out.batches.push(b.finish().map_err(SourceError)?);
-            }
+            sink.end_row()?;
         }
         drop(result);
-        if b.rows() > 0 || out.batches.is_empty() {
-            out.batches.push(b.finish().map_err(SourceError)?);
-        }
-        out.rows = row_no;
-        out.bytes = b.bytes();
+        let out = sink.finish()?;
         tx.commit().await.map_err(e)?;
         Ok(out)
     }

@@ -13,10 +13,10 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls, Row};
 
 use super::{
-    Cursor, ReadOut, SourceError, SourceTable, beyond, check_cursor, null_keys_sql, order_by,
-    quote, refuse_null_keys,
+    Cursor, ReadOut, RowSink, SourceError, SourceTable, add_listed_column, beyond, check_cursor,
+    null_keys_sql, order_by, quote, refuse_null_keys,
 };
-use crate::columns::{BatchBuilder, Cell, ColType, SourceColumn};
+use crate::columns::{Cell, ColType, SourceColumn};
 
 /// An open PostgreSQL source.
 pub struct Pg {
@@ -261,15 +261,7 @@ impl Pg {
                 declared: data_type,
                 ty,
             };
-            match out.last_mut() {
-                Some(t) if t.name == name => t.columns.push(col),
-                _ => out.push(SourceTable {
-                    name,
-                    schema: Some(schema),
-                    base: table,
-                    columns: vec![col],
-                }),
-            }
+            add_listed_column(&mut out, name, Some(schema), table, col);
         }
         Ok(out)
     }
@@ -358,37 +350,17 @@ impl Pg {
             params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
         let stream = tx.query_raw(&sql, params).await.map_err(e)?;
         pin_mut!(stream);
-        let mut out = ReadOut::default();
-        let mut b = BatchBuilder::new(&table.columns);
-        let mut row_no = 0u64;
+        let mut sink = RowSink::new(table, key_idx);
         while let Some(row) = stream.next().await {
             let row = row.map_err(e)?;
-            row_no += 1;
-            let mut key = vec![Value::Null; key_idx.len()];
+            sink.begin_row();
             for (i, col) in table.columns.iter().enumerate() {
-                let (c, k) = cell(&row, i, col.ty, key_idx.contains(&i)).map_err(e)?;
-                b.push(i, c).map_err(|m| {
-                    SourceError(format!("source table `{}`, row {row_no}: {m}", table.name))
-                })?;
-                for (slot, ki) in key.iter_mut().zip(&key_idx) {
-                    if *ki == i {
-                        *slot = k.clone().unwrap_or(Value::Null);
-                    }
-                }
+                let (c, k) = cell(&row, i, col.ty, sink.is_key(i)).map_err(e)?;
+                sink.push(i, c, k)?;
             }
-            b.end_row();
-            if !key_idx.is_empty() {
-                out.last_key = Some(key);
-            }
-            if b.rows() >= super::BATCH_ROWS {
-                out.batches.push(b.finish().map_err(SourceError)?);
-            }
+            sink.end_row()?;
         }
-        if b.rows() > 0 || out.batches.is_empty() {
-            out.batches.push(b.finish().map_err(SourceError)?);
-        }
-        out.rows = row_no;
-        out.bytes = b.bytes();
+        let out = sink.finish()?;
         tx.commit().await.map_err(e)?;
         Ok(out)
     }

@@ -41,30 +41,7 @@ impl Governance {
         let db = ident(database, "database")?;
         let loc = LocationUri::parse(location)?;
         let snap = self.snapshot()?;
-        let acct = caller.account().clone();
-        match snap.catalog.database(&acct, &db) {
-            None => {
-                self.require(
-                    &snap,
-                    caller,
-                    Permission::CreateDatabase,
-                    &Target::Catalog(acct.clone()),
-                    &format!("catalog `{acct}` (to create database `{db}`)"),
-                )?;
-                self.check_location(&snap, caller, &loc, None)
-            }
-            Some(_) => {
-                let d = self.visible_database(&snap, caller, &db)?;
-                self.require(
-                    &snap,
-                    caller,
-                    Permission::CreateTable,
-                    &Target::Database(acct.clone(), db.clone()),
-                    &format!("database `{db}`"),
-                )?;
-                self.check_location(&snap, caller, &loc, Some(d))
-            }
-        }
+        self.check_new_tables(&snap, caller, &db, &loc)
     }
 
     /// What registering the crawled `spec` would do, changing nothing.

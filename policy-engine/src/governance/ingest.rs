@@ -8,8 +8,8 @@
 use crate::authorize::Target;
 use crate::catalog::Change;
 use crate::error::{Error, Result};
-use crate::governance::Governance;
 use crate::governance::NewTable;
+use crate::governance::{Governance, Snapshot};
 use crate::model::{Caller, Format, LocationUri, Permission, Table, TableName, ident};
 
 impl Governance {
@@ -37,29 +37,7 @@ impl Governance {
         let loc = LocationUri::parse(location)?;
         let snap = self.snapshot()?;
         let acct = caller.account().clone();
-        match snap.catalog.database(&acct, &db) {
-            None => {
-                self.require(
-                    &snap,
-                    caller,
-                    Permission::CreateDatabase,
-                    &Target::Catalog(acct.clone()),
-                    &format!("catalog `{acct}` (to create database `{db}`)"),
-                )?;
-                self.check_location(&snap, caller, &loc, None)?;
-            }
-            Some(_) => {
-                let d = self.visible_database(&snap, caller, &db)?;
-                self.require(
-                    &snap,
-                    caller,
-                    Permission::CreateTable,
-                    &Target::Database(acct.clone(), db.clone()),
-                    &format!("database `{db}`"),
-                )?;
-                self.check_location(&snap, caller, &loc, Some(d))?;
-            }
-        }
+        self.check_new_tables(&snap, caller, &db, &loc)?;
         for t in tables {
             let name = TableName::parse(&format!("{db}.{t}"))?;
             let want = table_location(&loc, t)?;
@@ -100,6 +78,42 @@ impl Governance {
             }
         }
         Ok(())
+    }
+
+    /// The rights to put new tables of database `db` under `loc`:
+    /// CREATE_DATABASE when it does not exist yet, CREATE_TABLE when it
+    /// does, and DATA_LOCATION_ACCESS on `loc` inside a registered location.
+    pub(crate) fn check_new_tables(
+        &self,
+        snap: &Snapshot,
+        caller: &Caller,
+        db: &str,
+        loc: &LocationUri,
+    ) -> Result<()> {
+        let acct = caller.account().clone();
+        match snap.catalog.database(&acct, db) {
+            None => {
+                self.require(
+                    snap,
+                    caller,
+                    Permission::CreateDatabase,
+                    &Target::Catalog(acct.clone()),
+                    &format!("catalog `{acct}` (to create database `{db}`)"),
+                )?;
+                self.check_location(snap, caller, loc, None)
+            }
+            Some(_) => {
+                let d = self.visible_database(snap, caller, db)?;
+                self.require(
+                    snap,
+                    caller,
+                    Permission::CreateTable,
+                    &Target::Database(acct.clone(), db.to_string()),
+                    &format!("database `{db}`"),
+                )?;
+                self.check_location(snap, caller, loc, Some(d))
+            }
+        }
     }
 
     /// Checks, before a run reads anything, that `caller` may read a source

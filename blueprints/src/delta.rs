@@ -22,10 +22,16 @@ use deltalake_core::kernel::Transaction;
 use deltalake_core::kernel::transaction::CommitProperties;
 use deltalake_core::logstore::object_store::ObjectStore;
 use deltalake_core::logstore::object_store::local::LocalFileSystem;
+use deltalake_core::parquet::basic::Compression;
+use deltalake_core::parquet::file::properties::WriterProperties;
 use deltalake_core::protocol::SaveMode;
 use deltalake_core::{DeltaTable, DeltaTableBuilder};
 use futures::TryStreamExt as _;
 use serde_json::Value;
+
+mod direct;
+mod encode;
+mod stats;
 
 /// What a Delta target holds before a run.
 #[derive(Debug, Default)]
@@ -198,21 +204,30 @@ pub async fn commit_with(
     mode: Mode,
     partition_by: &[String],
     meta: CommitMeta<'_>,
-    writer_properties: Option<deltalake_core::parquet::file::properties::WriterProperties>,
+    writer_properties: Option<WriterProperties>,
 ) -> Result<u64, DeltaError> {
+    let info = vec![
+        (
+            "lakegate.blueprint".to_string(),
+            Value::from(meta.blueprint),
+        ),
+        ("lakegate.seq".to_string(), Value::from(meta.seq)),
+        ("lakegate.run".to_string(), Value::from(meta.run_id)),
+        ("lakegate.bookmark".to_string(), meta.bookmark),
+        ("lakegate.files".to_string(), meta.files),
+    ];
     let props = CommitProperties::default()
         .with_application_transaction(Transaction::new(app_id(meta.blueprint), meta.seq))
-        .with_metadata([
-            (
-                "lakegate.blueprint".to_string(),
-                Value::from(meta.blueprint),
-            ),
-            ("lakegate.seq".to_string(), Value::from(meta.seq)),
-            ("lakegate.run".to_string(), Value::from(meta.run_id)),
-            ("lakegate.bookmark".to_string(), meta.bookmark),
-            ("lakegate.files".to_string(), meta.files),
-        ])
         .with_cleanup_expired_logs(Some(false));
+    let writer_properties = writer_properties.unwrap_or_else(|| {
+        WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .build()
+    });
+    if let Some(plan) = direct::plan(&table, &batches, mode, partition_by, &writer_properties)? {
+        return direct::commit(&table, plan, batches, mode, props, info, meta.run_id).await;
+    }
+    let props = props.with_metadata(info);
     let mut write = table
         .write(batches)
         .with_save_mode(match mode {
@@ -227,9 +242,7 @@ pub async fn commit_with(
     if !partition_by.is_empty() {
         write = write.with_partition_columns(partition_by.to_vec());
     }
-    if let Some(p) = writer_properties {
-        write = write.with_writer_properties(p);
-    }
+    write = write.with_writer_properties(writer_properties);
     let table = write
         .await
         .map_err(|e| DeltaError(format!("cannot commit to the Delta table: {e}")))?;

@@ -120,6 +120,30 @@ async fn delta_once(dir: &std::path::Path, data: &[RecordBatch], round: usize) -
     start.elapsed()
 }
 
+async fn sink_once(dir: &std::path::Path, data: &[RecordBatch], round: usize) -> Duration {
+    use deltalake_core::datafile::writer::{DeltaWriter, WriterConfig};
+    let loc = format!("file://{}/sink{round}/", dir.display());
+    let start = Instant::now();
+    let table = blueprints::delta::open_or_create(&loc).await.unwrap();
+    let store = table.log_store().object_store(None);
+    let cfg = WriterConfig::new(
+        data[0].schema(),
+        vec![],
+        Some(props()),
+        None,
+        Some(8192),
+        "32".try_into().unwrap(),
+        None,
+    );
+    let mut w = DeltaWriter::new(store, cfg);
+    for b in data {
+        w.write(b).await.unwrap();
+    }
+    let adds = w.close().await.unwrap();
+    assert!(!adds.is_empty());
+    start.elapsed()
+}
+
 fn parquet_once(dir: &std::path::Path, data: &[RecordBatch], round: usize) -> Duration {
     let path = dir.join(format!("plain{round}.parquet"));
     let start = Instant::now();
@@ -167,6 +191,13 @@ async fn main() {
             d.push(delta_once(dir.path(), &data, round).await);
             p.push(parquet_once(dir.path(), &data, round));
         }
+    }
+    if std::env::var("LG_EXPERIMENT").is_ok() {
+        let mut s = Vec::new();
+        for round in 0..rounds {
+            s.push(sink_once(dir.path(), &data, round).await);
+        }
+        println!("EXPERIMENT sink_ms={:.1}", median(s).as_secs_f64() * 1e3);
     }
     let (d, p) = (median(d), median(p));
     let ratio = p.as_secs_f64() / d.as_secs_f64();

@@ -7,6 +7,7 @@
     reason = "tests: a panic is a failed test"
 )]
 
+mod direct;
 mod sqlite;
 
 use std::sync::Mutex;

@@ -22,7 +22,6 @@ use deltalake_core::kernel::Transaction;
 use deltalake_core::kernel::transaction::CommitProperties;
 use deltalake_core::logstore::object_store::ObjectStore;
 use deltalake_core::logstore::object_store::local::LocalFileSystem;
-use deltalake_core::parquet::basic::Compression;
 use deltalake_core::parquet::file::properties::WriterProperties;
 use deltalake_core::protocol::SaveMode;
 use deltalake_core::{DeltaTable, DeltaTableBuilder};
@@ -32,6 +31,9 @@ use serde_json::Value;
 mod direct;
 mod encode;
 mod stats;
+mod write;
+
+pub use write::TableWrite;
 
 /// What a Delta target holds before a run.
 #[derive(Debug, Default)]
@@ -206,6 +208,21 @@ pub async fn commit_with(
     meta: CommitMeta<'_>,
     writer_properties: Option<WriterProperties>,
 ) -> Result<u64, DeltaError> {
+    let location = table.log_store().root_url().to_string();
+    let mut write = TableWrite::new(&location, mode, partition_by, meta.run_id);
+    if let Some(p) = writer_properties {
+        write = write.with_writer_properties(p);
+    }
+    let existing = table.version().is_some().then_some(&table);
+    for b in batches {
+        write.push(existing, b).await?;
+    }
+    write.commit(Some(table), meta).await
+}
+
+/// The commit properties (the run's `txn`, no log cleanup) and the commit
+/// info entries that hold the bookmark.
+fn commit_parts(meta: CommitMeta<'_>) -> (CommitProperties, Vec<(String, Value)>) {
     let info = vec![
         (
             "lakegate.blueprint".to_string(),
@@ -219,15 +236,19 @@ pub async fn commit_with(
     let props = CommitProperties::default()
         .with_application_transaction(Transaction::new(app_id(meta.blueprint), meta.seq))
         .with_cleanup_expired_logs(Some(false));
-    let writer_properties = writer_properties.unwrap_or_else(|| {
-        WriterProperties::builder()
-            .set_compression(Compression::SNAPPY)
-            .build()
-    });
-    if let Some(plan) = direct::plan(&table, &batches, mode, partition_by, &writer_properties)? {
-        return direct::commit(&table, plan, batches, mode, props, info, meta.run_id).await;
-    }
-    let props = props.with_metadata(info);
+    (props, info)
+}
+
+/// Writes `batches` with deltalake's write operation (which merges new
+/// columns into the schema and partitions the files) in one commit.
+async fn write_op(
+    table: DeltaTable,
+    batches: Vec<RecordBatch>,
+    mode: Mode,
+    partition_by: &[String],
+    props: CommitProperties,
+    writer_properties: WriterProperties,
+) -> Result<u64, DeltaError> {
     let mut write = table
         .write(batches)
         .with_save_mode(match mode {
@@ -238,11 +259,11 @@ pub async fn commit_with(
         // The writer's default slices every batch into 1024-row pieces, each
         // a separate Parquet write; whole source batches cost less per row.
         .with_write_batch_size(crate::source::BATCH_ROWS)
+        .with_writer_properties(writer_properties)
         .with_commit_properties(props);
     if !partition_by.is_empty() {
         write = write.with_partition_columns(partition_by.to_vec());
     }
-    write = write.with_writer_properties(writer_properties);
     let table = write
         .await
         .map_err(|e| DeltaError(format!("cannot commit to the Delta table: {e}")))?;

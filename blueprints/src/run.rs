@@ -147,6 +147,7 @@ struct Pending {
     table: Option<deltalake_core::DeltaTable>,
     seq: i64,
     read: ReadOut,
+    write: delta::TableWrite,
     bookmark: Value,
     exists: bool,
 }
@@ -255,15 +256,52 @@ pub async fn run_database(
             after: after.as_deref(),
         });
         note("read", Some(target), 0, 0, 0);
-        let mut read = source
-            .read(t, cursor.as_ref().filter(|_| bp.kind == Kind::Incremental))
-            .await
-            .map_err(|e| RunError::new(FailKind::Invalid, e.0))?;
+        // Batches go into the table's data file while the source is read.
+        let mode = if bp.kind == Kind::Snapshot {
+            Mode::Overwrite
+        } else {
+            Mode::Append
+        };
+        let mut write = delta::TableWrite::new(&location, mode, &bp.target.partition_by, run_id);
+        let (to, from) = tokio::sync::mpsc::channel(2);
+        let reading = source.read(
+            t,
+            cursor.as_ref().filter(|_| bp.kind == Kind::Incremental),
+            Some(to),
+        );
+        let writing = async {
+            // Owned here, so a failed write drops it and the read stops.
+            let mut from = from;
+            while let Some(batch) = from.recv().await {
+                feed(
+                    &mut write,
+                    target,
+                    &state,
+                    table.as_ref(),
+                    batch,
+                    &bp.target.partition_by,
+                )
+                .await?;
+            }
+            Ok::<(), RunError>(())
+        };
+        let (read, written) = tokio::join!(reading, writing);
+        // The writer's failure first: the read then only saw it stop.
+        written?;
+        let mut read = read.map_err(|e| RunError::new(FailKind::Invalid, e.0))?;
+        for batch in std::mem::take(&mut read.batches) {
+            feed(
+                &mut write,
+                target,
+                &state,
+                table.as_ref(),
+                batch,
+                &bp.target.partition_by,
+            )
+            .await?;
+        }
         pos.set(i as u64 + 1, count);
         note("read", Some(target), read.rows, read.bytes, 0);
-        if let Some(existing) = &state.schema {
-            read.batches = fit_schema(target, existing, read.batches, &bp.target.partition_by)?;
-        }
         let bookmark = match (&read.last_key, after) {
             (Some(k), _) => Value::from(k.clone()),
             (None, Some(old)) => Value::from(old),
@@ -275,6 +313,7 @@ pub async fn run_database(
             table,
             seq: state.seq + 1,
             read,
+            write,
             bookmark,
             exists: state.version.is_some(),
         });
@@ -298,32 +337,22 @@ pub async fn run_database(
             continue;
         }
         note("write", Some(&p.target), p.read.rows, p.read.bytes, 0);
-        let mode = if bp.kind == Kind::Snapshot {
-            Mode::Overwrite
-        } else {
-            Mode::Append
-        };
-        let table = match p.table {
-            Some(t) => t,
-            None => delta::open_or_create(&p.location).await.map_err(|e| {
+        let version = p
+            .write
+            .commit(
+                p.table,
+                CommitMeta {
+                    blueprint: &bp.name,
+                    seq: p.seq,
+                    run_id,
+                    bookmark: p.bookmark,
+                    files: Value::Null,
+                },
+            )
+            .await
+            .map_err(|e| {
                 RunError::new(FailKind::Unavailable, format!("table `{}`: {e}", p.target))
-            })?,
-        };
-        let version = delta::commit(
-            table,
-            p.read.batches,
-            mode,
-            &bp.target.partition_by,
-            CommitMeta {
-                blueprint: &bp.name,
-                seq: p.seq,
-                run_id,
-                bookmark: p.bookmark,
-                files: Value::Null,
-            },
-        )
-        .await
-        .map_err(|e| RunError::new(FailKind::Unavailable, format!("table `{}`: {e}", p.target)))?;
+            })?;
         out.rows_written += p.read.rows;
         out.versions.insert(p.target.clone(), version);
         let after = delta::open(&p.location)
@@ -342,6 +371,29 @@ pub async fn run_database(
             .await?;
     }
     Ok(out)
+}
+
+/// Fits `batch` to the target's existing schema (when it exists) and
+/// hands it to the table's write.
+async fn feed(
+    write: &mut delta::TableWrite,
+    target: &str,
+    state: &delta::TargetState,
+    table: Option<&deltalake_core::DeltaTable>,
+    batch: RecordBatch,
+    partition_by: &[String],
+) -> Result<(), RunError> {
+    let batches = match &state.schema {
+        Some(existing) => fit_schema(target, existing, vec![batch], partition_by)?,
+        None => vec![batch],
+    };
+    for b in batches {
+        write
+            .push(table, b)
+            .await
+            .map_err(|e| RunError::new(FailKind::Unavailable, format!("table `{target}`: {e}")))?;
+    }
+    Ok(())
 }
 
 /// Runs a logs blueprint once: the files not loaded yet, in one commit

@@ -57,7 +57,7 @@ pub struct Cursor<'a> {
 /// What a read produced.
 #[derive(Debug, Default)]
 pub struct ReadOut {
-    /// The rows.
+    /// The rows not sent to a writer.
     pub batches: Vec<RecordBatch>,
     /// How many.
     pub rows: u64,
@@ -108,16 +108,19 @@ impl Source {
     }
 
     /// Reads `table`'s rows (those beyond `cursor`, when given), in one
-    /// consistent snapshot of the source.
+    /// consistent snapshot of the source. PostgreSQL and MySQL send full
+    /// batches to `to` as they read, when given; SQLite (a local file)
+    /// returns its batches in the result.
     pub async fn read(
         &mut self,
         table: &SourceTable,
         cursor: Option<&Cursor<'_>>,
+        to: Option<BatchOut>,
     ) -> Result<ReadOut, SourceError> {
         match self {
-            Source::Postgres(pg) => pg.read(table, cursor).await,
+            Source::Postgres(pg) => pg.read(table, cursor, to).await,
             Source::Sqlite(l) => l.read(table, cursor),
-            Source::MySql(m) => m.read(table, cursor).await,
+            Source::MySql(m) => m.read(table, cursor, to).await,
         }
     }
 }
@@ -216,6 +219,10 @@ pub(crate) fn add_listed_column(
     }
 }
 
+/// Where a read's batches go as they fill: to the table's writer, which
+/// holds few of them at a time. Without one, the read keeps them.
+pub type BatchOut = tokio::sync::mpsc::Sender<RecordBatch>;
+
 /// Collects a table's rows into Arrow batches, with the bookmark tuple of
 /// the last row; shared by the database readers.
 pub(crate) struct RowSink<'a> {
@@ -225,12 +232,15 @@ pub(crate) struct RowSink<'a> {
     b: BatchBuilder,
     out: ReadOut,
     row_no: u64,
+    to: Option<BatchOut>,
+    sent: bool,
 }
 
 impl<'a> RowSink<'a> {
     /// A sink for `table`, keeping the values of columns `key_idx` (in
     /// bookmark order) as each row's bookmark.
-    pub(crate) fn new(table: &'a SourceTable, key_idx: Vec<usize>) -> Self {
+    /// Full batches go to `to` when given.
+    pub(crate) fn new(table: &'a SourceTable, key_idx: Vec<usize>, to: Option<BatchOut>) -> Self {
         Self {
             table,
             key: vec![Value::Null; key_idx.len()],
@@ -238,6 +248,26 @@ impl<'a> RowSink<'a> {
             b: BatchBuilder::new(&table.columns),
             out: ReadOut::default(),
             row_no: 0,
+            to,
+            sent: false,
+        }
+    }
+
+    async fn emit(&mut self, batch: RecordBatch) -> Result<(), SourceError> {
+        match &self.to {
+            Some(to) => {
+                self.sent = true;
+                to.send(batch).await.map_err(|_| {
+                    SourceError(format!(
+                        "the writer of source table `{}` stopped",
+                        self.table.name
+                    ))
+                })
+            }
+            None => {
+                self.out.batches.push(batch);
+                Ok(())
+            }
         }
     }
 
@@ -274,21 +304,23 @@ impl<'a> RowSink<'a> {
     }
 
     /// Ends the current row.
-    pub(crate) fn end_row(&mut self) -> Result<(), SourceError> {
+    pub(crate) async fn end_row(&mut self) -> Result<(), SourceError> {
         self.b.end_row();
         if !self.key_idx.is_empty() {
             self.out.last_key = Some(self.key.clone());
         }
         if self.b.rows() >= BATCH_ROWS {
-            self.out.batches.push(self.b.finish().map_err(SourceError)?);
+            let batch = self.b.finish().map_err(SourceError)?;
+            self.emit(batch).await?;
         }
         Ok(())
     }
 
-    /// The rows read.
-    pub(crate) fn finish(mut self) -> Result<ReadOut, SourceError> {
-        if self.b.rows() > 0 || self.out.batches.is_empty() {
-            self.out.batches.push(self.b.finish().map_err(SourceError)?);
+    /// The rows read (an empty batch, for its schema, when there were none).
+    pub(crate) async fn finish(mut self) -> Result<ReadOut, SourceError> {
+        if self.b.rows() > 0 || (self.out.batches.is_empty() && !self.sent) {
+            let batch = self.b.finish().map_err(SourceError)?;
+            self.emit(batch).await?;
         }
         self.out.rows = self.row_no;
         self.out.bytes = self.b.bytes();

@@ -13,19 +13,18 @@
 use std::collections::HashMap;
 
 use deltalake_core::DeltaTable;
-use deltalake_core::arrow::array::RecordBatch;
-use deltalake_core::arrow::datatypes::{DataType, TimeUnit};
+use deltalake_core::arrow::datatypes::{DataType, Schema, SchemaRef, TimeUnit};
 use deltalake_core::kernel::engine::arrow_conversion::TryIntoKernel as _;
 use deltalake_core::kernel::transaction::{
     CommitBuilder, CommitProperties, PROTOCOL, TableReference,
 };
 use deltalake_core::kernel::{Action, Add, StructType, new_metadata};
-use deltalake_core::parquet::file::properties::WriterProperties;
+use deltalake_core::parquet::file::metadata::ParquetMetaData;
 use deltalake_core::protocol::{DeltaOperation, SaveMode};
 use futures::TryStreamExt as _;
 use serde_json::Value;
 
-use super::{DeltaError, Mode, encode, stats};
+use super::{DeltaError, Mode, stats};
 
 /// Column types the direct write takes as they are (no normalisation).
 fn supported(ty: &DataType) -> bool {
@@ -54,43 +53,24 @@ fn unhonoured(key: &str, value: &str) -> bool {
 pub(crate) struct Plan {
     /// Protocol and metadata actions that create the table (new tables).
     create: Vec<Action>,
-    /// The local folder of the table.
-    dir: std::path::PathBuf,
-    /// How the file is encoded.
-    writer: WriterProperties,
 }
 
-/// Whether the direct write applies to writing `batches` to `table` at
-/// its location; `None` sends the write to deltalake's write operation.
+/// Whether the direct write applies to writing batches of `schema` to
+/// `existing` (`None`: a new table) in a local folder; `None` sends the
+/// write to deltalake's write operation.
 pub(crate) fn plan(
-    table: &DeltaTable,
-    batches: &[RecordBatch],
+    existing: Option<&DeltaTable>,
+    schema: &Schema,
     mode: Mode,
     partition_by: &[String],
-    writer: &WriterProperties,
 ) -> Result<Option<Plan>, DeltaError> {
-    let root = table.log_store().root_url().clone();
-    let Some(dir) = (root.scheme() == "file")
-        .then(|| root.to_file_path().ok())
-        .flatten()
-    else {
-        return Ok(None);
-    };
-    let Some(first) = batches.first() else {
-        return Ok(None);
-    };
-    let schema = first.schema();
-    if !partition_by.is_empty()
-        || batches.iter().all(|b| b.num_rows() == 0)
-        || !schema.fields().iter().all(|f| supported(f.data_type()))
-    {
+    if !partition_by.is_empty() || !schema.fields().iter().all(|f| supported(f.data_type())) {
         return Ok(None);
     }
     let kernel: StructType = schema
-        .as_ref()
         .try_into_kernel()
         .map_err(|e| DeltaError(format!("cannot map the batch schema to Delta: {e}")))?;
-    if table.version().is_none() {
+    let Some(table) = existing.filter(|t| t.version().is_some()) else {
         // What deltalake's create gives these types: reader 1 / writer 2,
         // or the `timestampNtz` feature (3/7) for timestamps without a zone.
         let ntz = schema
@@ -113,10 +93,8 @@ pub(crate) fn plan(
         .map_err(|e| DeltaError(format!("cannot build the Delta metadata: {e}")))?;
         return Ok(Some(Plan {
             create: vec![Action::Protocol(protocol), Action::Metadata(metadata)],
-            dir,
-            writer: writer.clone(),
         }));
-    }
+    };
     let Ok(state) = table.snapshot() else {
         return Ok(None);
     };
@@ -137,29 +115,22 @@ pub(crate) fn plan(
     if theirs.len() != ours.len() {
         return Ok(None);
     }
-    for (i, (t, o)) in theirs.iter().zip(&ours).enumerate() {
-        let nulls_ok = t.is_nullable()
-            || batches
-                .iter()
-                .all(|b| b.columns().get(i).is_some_and(|c| c.null_count() == 0));
+    for (t, o) in theirs.iter().zip(&ours) {
+        // A NOT NULL table column takes only a column Arrow keeps null-free.
         if t.name() != o.name()
             || t.data_type() != o.data_type()
             || !t.metadata().is_empty()
-            || !nulls_ok
+            || (!t.is_nullable() && o.is_nullable())
         {
             return Ok(None);
         }
     }
-    Ok(Some(Plan {
-        create: Vec::new(),
-        dir,
-        writer: writer.clone(),
-    }))
+    Ok(Some(Plan { create: Vec::new() }))
 }
 
 /// A data file name no other run uses: the run id (its safe characters)
 /// and the time in nanoseconds.
-fn file_name(run_id: &str) -> String {
+pub(crate) fn file_name(run_id: &str) -> String {
     let run: String = run_id
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
@@ -169,40 +140,35 @@ fn file_name(run_id: &str) -> String {
     format!("part-00000-{run}-{nanos}-c000.parquet")
 }
 
-/// Writes `batches` as one file and commits it as [`plan`] decided;
-/// returns the new version.
+/// A finished data file, ready for its `add`.
+pub(crate) struct DataFile {
+    /// Its name in the table's folder.
+    pub(crate) name: String,
+    /// Its size in bytes.
+    pub(crate) size: u64,
+    /// Its Parquet metadata.
+    pub(crate) meta: ParquetMetaData,
+    /// The schema it was written with.
+    pub(crate) schema: SchemaRef,
+}
+
+/// Commits `file` to `table` as [`plan`] decided; returns the new version.
 pub(crate) async fn commit(
     table: &DeltaTable,
     plan: Plan,
-    batches: Vec<RecordBatch>,
+    file: DataFile,
     mode: Mode,
     props: CommitProperties,
     app_metadata: Vec<(String, Value)>,
-    run_id: &str,
 ) -> Result<u64, DeltaError> {
-    let schema = match batches.first() {
-        Some(b) => b.schema(),
-        None => return Err(DeltaError("no rows to commit".into())),
-    };
-    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-    let name = file_name(run_id);
-    let path = plan.dir.join(&name);
-    let written = {
-        let (path, writer_properties) = (path.clone(), plan.writer);
-        tokio::task::spawn_blocking(move || encode::write_file(&path, &batches, writer_properties))
-            .await
-            .map_err(|e| DeltaError(format!("the data file writer stopped: {e}")))??
-    };
-    let size = std::fs::metadata(&path)
-        .map_err(|e| DeltaError(format!("cannot read `{}`: {e}", path.display())))?
-        .len();
+    let rows: i64 = file.meta.row_groups().iter().map(|g| g.num_rows()).sum();
     let add = Add {
-        path: name,
+        path: file.name,
         partition_values: HashMap::new(),
-        size: i64::try_from(size).unwrap_or(i64::MAX),
+        size: i64::try_from(file.size).unwrap_or(i64::MAX),
         modification_time: chrono::Utc::now().timestamp_millis(),
         data_change: true,
-        stats: Some(stats::file_stats(&written, &schema)),
+        stats: Some(stats::file_stats(&file.meta, &file.schema)),
         tags: None,
         deletion_vector: None,
         base_row_id: None,
@@ -220,6 +186,7 @@ pub(crate) async fn commit(
     };
     let mut removed = 0usize;
     if mode == Mode::Overwrite
+        && table.version().is_some()
         && let Ok(state) = table.snapshot()
     {
         let log = table.log_store();

@@ -5,13 +5,15 @@
 //! encoding of each row group's columns is spread over the machine's cores,
 //! with `ArrowRowGroupWriterFactory` as arrow-rs documents for this.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use deltalake_core::arrow::array::RecordBatch;
+use deltalake_core::arrow::datatypes::{Schema, SchemaRef};
 use deltalake_core::parquet::arrow::ArrowWriter;
 use deltalake_core::parquet::arrow::arrow_writer::{
     ArrowColumnChunk, ArrowColumnWriter, compute_leaves,
 };
+use deltalake_core::parquet::errors::ParquetError;
 use deltalake_core::parquet::file::metadata::ParquetMetaData;
 use deltalake_core::parquet::file::properties::WriterProperties;
 
@@ -29,22 +31,101 @@ fn parquet_error(
 
 /// Writes `batches` (one schema, at least one batch) to a new Parquet file
 /// at `path`; fails if the file exists. Returns the file's metadata.
+#[cfg(test)]
 pub(crate) fn write_file(
     path: &Path,
     batches: &[RecordBatch],
     props: WriterProperties,
 ) -> Result<ParquetMetaData, DeltaError> {
-    let err = parquet_error(path);
     let Some(first) = batches.first() else {
         return Err(DeltaError("no rows to write to a data file".into()));
     };
-    let schema = first.schema();
+    let file = std::fs::File::create_new(path)
+        .map_err(|e| DeltaError(format!("cannot create `{}`: {e}", path.display())))?;
+    let mut rest = batches.iter().cloned();
+    encode_stream(file, path, first.schema(), props, || rest.next())
+}
+
+/// A data file being written on its own thread while its batches arrive:
+/// memory holds one row group's encoded pages and a few batches in flight,
+/// whatever the file's size.
+pub(crate) struct Encoder {
+    tx: tokio::sync::mpsc::Sender<RecordBatch>,
+    /// The encoder's result; taken once it has been read.
+    done: Option<tokio::task::JoinHandle<Result<ParquetMetaData, DeltaError>>>,
+}
+
+impl Encoder {
+    /// Starts writing the new, empty `file` at `path`.
+    pub(crate) fn start(
+        file: std::fs::File,
+        path: PathBuf,
+        schema: SchemaRef,
+        props: WriterProperties,
+    ) -> Self {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<RecordBatch>(IN_FLIGHT);
+        let done = tokio::task::spawn_blocking(move || {
+            encode_stream(file, &path, schema, props, || rx.blocking_recv())
+        });
+        Self {
+            tx,
+            done: Some(done),
+        }
+    }
+
+    /// Hands over the next batch; waits while the encoder is behind.
+    pub(crate) async fn push(&mut self, batch: RecordBatch) -> Result<(), DeltaError> {
+        if self.tx.send(batch).await.is_ok() {
+            return Ok(());
+        }
+        // The encoder stopped: its result says why.
+        match self.done.take() {
+            Some(done) => match done.await {
+                Ok(Err(e)) => Err(e),
+                Ok(Ok(_)) => Err(DeltaError("the data file was closed early".into())),
+                Err(e) => Err(DeltaError(format!("the data file writer stopped: {e}"))),
+            },
+            None => Err(DeltaError("the data file writer has stopped".into())),
+        }
+    }
+
+    /// Ends the input and waits for the file to be complete.
+    pub(crate) async fn finish(self) -> Result<ParquetMetaData, DeltaError> {
+        drop(self.tx);
+        match self.done {
+            Some(done) => done
+                .await
+                .map_err(|e| DeltaError(format!("the data file writer stopped: {e}")))?,
+            None => Err(DeltaError("the data file writer has stopped".into())),
+        }
+    }
+}
+
+/// Batches queued for an encoder before the reader waits.
+const IN_FLIGHT: usize = 4;
+
+fn schema_mismatch(path: &Path) -> DeltaError {
+    DeltaError(format!(
+        "a batch for `{}` does not have the file's schema",
+        path.display()
+    ))
+}
+
+/// Writes the batches `next` yields (until `None`) to `file`, the new
+/// file at `path`. Each row group's columns are encoded on up to one
+/// thread per core, fed batch by batch.
+fn encode_stream(
+    file: std::fs::File,
+    path: &Path,
+    schema: SchemaRef,
+    props: WriterProperties,
+    mut next: impl FnMut() -> Option<RecordBatch>,
+) -> Result<ParquetMetaData, DeltaError> {
+    let err = parquet_error(path);
     let group_rows = props
         .max_row_group_row_count()
         .unwrap_or(DEFAULT_GROUP_ROWS)
         .max(1);
-    let file = std::fs::File::create_new(path)
-        .map_err(|e| DeltaError(format!("cannot create `{}`: {e}", path.display())))?;
     let (mut writer, factory) = ArrowWriter::try_new(file, schema.clone(), Some(props))
         .and_then(ArrowWriter::into_serialized_writer)
         .map_err(&err)?;
@@ -59,8 +140,16 @@ pub(crate) fn write_file(
         .unwrap_or(1)
         .clamp(1, fields.max(1));
 
-    for (index, group) in row_groups(batches, group_rows).iter().enumerate() {
+    let mut carry: Option<RecordBatch> = None;
+    let mut index = 0;
+    loop {
+        let first = match carry.take().or_else(&mut next) {
+            Some(b) if b.num_rows() == 0 => continue,
+            Some(b) => b,
+            None => break,
+        };
         let writers = factory.create_column_writers(index).map_err(&err)?;
+        index += 1;
         // Thread `t` encodes the fields `f` with `f % threads == t`.
         let mut work: Vec<Vec<(usize, usize, ArrowColumnWriter)>> =
             (0..threads).map(|_| Vec::new()).collect();
@@ -70,22 +159,53 @@ pub(crate) fn write_file(
                 bucket.push((leaf, field, w));
             }
         }
-        let encoded = std::thread::scope(|s| {
-            let handles: Vec<_> = work
-                .into_iter()
-                .map(|bucket| s.spawn(|| encode(bucket, group, &schema)))
-                .collect();
-            handles
+        let (encoded, mismatch) = std::thread::scope(|s| {
+            let schema = &schema;
+            let mut feeds = Vec::new();
+            let mut handles = Vec::new();
+            for bucket in work {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<RecordBatch>(2);
+                feeds.push(tx);
+                handles.push(s.spawn(move || encode(bucket, rx, schema)));
+            }
+            let mut filled = 0;
+            let mut batch = Some(first);
+            let mut mismatch = false;
+            while let Some(b) = batch.take() {
+                if b.schema() != *schema {
+                    mismatch = true;
+                    break;
+                }
+                let take = (group_rows - filled).min(b.num_rows());
+                if take < b.num_rows() {
+                    carry = Some(b.slice(take, b.num_rows() - take));
+                }
+                filled += take;
+                let part = b.slice(0, take);
+                // A worker that stopped has its error in its result.
+                if feeds.iter().any(|tx| tx.send(part.clone()).is_err()) {
+                    break;
+                }
+                if filled < group_rows {
+                    batch = next();
+                }
+            }
+            drop(feeds);
+            let results: Vec<_> = handles
                 .into_iter()
                 .map(|h| {
                     h.join().unwrap_or_else(|_| {
-                        Err(deltalake_core::parquet::errors::ParquetError::General(
+                        Err(ParquetError::General(
                             "a column encoder stopped unexpectedly".into(),
                         ))
                     })
                 })
-                .collect::<Vec<_>>()
+                .collect();
+            (results, mismatch)
         });
+        if mismatch {
+            return Err(schema_mismatch(path));
+        }
         let mut chunks = Vec::new();
         for part in encoded {
             chunks.extend(part.map_err(&err)?);
@@ -100,22 +220,22 @@ pub(crate) fn write_file(
     writer.close().map_err(&err)
 }
 
-/// Encodes one thread's share of a row group: each of its leaf writers is
-/// fed that field's leaves from every batch, then closed.
+/// Encodes one thread's share of a row group: each batch that arrives has
+/// its fields' leaves written to their column writers, which are closed
+/// when the input ends.
 fn encode(
     mut bucket: Vec<(usize, usize, ArrowColumnWriter)>,
-    group: &[RecordBatch],
-    schema: &deltalake_core::arrow::datatypes::Schema,
-) -> Result<Vec<(usize, ArrowColumnChunk)>, deltalake_core::parquet::errors::ParquetError> {
-    use deltalake_core::parquet::errors::ParquetError;
+    input: std::sync::mpsc::Receiver<RecordBatch>,
+    schema: &Schema,
+) -> Result<Vec<(usize, ArrowColumnChunk)>, ParquetError> {
     let mut fields: Vec<usize> = bucket.iter().map(|(_, f, _)| *f).collect();
     fields.dedup();
-    for field in fields {
-        let def = schema
-            .fields()
-            .get(field)
-            .ok_or_else(|| ParquetError::General(format!("no field {field}")))?;
-        for batch in group {
+    for batch in input {
+        for &field in &fields {
+            let def = schema
+                .fields()
+                .get(field)
+                .ok_or_else(|| ParquetError::General(format!("no field {field}")))?;
             let column = batch
                 .columns()
                 .get(field)
@@ -136,31 +256,6 @@ fn encode(
         .into_iter()
         .map(|(leaf, _, w)| w.close().map(|c| (leaf, c)))
         .collect()
-}
-
-/// Splits `batches` into row groups of `rows` rows (the last may be
-/// shorter), slicing batches at the boundaries as `ArrowWriter` does.
-fn row_groups(batches: &[RecordBatch], rows: usize) -> Vec<Vec<RecordBatch>> {
-    let mut groups = Vec::new();
-    let mut current: Vec<RecordBatch> = Vec::new();
-    let mut filled = 0;
-    for batch in batches {
-        let mut offset = 0;
-        while offset < batch.num_rows() {
-            let take = (rows - filled).min(batch.num_rows() - offset);
-            current.push(batch.slice(offset, take));
-            offset += take;
-            filled += take;
-            if filled == rows {
-                groups.push(std::mem::take(&mut current));
-                filled = 0;
-            }
-        }
-    }
-    if !current.is_empty() {
-        groups.push(current);
-    }
-    groups
 }
 
 #[cfg(test)]

@@ -270,6 +270,7 @@ impl MySql {
         &mut self,
         table: &SourceTable,
         cursor: Option<&Cursor<'_>>,
+        to: Option<super::BatchOut>,
     ) -> Result<ReadOut, SourceError> {
         let db = self.db.clone();
         let e = |e: mysql_async::Error| my_err(&db, &e);
@@ -342,7 +343,7 @@ impl MySql {
             mysql_async::Params::Positional(params)
         };
         let mut result = tx.exec_iter(sql, params).await.map_err(e)?;
-        let mut sink = RowSink::new(table, key_idx);
+        let mut sink = RowSink::new(table, key_idx, to);
         while let Some(row) = result.next().await.map_err(e)? {
             let row_no = sink.begin_row();
             for (i, col) in table.columns.iter().enumerate() {
@@ -356,10 +357,10 @@ impl MySql {
                 })?;
                 sink.push(i, c, k)?;
             }
-            sink.end_row()?;
+            sink.end_row().await?;
         }
         drop(result);
-        let out = sink.finish()?;
+        let out = sink.finish().await?;
         tx.commit().await.map_err(e)?;
         Ok(out)
     }

@@ -270,6 +270,7 @@ impl Pg {
         &mut self,
         table: &SourceTable,
         cursor: Option<&Cursor<'_>>,
+        to: Option<super::BatchOut>,
     ) -> Result<ReadOut, SourceError> {
         let db = self.db.clone();
         let e = |e: tokio_postgres::Error| pg_err(&db, &e);
@@ -350,7 +351,7 @@ impl Pg {
             params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
         let stream = tx.query_raw(&sql, params).await.map_err(e)?;
         pin_mut!(stream);
-        let mut sink = RowSink::new(table, key_idx);
+        let mut sink = RowSink::new(table, key_idx, to);
         while let Some(row) = stream.next().await {
             let row = row.map_err(e)?;
             sink.begin_row();
@@ -358,9 +359,9 @@ impl Pg {
                 let (c, k) = cell(&row, i, col.ty, sink.is_key(i)).map_err(e)?;
                 sink.push(i, c, k)?;
             }
-            sink.end_row()?;
+            sink.end_row().await?;
         }
-        let out = sink.finish()?;
+        let out = sink.finish().await?;
         tx.commit().await.map_err(e)?;
         Ok(out)
     }

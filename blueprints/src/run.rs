@@ -263,6 +263,12 @@ pub async fn run_database(
             Mode::Append
         };
         let mut write = delta::TableWrite::new(&location, mode, &bp.target.partition_by, run_id);
+        let fit = Fit {
+            target,
+            state: &state,
+            table: table.as_ref(),
+            partition_by: &bp.target.partition_by,
+        };
         let (to, from) = tokio::sync::mpsc::channel(2);
         let reading = source.read(
             t,
@@ -273,15 +279,7 @@ pub async fn run_database(
             // Owned here, so a failed write drops it and the read stops.
             let mut from = from;
             while let Some(batch) = from.recv().await {
-                feed(
-                    &mut write,
-                    target,
-                    &state,
-                    table.as_ref(),
-                    batch,
-                    &bp.target.partition_by,
-                )
-                .await?;
+                fit.feed(&mut write, batch).await?;
             }
             Ok::<(), RunError>(())
         };
@@ -290,15 +288,7 @@ pub async fn run_database(
         written?;
         let mut read = read.map_err(|e| RunError::new(FailKind::Invalid, e.0))?;
         for batch in std::mem::take(&mut read.batches) {
-            feed(
-                &mut write,
-                target,
-                &state,
-                table.as_ref(),
-                batch,
-                &bp.target.partition_by,
-            )
-            .await?;
+            fit.feed(&mut write, batch).await?;
         }
         pos.set(i as u64 + 1, count);
         note("read", Some(target), read.rows, read.bytes, 0);
@@ -373,27 +363,36 @@ pub async fn run_database(
     Ok(out)
 }
 
-/// Fits `batch` to the target's existing schema (when it exists) and
-/// hands it to the table's write.
-async fn feed(
-    write: &mut delta::TableWrite,
-    target: &str,
-    state: &delta::TargetState,
-    table: Option<&deltalake_core::DeltaTable>,
-    batch: RecordBatch,
-    partition_by: &[String],
-) -> Result<(), RunError> {
-    let batches = match &state.schema {
-        Some(existing) => fit_schema(target, existing, vec![batch], partition_by)?,
-        None => vec![batch],
-    };
-    for b in batches {
-        write
-            .push(table, b)
-            .await
-            .map_err(|e| RunError::new(FailKind::Unavailable, format!("table `{target}`: {e}")))?;
+/// What a table's batches are fitted to before its write takes them.
+struct Fit<'a> {
+    target: &'a str,
+    state: &'a delta::TargetState,
+    table: Option<&'a deltalake_core::DeltaTable>,
+    partition_by: &'a [String],
+}
+
+impl Fit<'_> {
+    /// Fits `batch` to the target's existing schema (when it exists) and
+    /// hands it to the table's write.
+    async fn feed(
+        &self,
+        write: &mut delta::TableWrite,
+        batch: RecordBatch,
+    ) -> Result<(), RunError> {
+        let batches = match &self.state.schema {
+            Some(existing) => fit_schema(self.target, existing, vec![batch], self.partition_by)?,
+            None => vec![batch],
+        };
+        for b in batches {
+            write.push(self.table, b).await.map_err(|e| {
+                RunError::new(
+                    FailKind::Unavailable,
+                    format!("table `{}`: {e}", self.target),
+                )
+            })?;
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Runs a logs blueprint once: the files not loaded yet, in one commit

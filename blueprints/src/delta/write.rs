@@ -196,38 +196,38 @@ impl TableWrite {
                 self.created = None;
                 Ok(version)
             }
-            State::Buffered(batches) => {
-                let v = super::write_op(
-                    table,
-                    batches,
-                    self.mode,
-                    &self.partition_by,
-                    props.with_metadata(info),
-                    self.writer.clone(),
-                )
-                .await;
-                if v.is_ok() {
-                    self.created = None;
-                }
-                v
-            }
+            State::Buffered(batches) => self.write_op(table, batches, props, info).await,
             State::Empty(batch) => {
-                let v = super::write_op(
-                    table,
-                    batch.into_iter().collect(),
-                    self.mode,
-                    &self.partition_by,
-                    props.with_metadata(info),
-                    self.writer.clone(),
-                )
-                .await;
-                if v.is_ok() {
-                    self.created = None;
-                }
-                v
+                self.write_op(table, batch.into_iter().collect(), props, info)
+                    .await
             }
             State::Done => Err(DeltaError("this table's write has ended".into())),
         }
+    }
+}
+
+impl TableWrite {
+    /// Commits `batches` through deltalake's write operation.
+    async fn write_op(
+        &mut self,
+        table: DeltaTable,
+        batches: Vec<RecordBatch>,
+        props: deltalake_core::kernel::transaction::CommitProperties,
+        info: Vec<(String, serde_json::Value)>,
+    ) -> Result<u64, DeltaError> {
+        let v = super::write_op(
+            table,
+            batches,
+            self.mode,
+            &self.partition_by,
+            props.with_metadata(info),
+            self.writer.clone(),
+        )
+        .await;
+        if v.is_ok() {
+            self.created = None;
+        }
+        v
     }
 }
 

@@ -139,6 +139,53 @@ fn target_key(t: &TagTarget) -> String {
 }
 
 impl Change {
+    /// The change that deletes what this put writes (a put of an empty
+    /// policy set for [`Change::SetPolicies`]); a delete is returned as is.
+    pub fn undo(&self) -> Change {
+        match self {
+            Change::PutAdmin { account, principal } => Change::DeleteAdmin {
+                account: account.clone(),
+                principal: principal.clone(),
+            },
+            Change::PutDatabase(d) => Change::DeleteDatabase {
+                account: d.account.clone(),
+                name: d.name.clone(),
+            },
+            Change::PutTable(t) => Change::DeleteTable {
+                account: t.account.clone(),
+                name: t.name.clone(),
+            },
+            Change::PutLocation(l) => Change::DeleteLocation {
+                account: l.account.clone(),
+                uri: l.uri.clone(),
+            },
+            Change::PutTag(t) => Change::DeleteTag {
+                account: t.account.clone(),
+                key: t.key.clone(),
+            },
+            Change::PutTagAssignment(a) => Change::DeleteTagAssignment {
+                account: a.account.clone(),
+                target: a.target.clone(),
+                key: a.key.clone(),
+            },
+            Change::PutFilter(f) => Change::DeleteFilter {
+                account: f.account.clone(),
+                table: f.table.clone(),
+                name: f.name.clone(),
+            },
+            Change::PutGrant(g) => Change::DeleteGrant { id: g.id.clone() },
+            Change::PutLink(l) => Change::DeleteLink {
+                account: l.account.clone(),
+                name: l.name.clone(),
+            },
+            Change::SetPolicies { account, .. } => Change::SetPolicies {
+                account: account.clone(),
+                files: Vec::new(),
+            },
+            other => other.clone(),
+        }
+    }
+
     /// The (kind, key) of the object this change writes or deletes, and the
     /// serialised body for a put (`None` for a delete).
     pub fn storage(&self) -> Result<(Kind, String, Option<String>)> {
@@ -330,6 +377,42 @@ impl Catalog {
                 }
             }
         }
+    }
+
+    /// Every object as the change that puts it (the inverse of loading):
+    /// two catalogs differ exactly where these differ.
+    pub fn puts(&self) -> Vec<Change> {
+        let mut out = Vec::new();
+        out.extend(
+            self.admins
+                .iter()
+                .map(|(account, principal)| Change::PutAdmin {
+                    account: account.clone(),
+                    principal: principal.clone(),
+                }),
+        );
+        out.extend(self.databases.values().cloned().map(Change::PutDatabase));
+        out.extend(self.tables.values().cloned().map(Change::PutTable));
+        out.extend(self.locations.values().cloned().map(Change::PutLocation));
+        out.extend(self.tags.values().cloned().map(Change::PutTag));
+        out.extend(
+            self.tag_assignments
+                .values()
+                .cloned()
+                .map(Change::PutTagAssignment),
+        );
+        out.extend(self.filters.values().cloned().map(Change::PutFilter));
+        out.extend(self.grants.values().cloned().map(Change::PutGrant));
+        out.extend(self.links.values().cloned().map(Change::PutLink));
+        out.extend(
+            self.policies
+                .iter()
+                .map(|(account, files)| Change::SetPolicies {
+                    account: account.clone(),
+                    files: files.clone(),
+                }),
+        );
+        out
     }
 
     /// Loads one stored object into the snapshot.

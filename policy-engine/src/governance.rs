@@ -204,6 +204,12 @@ impl Governance {
         Err(Error::Conflict)
     }
 
+    /// Commits `changes` if the store is still at `version` (no retry:
+    /// the changes were decided on that version).
+    pub(crate) fn commit_at(&self, version: u64, changes: &[Change]) -> Result<u64> {
+        self.store.commit(version, changes)
+    }
+
     /// Makes `admins` data lake admins of `account` (idempotent).
     pub fn bootstrap(&self, account: &AccountId, admins: &[Principal]) -> Result<()> {
         for a in admins {

@@ -51,6 +51,7 @@ pub mod lftags;
 pub mod model;
 pub mod policies;
 pub mod predicate;
+pub mod repo;
 pub mod rewrite;
 pub mod share;
 pub mod store;

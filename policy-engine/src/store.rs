@@ -183,6 +183,13 @@ impl MemStore {
     pub fn new() -> Self {
         Self::default()
     }
+    /// A store holding `catalog` (at its version): a scratch copy of a
+    /// real store's state, e.g. to replay a policy repository onto.
+    pub fn seeded(catalog: Catalog) -> Self {
+        Self {
+            state: Mutex::new(catalog),
+        }
+    }
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Catalog>> {
         self.state
             .lock()

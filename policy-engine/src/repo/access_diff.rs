@@ -1,0 +1,251 @@
+//! The effective-access diff (DESIGN §8): for every principal and group the
+//! repository or the catalog knows, and every table of the account, what
+//! it may read before and after, decided by [`access::effective_access`],
+//! the function each query's rewrite calls.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::access::{self, RowPredicate, TableAccess};
+use crate::catalog::Catalog;
+use crate::compile::Compiled;
+use crate::error::{Error, Result};
+use crate::model::{AccountId, Caller, Principal, PrincipalKind, TableName};
+
+/// Someone whose access is analysed: a user or role with the groups and
+/// attributes its credentials carry, a group (as a member that has no other
+/// group), or another account (what it receives).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Subject {
+    /// The principal.
+    pub principal: Principal,
+    /// Groups, for a user or role.
+    pub groups: Vec<Principal>,
+    /// Token attributes, for a user or role.
+    pub attrs: BTreeMap<String, String>,
+}
+
+impl Subject {
+    /// A principal with no groups or attributes.
+    pub fn bare(principal: Principal) -> Self {
+        Self {
+            principal,
+            groups: Vec::new(),
+            attrs: BTreeMap::new(),
+        }
+    }
+
+    /// The caller that stands for this subject. A group is analysed as a
+    /// member of it alone, named so that no real user can have the name.
+    pub(super) fn caller(&self) -> Option<Caller> {
+        match &self.principal {
+            Principal::Account(_) => None,
+            Principal::Iam {
+                account,
+                kind: PrincipalKind::Group,
+                name,
+            } => Some(Caller {
+                principal: Principal::Iam {
+                    account: account.clone(),
+                    kind: PrincipalKind::User,
+                    name: format!("(a member of group {name})"),
+                },
+                groups: vec![self.principal.clone()],
+                attrs: self.attrs.clone(),
+            }),
+            p => Some(Caller {
+                principal: p.clone(),
+                groups: self.groups.clone(),
+                attrs: self.attrs.clone(),
+            }),
+        }
+    }
+
+    /// Whether the subject is `g` or a member of it.
+    pub fn in_group(&self, g: &Principal) -> bool {
+        &self.principal == g || self.groups.contains(g)
+    }
+}
+
+/// What one subject may read of one table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessSummary {
+    /// Visible columns, in table order.
+    pub columns: Vec<String>,
+    /// The rows it sees (`None`: all rows).
+    pub rows: Option<String>,
+    /// COLUMN: mask kind.
+    pub masks: BTreeMap<String, String>,
+    /// COLUMN: the rows in which the cell is shown (NULL elsewhere), or
+    /// shown unmasked, when a data cells filter restricts it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cells: BTreeMap<String, String>,
+}
+
+fn rows_text(r: &RowPredicate) -> Option<String> {
+    match r {
+        RowPredicate::All => None,
+        RowPredicate::AnyOf(v) if v.is_empty() => Some("FALSE".into()),
+        RowPredicate::AnyOf(v) if v.len() == 1 => v.first().map(|e| e.to_string()),
+        RowPredicate::AnyOf(v) => Some(
+            v.iter()
+                .map(|e| format!("({e})"))
+                .collect::<Vec<_>>()
+                .join(" OR "),
+        ),
+    }
+}
+
+impl AccessSummary {
+    fn of(t: &TableAccess) -> Option<Self> {
+        if t.columns.is_empty() {
+            return None;
+        }
+        let mut masks = BTreeMap::new();
+        let mut cells = BTreeMap::new();
+        for c in &t.columns {
+            if let Some(m) = &c.mask {
+                masks.insert(c.name.clone(), m.to_string());
+            }
+            let mut notes = Vec::new();
+            if let Some(r) = &c.cells {
+                notes.push(format!(
+                    "shown where {}",
+                    rows_text(r).unwrap_or_else(|| "TRUE".into())
+                ));
+            }
+            if let Some(r) = &c.unmasked {
+                notes.push(format!(
+                    "unmasked where {}",
+                    rows_text(r).unwrap_or_else(|| "TRUE".into())
+                ));
+            }
+            if !notes.is_empty() {
+                cells.insert(c.name.clone(), notes.join("; "));
+            }
+        }
+        Some(Self {
+            columns: t.columns.iter().map(|c| c.name.clone()).collect(),
+            rows: rows_text(&t.rows),
+            masks,
+            cells,
+        })
+    }
+}
+
+/// One (subject, table) whose access changes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessChange {
+    /// The principal, group or account.
+    pub principal: String,
+    /// `DB.TABLE` (a resource link's name for a shared table).
+    pub table: String,
+    /// Access before (`None`: none).
+    pub before: Option<AccessSummary>,
+    /// Access after.
+    pub after: Option<AccessSummary>,
+}
+
+/// Access of one subject on one table of `account`; a denial is `None`.
+pub(super) fn access_of(
+    cat: &Catalog,
+    compiled: &Compiled,
+    account: &AccountId,
+    s: &Subject,
+    table: &TableName,
+) -> Result<Option<TableAccess>> {
+    let decided = match (&s.principal, s.caller()) {
+        (_, Some(caller)) => access::effective_access(cat, compiled, &caller, account, table),
+        (Principal::Account(receiver), None) => {
+            if receiver == account || cat.table(account, table).is_none() {
+                return Ok(None);
+            }
+            access::received_access(cat, compiled, receiver, account, table)
+        }
+        _ => return Ok(None),
+    };
+    match decided {
+        Ok(t) => Ok(Some(t)),
+        Err(Error::InvalidArgument(_) | Error::PermissionDenied(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The summary of [`access_of`].
+pub(super) fn summary(
+    cat: &Catalog,
+    compiled: &Compiled,
+    account: &AccountId,
+    s: &Subject,
+    table: &TableName,
+) -> Result<Option<AccessSummary>> {
+    Ok(access_of(cat, compiled, account, s, table)?
+        .as_ref()
+        .and_then(AccessSummary::of))
+}
+
+/// Everyone to analyse: the repository's subjects, then every grantee
+/// named by a grant of `account` in either catalog (users and roles bare,
+/// groups as a member, other accounts as receivers).
+pub(super) fn subjects(
+    declared: &[Subject],
+    account: &AccountId,
+    cats: &[&Catalog],
+) -> Vec<Subject> {
+    let mut out: Vec<Subject> = declared.to_vec();
+    let mut seen: BTreeSet<Principal> = declared.iter().map(|s| s.principal.clone()).collect();
+    for cat in cats {
+        for g in cat.grants.values() {
+            let mine = g.principal.account() == account;
+            let share = matches!(g.principal, Principal::Account(_)) && &g.account == account;
+            if (mine || share) && seen.insert(g.principal.clone()) {
+                out.push(Subject::bare(g.principal.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// Tables a subject of `account` may name: its own and its resource links.
+pub(super) fn tables(account: &AccountId, cats: &[&Catalog]) -> BTreeSet<TableName> {
+    let mut out = BTreeSet::new();
+    for cat in cats {
+        out.extend(
+            cat.tables
+                .keys()
+                .chain(cat.links.keys())
+                .filter(|(a, _)| a == account)
+                .map(|(_, n)| n.clone()),
+        );
+    }
+    out
+}
+
+/// The (subject, table) pairs whose access differs between two catalogs.
+pub(super) fn diff(
+    before: (&Catalog, &Compiled),
+    after: (&Catalog, &Compiled),
+    account: &AccountId,
+    who: &[Subject],
+) -> Result<Vec<AccessChange>> {
+    let mut out = Vec::new();
+    for t in tables(account, &[before.0, after.0]) {
+        for s in who {
+            // Another account receives only its owner's tables, never
+            // this account's links.
+            let b = summary(before.0, before.1, account, s, &t)?;
+            let a = summary(after.0, after.1, account, s, &t)?;
+            if a != b {
+                out.push(AccessChange {
+                    principal: s.principal.to_string(),
+                    table: t.to_string(),
+                    before: b,
+                    after: a,
+                });
+            }
+        }
+    }
+    out.sort_by(|x, y| (&x.principal, &x.table).cmp(&(&y.principal, &y.table)));
+    Ok(out)
+}

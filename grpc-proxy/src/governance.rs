@@ -617,6 +617,71 @@ impl Governance for GovernanceService {
         }))
     }
 
+    async fn export_repository(
+        &self,
+        request: Request<proto::ExportRepositoryRequest>,
+    ) -> Result<Response<proto::RepositoryBundle>, Status> {
+        let caller = self.caller(&request)?;
+        let (version, files) = self.blocking(move |g| g.export_repository(&caller)).await?;
+        Ok(Response::new(proto::RepositoryBundle {
+            files: files.into_iter().map(Into::into).collect(),
+            version,
+        }))
+    }
+
+    async fn plan_repository(
+        &self,
+        request: Request<proto::RepositoryBundle>,
+    ) -> Result<Response<proto::RepositoryPlan>, Status> {
+        let caller = self.caller(&request)?;
+        let files = crate::repo_rpc::bundle(request.into_inner().files)?;
+        let p = self
+            .blocking(move |g| g.plan_repository(&caller, &files))
+            .await?;
+        crate::repo_rpc::plan(&p).map(Response::new)
+    }
+
+    async fn apply_repository(
+        &self,
+        request: Request<proto::ApplyRepositoryRequest>,
+    ) -> Result<Response<proto::RepositoryPlan>, Status> {
+        let caller = self.caller(&request)?;
+        let r = request.into_inner();
+        let files = crate::repo_rpc::bundle(r.files)?;
+        let at = r.expected_version;
+        let p = self
+            .blocking(move |g| g.apply_repository(&caller, &files, at))
+            .await?;
+        crate::repo_rpc::plan(&p).map(Response::new)
+    }
+
+    async fn test_repository(
+        &self,
+        request: Request<proto::TestRepositoryRequest>,
+    ) -> Result<Response<proto::TestRepositoryResponse>, Status> {
+        let caller = self.caller(&request)?;
+        let r = request.into_inner();
+        let files = crate::repo_rpc::bundle(r.files)?;
+        if r.checks.len() > crate::repo_rpc::MAX_CHECKS {
+            return Err(status::from_error(Error::invalid(format!(
+                "at most {} checks run in one test; split the tests",
+                crate::repo_rpc::MAX_CHECKS
+            ))));
+        }
+        let checks = r
+            .checks
+            .into_iter()
+            .map(|c| {
+                text("sql", &c.sql)?;
+                Ok((explain_subject(&caller, &c)?, c.sql))
+            })
+            .collect::<Result<Vec<_>, Status>>()?;
+        let out = self
+            .blocking(move |g| crate::repo_rpc::test(g, &caller, &files, &checks))
+            .await?;
+        Ok(Response::new(out))
+    }
+
     async fn explain(
         &self,
         request: Request<ExplainRequest>,

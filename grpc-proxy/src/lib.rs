@@ -75,6 +75,7 @@ pub mod ingest;
 mod ingest_rpc;
 pub mod plan_cache;
 pub mod proto;
+mod repo_rpc;
 pub mod schedule;
 pub mod server;
 pub mod status;

@@ -27,13 +27,13 @@ pub fn schema() -> Result<Schema> {
     Ok(schema)
 }
 
-fn line_of(src: &str, offset: usize) -> usize {
+pub(crate) fn line_of(src: &str, offset: usize) -> usize {
     src.get(..offset.min(src.len()))
         .map(|s| s.matches('\n').count() + 1)
         .unwrap_or(1)
 }
 
-fn first_line(d: &dyn Diagnostic, src: &str) -> Option<usize> {
+pub(crate) fn first_line(d: &dyn Diagnostic, src: &str) -> Option<usize> {
     d.labels()
         .and_then(|mut l| l.next())
         .map(|l| line_of(src, l.offset()))

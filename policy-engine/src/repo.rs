@@ -30,6 +30,7 @@ mod access_diff;
 mod export;
 mod files;
 mod invariants;
+mod lint;
 mod plan;
 mod replay;
 
@@ -41,6 +42,7 @@ pub use access_diff::{AccessChange, AccessSummary, Subject};
 pub use export::export;
 pub use files::{Located, Repo, parse};
 pub use invariants::{Invariant, InvariantResult, Violation};
+pub use lint::lint;
 pub use plan::{ObjectChange, Plan};
 
 /// One file of a repository: a path relative to its root, and its text.

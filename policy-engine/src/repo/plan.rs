@@ -1,5 +1,8 @@
 //! `policy plan` and `policy apply` (DESIGN §8) as governance operations.
 
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use super::RepoFile;
@@ -8,10 +11,11 @@ use super::files::{self, Repo};
 use super::invariants::{self, InvariantResult, World};
 use super::replay;
 use crate::catalog::{Catalog, Change};
-use crate::compile::{CompileCache, Compiled};
+use crate::compile::{CompileCache, Compiled, PolicySource};
 use crate::error::{Error, Result};
 use crate::governance::{Governance, Snapshot};
-use crate::model::{Caller, Principal};
+use crate::model::{AccountId, Caller, Principal};
+use crate::store::MemStore;
 
 /// One governance object added, changed or removed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -187,17 +191,17 @@ fn who(repo: &Repo, account: &crate::model::AccountId, cats: &[&Catalog]) -> Vec
 }
 
 impl Governance {
-    /// Plans `files` (a repository) against `snap`; returns the plan and the
-    /// store changes that carry it out.
-    fn plan_on(
+    /// The parsed repository and the catalog it leads to from `snap`.
+    fn replayed(
         &self,
         snap: &Snapshot,
         caller: &Caller,
         files: &[RepoFile],
-    ) -> Result<(Plan, Vec<Change>)> {
+    ) -> Result<(Repo, Catalog)> {
         if !self.is_admin(snap, caller) {
             return Err(Error::denied(format!(
-                "only a data lake admin of `{}` may plan or apply a policy repository; ask one",
+                "only a data lake admin of `{}` may plan, apply or test a policy repository; \
+                 ask one",
                 caller.account()
             )));
         }
@@ -213,8 +217,62 @@ impl Governance {
                     .unwrap_or_default()
             )));
         }
+        let after = replay::replay(&snap.catalog, caller, &repo)?;
+        Ok((repo, after))
+    }
+
+    /// A governance service over the state `files` would lead to, in
+    /// memory: `policy test` explains its checks there, so a repository is
+    /// tested before it is applied (admins only).
+    pub fn planned(&self, caller: &Caller, files: &[RepoFile]) -> Result<Governance> {
+        let snap = self.snapshot()?;
+        let (_, after) = self.replayed(&snap, caller, files)?;
+        Governance::new(Arc::new(MemStore::seeded(after)))
+    }
+
+    /// What of `account`'s repository no decision trail in `seen` (Cedar
+    /// policy ids) names: its grants (filters and tag grants included) and
+    /// its policies, described for a reviewer.
+    pub fn uncovered(&self, account: &AccountId, seen: &BTreeSet<String>) -> Result<Vec<String>> {
+        let snap = self.snapshot()?;
+        let mut out = Vec::new();
+        for p in snap.compiled.iter() {
+            let id = p.policy.id().to_string();
+            if seen.contains(&id) {
+                continue;
+            }
+            match &p.source {
+                PolicySource::Grant(g) => {
+                    if let Some(grant) = snap.catalog.grants.get(g)
+                        && replay::managed_grant(grant, account)
+                    {
+                        out.push(describe(&Change::PutGrant(grant.clone())).1);
+                    }
+                }
+                PolicySource::File {
+                    account: a,
+                    path,
+                    index,
+                } if a == account => out.push(format!("policy #{index} in {path}")),
+                _ => {}
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// Plans `files` (a repository) against `snap`; returns the plan and the
+    /// store changes that carry it out.
+    fn plan_on(
+        &self,
+        snap: &Snapshot,
+        caller: &Caller,
+        files: &[RepoFile],
+    ) -> Result<(Plan, Vec<Change>)> {
+        let (repo, after) = self.replayed(snap, caller, files)?;
+        let account = caller.account();
         let before = &snap.catalog;
-        let after = replay::replay(before, caller, &repo)?;
         let (commit, changes) = replay::diff(before, &after)?;
         let compiled = Compiled::build(&after, &mut CompileCache::default())?;
         let who = who(&repo, account, &[before, &after]);

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::filters::NewDataFilter;
 use crate::governance::{Governance, GrantRequest, ResourceSpec};
 use crate::lftags::TagAssignRequest;
-use crate::model::{AccountId, Caller, Grant, GrantOrigin};
+use crate::model::{AccountId, Caller, Grant, GrantOrigin, Resource};
 use crate::store::MemStore;
 
 /// Whether the repository of `account` manages grant `g`: an explicit
@@ -150,6 +150,7 @@ pub(super) fn replay(current: &Catalog, applier: &Caller, repo: &Repo) -> Result
     }
     let mut after = gov.snapshot()?.catalog.clone();
     after.version = current.version;
+    drop_dangling(&mut after, account)?;
     // Who granted is history, not access: a grant the repository restates
     // unchanged keeps its grantor.
     for (id, g) in after.grants.iter_mut() {
@@ -163,6 +164,53 @@ pub(super) fn replay(current: &Catalog, applier: &Caller, repo: &Repo) -> Result
         }
     }
     Ok(after)
+}
+
+/// Removes the grants on filters, LF-tags and links of `account` that the
+/// repository no longer declares (their creators' grants among them), as
+/// `data-filter delete` does. Another account's re-grant on such an object
+/// is refused instead: it is that account's to revoke.
+fn drop_dangling(after: &mut Catalog, account: &AccountId) -> Result<()> {
+    let gone = |g: &Grant| -> bool {
+        let a = &g.account;
+        match &g.resource {
+            Resource::DataFilter { table, filter } => {
+                !after
+                    .filters
+                    .contains_key(&(a.clone(), table.clone(), filter.clone()))
+            }
+            Resource::LfTag { key, .. } => !after.tags.contains_key(&(a.clone(), key.clone())),
+            Resource::LfTagPolicy { expression, .. } => expression
+                .keys()
+                .any(|k| !after.tags.contains_key(&(a.clone(), k.clone()))),
+            Resource::ResourceLink { link } => {
+                !after.links.contains_key(&(a.clone(), link.clone()))
+            }
+            _ => false,
+        }
+    };
+    let mut drop = Vec::new();
+    for (id, g) in &after.grants {
+        if &g.account != account || !gone(g) {
+            continue;
+        }
+        match &g.origin {
+            GrantOrigin::Explicit { by } if by.account() != account => {
+                return Err(Error::FailedPrecondition(format!(
+                    "{} is still granted to `{}` by account `{}`, so the repository cannot \
+                     remove it; ask that account's admin to revoke it first",
+                    g.resource,
+                    g.principal,
+                    by.account()
+                )));
+            }
+            _ => drop.push(id.clone()),
+        }
+    }
+    for id in drop {
+        after.grants.remove(&id);
+    }
+    Ok(())
 }
 
 /// The changes from `before` to `after`, as store changes (applied in

@@ -184,14 +184,10 @@ fn explain_shows_filters_tag_grants_masks_and_forbids() {
     assert!(text.ok().stdout.contains("last4"), "{text:#?}");
 
     // A forbid on pii columns: ssn disappears, the trail says which file.
-    let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(
-        tmp.path().join("pii.cedar"),
+    let _repo = s.apply_cedar(
+        "pii.cedar",
         "forbid (principal, action == Lakegate::Action::\"SELECT\", resource is Lakegate::Column)\nwhen { resource.hasTag(\"classification\") && resource.getTag(\"classification\") == \"pii\" };\n",
-    )
-    .unwrap();
-    s.admin(&["policy", "apply", tmp.path().to_str().unwrap()])
-        .ok();
+    );
     let j = s
         .admin(&["explain", "--json", "--principal", BOB, SQL])
         .json();

@@ -366,6 +366,19 @@ impl Server {
         .ok();
     }
 
+    /// Adds Cedar file `name` to the account's governance: exports it as a
+    /// policy repository, writes the file there and applies it. The
+    /// returned directory holds the repository.
+    pub fn apply_cedar(&self, name: &str, text: &str) -> tempfile::TempDir {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("repo");
+        self.admin(&["policy", "export", dir.to_str().unwrap()])
+            .ok();
+        std::fs::write(dir.join(name), text).unwrap();
+        self.admin(&["policy", "apply", dir.to_str().unwrap()]).ok();
+        tmp
+    }
+
     /// `permissions list`, `database list` and `table list sales` as JSON:
     /// what a failed command must leave unchanged.
     pub fn state(&self) -> String {

@@ -20,11 +20,7 @@ fn same_failure(existing: &Out, existing_name: &str, missing: &Out, missing_name
 }
 
 fn apply_policy(s: &Server, name: &str, text: &str) -> tempfile::TempDir {
-    let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join(name), text).unwrap();
-    s.admin(&["policy", "apply", tmp.path().to_str().unwrap()])
-        .ok();
-    tmp
+    s.apply_cedar(name, text)
 }
 
 const FORBID_PII: &str = "forbid (principal, action == Lakegate::Action::\"SELECT\", resource is Lakegate::Column)\nwhen { resource.hasTag(\"classification\") && resource.getTag(\"classification\") == \"pii\" };\n";

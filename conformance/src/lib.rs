@@ -249,6 +249,17 @@ pub struct Step {
     pub delete_link: Option<String>,
     /// Apply this account policy bundle: file name → Cedar source.
     pub policies: Option<BTreeMap<String, String>>,
+    /// Apply this policy repository (DESIGN §8): path → text.
+    pub apply_repository: Option<BTreeMap<String, String>>,
+    /// Plan this policy repository (nothing changes): path → text.
+    pub plan: Option<BTreeMap<String, String>>,
+    /// Expected effective-access diff of a `plan:` step, exactly, as
+    /// `policy plan --json` prints its `access`.
+    pub want_access: Option<serde_json::Value>,
+    /// Expected number of governance objects a `plan:` step changes.
+    pub want_changes: Option<usize>,
+    /// Expected invariant results of a `plan:` step: name → holds.
+    pub want_invariants: Option<BTreeMap<String, bool>>,
     /// Run this SQL (query targets only).
     pub query: Option<String>,
     /// List the tables of this database in the acting principal's catalog,
@@ -447,5 +458,21 @@ pub fn run_admin_step(
             .collect();
         return Ok(Some(g.apply_policies(caller, &files).map(|_| ())));
     }
+    if let Some(r) = &step.apply_repository {
+        return Ok(Some(
+            g.apply_repository(caller, &repository(r), None).map(|_| ()),
+        ));
+    }
     Ok(None)
+}
+
+/// A repository of a `plan:` or `apply_repository:` step as files.
+pub fn repository(files: &BTreeMap<String, String>) -> Vec<policy_engine::model::PolicyFile> {
+    files
+        .iter()
+        .map(|(path, source)| policy_engine::model::PolicyFile {
+            path: path.clone(),
+            source: source.clone(),
+        })
+        .collect()
 }

@@ -67,6 +67,8 @@ pub struct Ran {
     pub changes: usize,
     /// `access:` steps.
     pub access: usize,
+    /// `plan:` steps.
+    pub plans: usize,
     /// `query:` steps.
     pub queries: usize,
     /// `tables:` steps.
@@ -90,6 +92,23 @@ pub fn run_case(case: &Case, target: &mut dyn Target) -> Result<Ran> {
         let outcome = if let Some(o) = changed {
             ran.changes += 1;
             o
+        } else if let Some(r) = &step.plan {
+            // Plans decide access with the policy engine on every target:
+            // the same call `policy plan` makes on the server.
+            ran.plans += 1;
+            match target
+                .governance()
+                .plan_repository(&caller, &crate::repository(r))
+            {
+                Ok(p) => {
+                    check_plan(step, &p).with_context(ctx)?;
+                    Outcome::Done
+                }
+                Err(e) => Outcome::Failed {
+                    kind: error_kind(&e).into(),
+                    message: e.to_string(),
+                },
+            }
         } else if let Some(t) = &step.access {
             ran.access += 1;
             target.access(&caller, t).with_context(ctx)?
@@ -132,6 +151,36 @@ fn change(g: &Governance, caller: &Caller, step: &Step) -> Result<Option<Outcome
             message: e.to_string(),
         },
     }))
+}
+
+/// Checks a plan against a `plan:` step's expectations.
+fn check_plan(step: &Step, p: &policy_engine::repo::Plan) -> Result<()> {
+    if let Some(want) = &step.want_access {
+        let got = serde_json::to_value(&p.access)?;
+        if &got != want {
+            bail!(
+                "want access diff {}, got {}",
+                serde_json::to_string_pretty(want)?,
+                serde_json::to_string_pretty(&got)?
+            );
+        }
+    }
+    if let Some(n) = step.want_changes
+        && p.changes.len() != n
+    {
+        bail!("want {n} changes, got {:#?}", p.changes);
+    }
+    if let Some(want) = &step.want_invariants {
+        let got: BTreeMap<String, bool> = p
+            .invariants
+            .iter()
+            .map(|i| (i.name.clone(), i.ok))
+            .collect();
+        if &got != want {
+            bail!("want invariants {want:?}, got {:#?}", p.invariants);
+        }
+    }
+    Ok(())
 }
 
 /// JSON values equal, treating integers and floats by value.

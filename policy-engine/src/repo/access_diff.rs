@@ -86,7 +86,7 @@ pub struct AccessSummary {
 fn rows_text(r: &RowPredicate) -> Option<String> {
     match r {
         RowPredicate::All => None,
-        RowPredicate::AnyOf(v) if v.is_empty() => Some("FALSE".into()),
+        RowPredicate::AnyOf(v) if v.is_empty() => Some("false".into()),
         RowPredicate::AnyOf(v) if v.len() == 1 => v.first().map(|e| e.to_string()),
         RowPredicate::AnyOf(v) => Some(
             v.iter()

@@ -145,7 +145,7 @@ fn rows_text(r: Option<&RowsExplanation>) -> String {
     match r {
         None => "all".into(),
         Some(r) if r.all => "all".into(),
-        Some(r) if r.any_of.is_empty() => "FALSE".into(),
+        Some(r) if r.any_of.is_empty() => "false".into(),
         Some(r) if r.any_of.len() == 1 => r.any_of.concat(),
         Some(r) => r
             .any_of

@@ -203,12 +203,9 @@ pub fn parse(files: &[RepoFile]) -> Result<Repo> {
 
 fn manifest(repo: &mut Repo, f: &RepoFile) -> Result<()> {
     let m: Manifest = toml::from_str(&f.source).map_err(|e| {
-        let line = e.span().map_or(1, |s| {
-            f.source[..s.start.min(f.source.len())]
-                .lines()
-                .count()
-                .max(1)
-        });
+        let line = e
+            .span()
+            .map_or(1, |s| crate::policies::line_of(&f.source, s.start));
         bad(&format!("{}:{line}", f.path), e.message())
     })?;
     let at = format!("{}:1", f.path);

@@ -284,15 +284,16 @@ impl Selector {
     }
 }
 
+/// Judges one subject's access to one table, pushing violations.
+type Judge<'a> = dyn FnMut(&Subject, &str, &TableAccess, &mut Vec<Violation>) + 'a;
+
 /// Checks one invariant.
 pub(super) fn check(inv: &Located<Invariant>, w: &World<'_>) -> Result<InvariantResult> {
     let at = inv.at();
     let i = &inv.item;
     let mut violations = Vec::new();
     let mut checked = 0usize;
-    let mut each = |who: &dyn Fn(&Subject) -> bool,
-                    f: &mut dyn FnMut(&Subject, &str, &TableAccess, &mut Vec<Violation>)|
-     -> Result<()> {
+    let mut each = |who: &dyn Fn(&Subject) -> bool, f: &mut Judge<'_>| -> Result<()> {
         for s in w.subjects.iter().filter(|s| who(s)) {
             checked += 1;
             for t in w.tables {

@@ -221,10 +221,11 @@ pub fn judge(t: &Check, got: Option<Outcome>) -> Result<(), String> {
         let want: BTreeMap<String, String> = want
             .iter()
             .map(|(c, m)| {
-                let kind = if m.len() > 5 && m[..5].eq_ignore_ascii_case("expr:") {
-                    format!("expr:{}", &m[5..])
-                } else {
-                    m.to_ascii_lowercase()
+                let kind = match (m.get(..5), m.get(5..)) {
+                    (Some(head), Some(sql)) if head.eq_ignore_ascii_case("expr:") => {
+                        format!("expr:{sql}")
+                    }
+                    _ => m.to_ascii_lowercase(),
                 };
                 (c.to_ascii_lowercase(), kind)
             })

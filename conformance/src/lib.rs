@@ -460,7 +460,8 @@ pub fn run_admin_step(
     }
     if let Some(r) = &step.apply_repository {
         return Ok(Some(
-            g.apply_repository(caller, &repository(r), None).map(|_| ()),
+            g.apply_repository(caller, &repository(r), None, None)
+                .map(|_| ()),
         ));
     }
     Ok(None)

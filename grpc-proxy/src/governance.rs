@@ -649,8 +649,12 @@ impl Governance for GovernanceService {
         let r = request.into_inner();
         let files = crate::repo_rpc::bundle(r.files)?;
         let at = r.expected_version;
+        let digest = r.plan_digest;
+        if let Some(d) = &digest {
+            text("plan_digest", d)?;
+        }
         let p = self
-            .blocking(move |g| g.apply_repository(&caller, &files, at))
+            .blocking(move |g| g.apply_repository(&caller, &files, at, digest.as_deref()))
             .await?;
         crate::repo_rpc::plan(&p).map(Response::new)
     }

@@ -123,7 +123,9 @@ fn repo(grants: &str) -> Vec<RepoFile> {
 #[test]
 fn apply_then_export_then_plan_is_empty() {
     let g = setup();
-    let p = g.apply_repository(&admin(), &repo(GRANTS), None).unwrap();
+    let p = g
+        .apply_repository(&admin(), &repo(GRANTS), None, None)
+        .unwrap();
     assert!(p.ok(), "{:?}", p.invariants);
     assert!(!p.changes.is_empty());
     let (_, exported) = g.export_repository(&admin()).unwrap();
@@ -140,7 +142,8 @@ fn apply_then_export_then_plan_is_empty() {
 #[test]
 fn a_one_line_change_gives_the_exact_access_diff() {
     let g = setup();
-    g.apply_repository(&admin(), &repo(GRANTS), None).unwrap();
+    g.apply_repository(&admin(), &repo(GRANTS), None, None)
+        .unwrap();
     let widened = GRANTS.replace("columns: [id, region]\n", "columns: [id, region, amount]\n");
     let p = g.plan_repository(&admin(), &repo(&widened)).unwrap();
     assert_eq!(p.changes.len(), 1, "{:#?}", p.changes);
@@ -155,6 +158,7 @@ fn a_one_line_change_gives_the_exact_access_diff() {
         rows: None,
         masks: Default::default(),
         cells: Default::default(),
+        permissions: vec![],
     };
     assert_eq!(a.before, Some(s(&["id", "region"])));
     assert_eq!(a.after, Some(s(&["id", "region", "amount"])));
@@ -185,7 +189,8 @@ fn filters_and_masks_appear_in_the_diff() {
 #[test]
 fn a_broken_invariant_fails_the_plan_and_applies_nothing() {
     let g = setup();
-    g.apply_repository(&admin(), &repo(GRANTS), None).unwrap();
+    g.apply_repository(&admin(), &repo(GRANTS), None, None)
+        .unwrap();
     let before = g.export_repository(&admin()).unwrap();
     let leaky = GRANTS.replace("columns: [id, region]\n", "columns: [id, region, email]\n");
     let p = g.plan_repository(&admin(), &repo(&leaky)).unwrap();
@@ -196,7 +201,7 @@ fn a_broken_invariant_fails_the_plan_and_applies_nothing() {
     assert_eq!(v[0].table, "sales.orders");
     assert_eq!(v[0].column.as_deref(), Some("email"));
     let e = g
-        .apply_repository(&admin(), &repo(&leaky), None)
+        .apply_repository(&admin(), &repo(&leaky), None, None)
         .unwrap_err();
     assert!(matches!(e, Error::FailedPrecondition(_)), "{e}");
     assert!(e.to_string().contains("only privacy reads pii"), "{e}");
@@ -209,7 +214,7 @@ fn a_stale_plan_applies_nothing() {
     let p = g.plan_repository(&admin(), &repo(GRANTS)).unwrap();
     g.create_database(&admin(), "hr", None).unwrap();
     let e = g
-        .apply_repository(&admin(), &repo(GRANTS), Some(p.version))
+        .apply_repository(&admin(), &repo(GRANTS), Some(p.version), None)
         .unwrap_err();
     assert!(e.to_string().contains("policy plan` again"), "{e}");
     assert!(
@@ -280,4 +285,51 @@ fn only_admins_plan_and_other_accounts_are_refused() {
     other[0] = file("lakegate.toml", "account = \"222222222222\"\n");
     let e = g.plan_repository(&admin(), &other).unwrap_err();
     assert!(e.to_string().contains("222222222222"), "{e}");
+}
+
+#[test]
+fn the_same_grant_twice_is_refused_with_both_lines() {
+    let g = setup();
+    let twice = format!(
+        "{GRANTS}  - principal: 111111111111:user/alice\n    permissions: [SELECT]\n    table: sales.orders\n    columns: [amount]\n"
+    );
+    let e = g.plan_repository(&admin(), &repo(&twice)).unwrap_err();
+    let e = e.to_string();
+    assert!(
+        e.starts_with("grants/sales.yaml:17: ") && e.contains("first at grants/sales.yaml:6"),
+        "{e}"
+    );
+}
+
+#[test]
+fn another_accounts_table_is_refused() {
+    let g = setup();
+    let foreign = GRANTS.replace(
+        "table: sales.orders\n    columns: [id, region]",
+        "table: 222222222222:sales.orders\n    columns: [id, region]",
+    );
+    let e = g.plan_repository(&admin(), &repo(&foreign)).unwrap_err();
+    assert!(
+        e.to_string().starts_with("grants/sales.yaml:6: ")
+            && e.to_string().contains("another account's table"),
+        "{e}"
+    );
+}
+
+#[test]
+fn who_plans_or_applies_makes_no_difference() {
+    let g = setup();
+    g.bootstrap(
+        &AccountId::parse(ACCT).unwrap(),
+        &[Principal::parse("111111111111:user/admin2").unwrap()],
+    )
+    .unwrap();
+    g.apply_repository(&admin(), &repo(GRANTS), None, None)
+        .unwrap();
+    // The filter was created by admin; admin2 restating it changes nothing.
+    let p = g
+        .plan_repository(&caller("111111111111:user/admin2"), &repo(GRANTS))
+        .unwrap();
+    assert!(p.changes.is_empty(), "{:#?}", p.changes);
+    assert!(p.access.is_empty(), "{:#?}", p.access);
 }

@@ -375,6 +375,20 @@ fn a_stale_plan_and_a_partial_directory_change_nothing() {
         .fails(1, "run `lakegate policy plan` again");
     assert_eq!(s.state(), before);
 
+    // A reviewed plan, then the files edited: the server refuses it.
+    let fresh = repo.path().join("../fresh.json");
+    let fresh = fresh.to_str().unwrap();
+    s.admin(&["policy", "plan", d, "--out", fresh]).ok();
+    write(
+        repo.path(),
+        "grants/db_sales.yaml",
+        &GRANTS.replace("columns: [id, name]\n", "columns: [id]\n"),
+    );
+    s.admin(&["policy", "apply", d, "--plan", fresh])
+        .fails(1, "no longer plans to the reviewed plan");
+    assert_eq!(s.state(), before);
+    write(repo.path(), "grants/db_sales.yaml", GRANTS);
+
     // Cedar files alone are not a repository: applying them would remove
     // every grant, so plan and apply refuse.
     let cedar_only = tempfile::tempdir().unwrap();

@@ -8,10 +8,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::access::{self, RowPredicate, TableAccess};
+use crate::authorize::{Authorizer, PrincipalCtx, Target};
 use crate::catalog::Catalog;
-use crate::compile::Compiled;
+use crate::compile::{self, Compiled};
 use crate::error::{Error, Result};
-use crate::model::{AccountId, Caller, Principal, PrincipalKind, TableName};
+use crate::model::{AccountId, Caller, Permission, Principal, PrincipalKind, TableName};
 
 /// Someone whose access is analysed: a user or role with the groups and
 /// attributes its credentials carry, a group (as a member that has no other
@@ -81,6 +82,10 @@ pub struct AccessSummary {
     /// shown unmasked, when a data cells filter restricts it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub cells: BTreeMap<String, String>,
+    /// Table permissions besides SELECT (`INSERT`, `DELETE`, `ALTER`,
+    /// `DROP`) and the grant options held (`GRANT SELECT`, …).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub permissions: Vec<String>,
 }
 
 fn rows_text(r: &RowPredicate) -> Option<String> {
@@ -98,10 +103,16 @@ fn rows_text(r: &RowPredicate) -> Option<String> {
 }
 
 impl AccessSummary {
-    fn of(t: &TableAccess) -> Option<Self> {
-        if t.columns.is_empty() {
-            return None;
-        }
+    fn of(t: Option<&TableAccess>, permissions: Vec<String>) -> Option<Self> {
+        let Some(t) = t.filter(|t| !t.columns.is_empty()) else {
+            return (!permissions.is_empty()).then(|| Self {
+                columns: Vec::new(),
+                rows: None,
+                masks: BTreeMap::new(),
+                cells: BTreeMap::new(),
+                permissions,
+            });
+        };
         let mut masks = BTreeMap::new();
         let mut cells = BTreeMap::new();
         for c in &t.columns {
@@ -130,6 +141,7 @@ impl AccessSummary {
             rows: rows_text(&t.rows),
             masks,
             cells,
+            permissions,
         })
     }
 }
@@ -172,7 +184,56 @@ pub(super) fn access_of(
     }
 }
 
-/// The summary of [`access_of`].
+/// The table permissions besides SELECT, and the grant options, that the
+/// subject holds on `account`'s table (a resource link's are its target's,
+/// decided for the target's owner: none here).
+fn permissions(
+    cat: &Catalog,
+    compiled: &Compiled,
+    account: &AccountId,
+    s: &Subject,
+    table: &TableName,
+) -> Result<Vec<String>> {
+    if cat.table(account, table).is_none() {
+        return Ok(Vec::new());
+    }
+    let p = match (&s.principal, s.caller()) {
+        (_, Some(c)) => PrincipalCtx::new(&c)?,
+        (Principal::Account(a), None) => PrincipalCtx::account(a)?,
+        _ => return Ok(Vec::new()),
+    };
+    let authz = Authorizer::new(cat, compiled);
+    let target = Target::Table(account.clone(), table.clone());
+    let mut out = Vec::new();
+    for perm in [
+        Permission::Insert,
+        Permission::Delete,
+        Permission::Alter,
+        Permission::Drop,
+    ] {
+        if authz.decide(&p, perm.as_str(), &target)?.allowed {
+            out.push(perm.as_str().to_string());
+        }
+    }
+    for perm in [
+        Permission::Select,
+        Permission::Insert,
+        Permission::Delete,
+        Permission::Alter,
+        Permission::Drop,
+        Permission::Describe,
+    ] {
+        if authz
+            .decide(&p, &compile::grant_action_name(perm), &target)?
+            .allowed
+        {
+            out.push(format!("GRANT {}", perm.as_str()));
+        }
+    }
+    Ok(out)
+}
+
+/// The summary of [`access_of`], with the other permissions held.
 pub(super) fn summary(
     cat: &Catalog,
     compiled: &Compiled,
@@ -180,14 +241,66 @@ pub(super) fn summary(
     s: &Subject,
     table: &TableName,
 ) -> Result<Option<AccessSummary>> {
-    Ok(access_of(cat, compiled, account, s, table)?
-        .as_ref()
-        .and_then(AccessSummary::of))
+    let read = access_of(cat, compiled, account, s, table)?;
+    let perms = permissions(cat, compiled, account, s, table)?;
+    Ok(AccessSummary::of(read.as_ref(), perms))
 }
 
-/// Everyone to analyse: the repository's subjects, then every grantee
-/// named by a grant of `account` in either catalog (users and roles bare,
-/// groups as a member, other accounts as receivers).
+/// Attribute names row filters of `account` use (`${principal.attrs.K}`).
+fn filter_attributes(account: &AccountId, cats: &[&Catalog]) -> BTreeSet<String> {
+    const OPEN: &str = "${principal.attrs.";
+    let mut out = BTreeSet::new();
+    for cat in cats {
+        for ((a, _, _), f) in &cat.filters {
+            let crate::model::RowFilter::Predicate(src) = &f.rows else {
+                continue;
+            };
+            if a != account {
+                continue;
+            }
+            let lower = src.to_ascii_lowercase();
+            for (i, _) in lower.match_indices(OPEN) {
+                let rest = lower.get(i + OPEN.len()..).unwrap_or_default();
+                if let Some(end) = rest.find('}') {
+                    out.insert(rest.get(..end).unwrap_or_default().to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Principals a Cedar policy file names (`User::"…"`, `Role::"…"`,
+/// `Group::"…"`) in `account`.
+fn policy_principals(account: &AccountId, sources: &[&str]) -> Vec<Principal> {
+    let mut out = Vec::new();
+    for src in sources {
+        for ty in ["User::\"", "Role::\"", "Group::\""] {
+            for (i, _) in src.match_indices(ty) {
+                let rest = src.get(i + ty.len()..).unwrap_or_default();
+                let Some(end) = rest.find('"') else { continue };
+                if let Ok(p) = Principal::parse(rest.get(..end).unwrap_or_default())
+                    && p.account() == account
+                    && !out.contains(&p)
+                {
+                    out.push(p);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Everyone to analyse: the repository's subjects; every grantee named by
+/// a grant of `account` in either catalog (users and roles bare, groups as
+/// a member, other accounts as receivers); every principal the account's
+/// Cedar policies name; and `(anyone)`, a user in no group, for policies
+/// that permit or forbid every principal.
+///
+/// A subject without a value for an attribute some row filter uses gets
+/// the placeholder `${principal.attrs.K}` as its value, so the filter's
+/// predicate shows as written rather than as matching no row, and a change
+/// to it shows in the diff.
 pub(super) fn subjects(
     declared: &[Subject],
     account: &AccountId,
@@ -195,13 +308,45 @@ pub(super) fn subjects(
 ) -> Vec<Subject> {
     let mut out: Vec<Subject> = declared.to_vec();
     let mut seen: BTreeSet<Principal> = declared.iter().map(|s| s.principal.clone()).collect();
+    let mut add = |p: &Principal, out: &mut Vec<Subject>| {
+        if seen.insert(p.clone()) {
+            out.push(Subject::bare(p.clone()));
+        }
+    };
     for cat in cats {
         for g in cat.grants.values() {
             let mine = g.principal.account() == account;
             let share = matches!(g.principal, Principal::Account(_)) && &g.account == account;
-            if (mine || share) && seen.insert(g.principal.clone()) {
-                out.push(Subject::bare(g.principal.clone()));
+            if mine || share {
+                add(&g.principal, &mut out);
             }
+        }
+        let sources: Vec<&str> = cat
+            .policies
+            .get(account)
+            .map(|fs| fs.iter().map(|f| f.source.as_str()).collect())
+            .unwrap_or_default();
+        for p in policy_principals(account, &sources) {
+            add(&p, &mut out);
+        }
+    }
+    add(
+        &Principal::Iam {
+            account: account.clone(),
+            kind: PrincipalKind::User,
+            name: "(anyone)".into(),
+        },
+        &mut out,
+    );
+    let attrs = filter_attributes(account, cats);
+    for s in &mut out {
+        if matches!(s.principal, Principal::Account(_)) {
+            continue;
+        }
+        for k in &attrs {
+            s.attrs
+                .entry(k.clone())
+                .or_insert_with(|| format!("${{principal.attrs.{k}}}"));
         }
     }
     out

@@ -195,8 +195,45 @@ pub fn parse(files: &[RepoFile]) -> Result<Repo> {
              `lakegate policy export`)",
         ));
     }
+    let declared = repo.tags.len()
+        + repo.assignments.len()
+        + repo.filters.len()
+        + repo.grants.len()
+        + repo.links.len();
+    if declared > MAX_DECLARATIONS {
+        return Err(Error::invalid(format!(
+            "the repository declares {declared} objects; at most {MAX_DECLARATIONS} are \
+             accepted in one plan"
+        )));
+    }
+    if repo.subjects.len() > MAX_SUBJECTS || repo.invariants.len() > MAX_SUBJECTS {
+        return Err(Error::invalid(format!(
+            "lakegate.toml and invariants/ may name at most {MAX_SUBJECTS} principals and \
+             {MAX_SUBJECTS} invariants"
+        )));
+    }
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
     for g in &repo.grants {
         check_grant(g)?;
+        let key = format!(
+            "{} {}",
+            g.item.principal.to_ascii_lowercase(),
+            resource_key(&g.item)
+        );
+        if let Some(first) = seen.insert(key, g.at()) {
+            return Err(bad(
+                &g.at(),
+                format!(
+                    "`{}` is granted on this resource again (first at {first}); merge the two \
+                     declarations into one, so that neither silently decides the masks or \
+                     columns",
+                    g.item.principal
+                ),
+            ));
+        }
+    }
+    for f in &repo.filters {
+        foreign(&f.at(), &f.item.name)?;
     }
     Ok(repo)
 }
@@ -268,12 +305,79 @@ fn grants(repo: &mut Repo, f: &RepoFile) -> Result<()> {
     Ok(())
 }
 
+/// Most objects one repository declares.
+pub const MAX_DECLARATIONS: usize = 10_000;
+/// Most principals `lakegate.toml` declares, and most invariants.
+pub const MAX_SUBJECTS: usize = 1000;
+
+/// The resource a grant is merged on (DESIGN §2: one grant per principal
+/// and resource), spelled from the declaration.
+fn resource_key(d: &GrantDecl) -> String {
+    let low = |s: &String| s.to_ascii_lowercase();
+    if d.catalog {
+        "catalog".into()
+    } else if let Some(x) = &d.database {
+        format!("database:{}", low(x))
+    } else if let Some(x) = &d.table {
+        if d.columns.is_empty() && d.exclude_columns.is_empty() {
+            format!("table:{}", low(x))
+        } else {
+            format!("columns:{}", low(x))
+        }
+    } else if let Some(x) = &d.data_filter {
+        format!("filter:{}", low(x))
+    } else if let Some(x) = &d.location {
+        format!("location:{x}")
+    } else if let Some(x) = &d.lf_tag {
+        format!(
+            "lftag:{}",
+            low(&x.split('=').next().unwrap_or_default().trim().to_string())
+        )
+    } else if let Some(p) = &d.tag_policy {
+        format!(
+            "tagpolicy:{}:{:?}",
+            p.resource_type.to_ascii_uppercase(),
+            p.tags
+                .iter()
+                .map(|(k, v)| (
+                    k.to_ascii_lowercase(),
+                    v.iter()
+                        .map(|x| x.to_ascii_lowercase())
+                        .collect::<std::collections::BTreeSet<_>>()
+                ))
+                .collect::<BTreeMap<_, _>>()
+        )
+    } else {
+        String::new()
+    }
+}
+
+/// Refuses another account's table: re-grants of what another account
+/// shares stay with the CLI for now (the repository never removes them).
+fn foreign(at: &str, name: &str) -> Result<()> {
+    if name.contains(':') {
+        return Err(bad(
+            at,
+            format!(
+                "`{}` names another account's table; a repository manages its own account's \
+                 objects only. Re-grant what another account shares with `lakegate grant` \
+                 (plans leave such grants as they are)",
+                clip(name)
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// What needs no catalog: the principal's form, permissions, masks, and
 /// exactly one resource.
 fn check_grant(g: &Located<GrantDecl>) -> Result<()> {
     let at = g.at();
     let d = &g.item;
     Principal::parse(&d.principal).map_err(|e| bad(&at, e))?;
+    for name in d.table.iter().chain(&d.data_filter) {
+        foreign(&at, name)?;
+    }
     if d.permissions.is_empty() {
         return Err(bad(&at, "a grant needs `permissions`, e.g. `[SELECT]`"));
     }

@@ -149,6 +149,16 @@ pub struct Plan {
     pub invariants: Vec<InvariantResult>,
     /// How many principals, groups and accounts the access diff covers.
     pub analysed: usize,
+    /// SHA-256 of the version, changes and access diff: `apply --plan`
+    /// applies only a plan with this digest.
+    pub digest: String,
+}
+
+fn digest(version: u64, changes: &[ObjectChange], access: &[AccessChange]) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let body = serde_json::to_vec(&(version, changes, access))
+        .map_err(|e| Error::internal(format!("cannot encode a plan: {e}")))?;
+    Ok(hex::encode(Sha256::digest(body)))
 }
 
 impl Plan {
@@ -294,6 +304,7 @@ impl Governance {
         Ok((
             Plan {
                 version: before.version,
+                digest: digest(before.version, &changes, &access)?,
                 changes,
                 access,
                 invariants,
@@ -327,13 +338,15 @@ impl Governance {
     }
 
     /// `policy apply DIR`: commits the plan in one transaction if the store
-    /// is still at `expected_version` (the plan's; `None`: the current) and
+    /// is still at `expected_version` (the plan's; `None`: the current),
+    /// the plan has `expected_digest` (the reviewed plan's, if given) and
     /// every invariant holds. Otherwise nothing changes.
     pub fn apply_repository(
         &self,
         caller: &Caller,
         files: &[RepoFile],
         expected_version: Option<u64>,
+        expected_digest: Option<&str>,
     ) -> Result<Plan> {
         let snap = self.snapshot()?;
         let stale = |now: u64, at: u64| {
@@ -348,6 +361,15 @@ impl Governance {
             return Err(stale(snap.catalog.version, v));
         }
         let (plan, commit) = self.plan_on(&snap, caller, files)?;
+        if let Some(d) = expected_digest
+            && d != plan.digest
+        {
+            return Err(Error::FailedPrecondition(
+                "the repository no longer plans to the reviewed plan (its files changed); \
+                 nothing was applied: run `lakegate policy plan` again and review it"
+                    .into(),
+            ));
+        }
         if let Some(bad) = plan.invariants.iter().find(|i| !i.ok) {
             let first = bad.violations.first().map_or_else(String::new, |v| {
                 format!(

@@ -48,7 +48,10 @@ pub(super) fn strip(cat: &Catalog, account: &AccountId) -> Catalog {
 fn at<T>(l: &Located<T>) -> impl Fn(Error) -> Error + '_ {
     move |e| match e {
         Error::StoreUnavailable(_) | Error::Internal(_) | Error::Conflict => e,
-        other => Error::invalid(format!("{}: {other}", l.at())),
+        other => Error::invalid(format!(
+            "{}: {other} (in a repository: edit this declaration and plan again)",
+            l.at()
+        )),
     }
 }
 
@@ -112,6 +115,11 @@ pub(super) fn replay(current: &Catalog, applier: &Caller, repo: &Repo) -> Result
         )
         .map_err(at(a))?;
     }
+    // Links before grants: a grant may name a link (DESCRIBE on it).
+    for l in &repo.links {
+        gov.create_link(applier, &l.item.name, &l.item.target)
+            .map_err(at(l))?;
+    }
     for f in &repo.filters {
         let d = &f.item;
         gov.create_data_filter(
@@ -141,16 +149,13 @@ pub(super) fn replay(current: &Catalog, applier: &Caller, repo: &Repo) -> Result
         };
         gov.grant(applier, &req).map_err(at(g))?;
     }
-    for l in &repo.links {
-        gov.create_link(applier, &l.item.name, &l.item.target)
-            .map_err(at(l))?;
-    }
     if !repo.policies.is_empty() {
         gov.apply_policies(applier, &repo.policies)?;
     }
     let mut after = gov.snapshot()?.catalog.clone();
     after.version = current.version;
     drop_dangling(&mut after, account)?;
+    keep_history(current, &mut after);
     // Who granted is history, not access: a grant the repository restates
     // unchanged keeps its grantor.
     for (id, g) in after.grants.iter_mut() {
@@ -164,6 +169,35 @@ pub(super) fn replay(current: &Catalog, applier: &Caller, repo: &Repo) -> Result
         }
     }
     Ok(after)
+}
+
+/// Objects the repository restates keep their history: a filter or link
+/// that existed before keeps its creator (replaying it made the applier
+/// its creator, with a creator's grant), so who plans or applies makes no
+/// difference to the plan.
+fn keep_history(current: &Catalog, after: &mut Catalog) {
+    for (key, link) in after.links.iter_mut() {
+        if let Some(old) = current.links.get(key)
+            && old.target_account == link.target_account
+            && old.target == link.target
+        {
+            link.created_by = old.created_by.clone();
+        }
+    }
+    let existed = |g: &Grant| match &g.resource {
+        Resource::DataFilter { table, filter } => {
+            current
+                .filters
+                .contains_key(&(g.account.clone(), table.clone(), filter.clone()))
+        }
+        Resource::ResourceLink { link } => current
+            .links
+            .contains_key(&(g.account.clone(), link.clone())),
+        _ => false,
+    };
+    after.grants.retain(|id, g| {
+        !(g.origin == GrantOrigin::Creator && !current.grants.contains_key(id) && existed(g))
+    });
 }
 
 /// Removes the grants on filters, LF-tags and links of `account` that the
@@ -197,10 +231,9 @@ fn drop_dangling(after: &mut Catalog, account: &AccountId) -> Result<()> {
         match &g.origin {
             GrantOrigin::Explicit { by } if by.account() != account => {
                 return Err(Error::FailedPrecondition(format!(
-                    "{} is still granted to `{}` by account `{}`, so the repository cannot \
-                     remove it; ask that account's admin to revoke it first",
+                    "{} is still re-granted by account `{}` to its principals, so the \
+                     repository cannot remove it; ask that account's admin to revoke it first",
                     g.resource,
-                    g.principal,
                     by.account()
                 )));
             }

@@ -45,8 +45,8 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<(),
             .collect::<Vec<_>>()
             .join("/");
         if ty.is_dir() {
-            // `tests/` holds checks, read by `policy test` itself.
-            if rel != "tests" && !rel.starts_with('.') {
+            // Hidden folders (`.git`) are not the repository's.
+            if !e.file_name().to_string_lossy().starts_with('.') {
                 walk(root, &path, out)?;
             }
         } else if ty.is_file() && wanted(&rel) {

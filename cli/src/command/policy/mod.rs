@@ -166,7 +166,7 @@ pub async fn run(cmd: Cmd, g: &Global) -> Result<(), CliError> {
         Cmd::Apply { dir, plan } => {
             let files = load(&dir)?;
             let mut c = connect(g).await?;
-            let expected_version = match &plan {
+            let saved = match &plan {
                 None => None,
                 Some(path) => {
                     let text = std::fs::read_to_string(path).map_err(|e| {
@@ -178,32 +178,15 @@ pub async fn run(cmd: Cmd, g: &Global) -> Result<(), CliError> {
                             path.display()
                         ))
                     })?;
-                    let now = c
-                        .client
-                        .plan_repository(RepositoryBundle {
-                            files: wire(files.clone()),
-                            version: 0,
-                        })
-                        .await
-                        .map_err(|s| c.fail(s))?
-                        .into_inner();
-                    let now = decode(&now.plan_json)?;
-                    if now.changes != saved.changes || now.access != saved.access {
-                        return Err(CliError::error(format!(
-                            "`{}` no longer plans to the saved plan (the repository or the \
-                             catalog changed); nothing was applied: run `lakegate policy plan` \
-                             again and review it",
-                            dir.display()
-                        )));
-                    }
-                    Some(saved.version)
+                    Some(saved)
                 }
             };
             let r = c
                 .client
                 .apply_repository(ApplyRepositoryRequest {
                     files: wire(files),
-                    expected_version,
+                    expected_version: saved.as_ref().map(|p| p.version),
+                    plan_digest: saved.map(|p| p.digest),
                 })
                 .await
                 .map_err(|s| c.fail(s))?

@@ -31,6 +31,7 @@
 mod backend;
 mod metadata;
 mod plan;
+mod planned;
 mod refused;
 mod statement;
 mod stream;

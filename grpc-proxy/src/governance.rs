@@ -43,6 +43,7 @@ pub struct GovernanceService {
     pub(crate) governance: Arc<PolicyGovernance>,
     pub(crate) auth: Arc<Authenticator>,
     pub(crate) ingest: Option<Arc<crate::ingest::Ingest>>,
+    pub(crate) flight: Option<Arc<crate::flight::FlightProxy>>,
 }
 
 impl GovernanceService {
@@ -52,7 +53,15 @@ impl GovernanceService {
             governance,
             auth,
             ingest: None,
+            flight: None,
         }
+    }
+
+    /// Runs `policy test`'s `rows` checks through `flight`'s engine
+    /// (without it, those checks are FAILED_PRECONDITION).
+    pub fn with_flight(mut self, flight: Option<Arc<crate::flight::FlightProxy>>) -> Self {
+        self.flight = flight;
+        self
     }
 
     /// Serves blueprint runs with `ingest` (without it, those calls are
@@ -676,12 +685,23 @@ impl Governance for GovernanceService {
             .checks
             .into_iter()
             .map(|c| {
-                text("sql", &c.sql)?;
-                Ok((explain_subject(&caller, &c)?, c.sql))
+                let e = c.explain.unwrap_or_default();
+                text("sql", &e.sql)?;
+                Ok(crate::repo_rpc::Check {
+                    subject: explain_subject(&caller, &e)?,
+                    sql: e.sql,
+                    run: c.run,
+                })
             })
             .collect::<Result<Vec<_>, Status>>()?;
-        let out = self
-            .blocking(move |g| crate::repo_rpc::test(g, &caller, &files, &checks))
+        let admin = caller.clone();
+        let (planned, mut out, checks) = self
+            .blocking(move |g| {
+                let (planned, out) = crate::repo_rpc::test(g, &caller, &files, &checks)?;
+                Ok((planned, out, checks))
+            })
+            .await?;
+        crate::repo_rpc::run_rows(self.flight.as_deref(), &planned, &admin, &checks, &mut out)
             .await?;
         Ok(Response::new(out))
     }

@@ -1,11 +1,14 @@
-//! The policy-repository RPCs (`policy export|plan|apply`, DESIGN §8): bounds
-//! on the bundle, then the policy engine's [`policy_engine::repo`] does the
-//! work on a blocking thread.
+//! The policy-repository RPCs (`policy export|plan|apply|test`, DESIGN §8):
+//! bounds on the bundle, then the policy engine's [`policy_engine::repo`]
+//! does the work on a blocking thread; `rows` checks then run through the
+//! Flight SQL service's engine.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use tonic::Status;
 
-use std::collections::BTreeSet;
-
+use crate::flight::FlightProxy;
 use policy_engine::policies::{MAX_BUNDLE_BYTES, MAX_FILES};
 use policy_engine::repo::RepoFile;
 use policy_engine::{Caller, Error, Governance};
@@ -47,18 +50,26 @@ pub(crate) fn plan(p: &policy_engine::repo::Plan) -> Result<RepositoryPlan, Stat
 /// Most checks one `policy test` runs.
 pub(crate) const MAX_CHECKS: usize = 10_000;
 
-/// Explains each check on the state `files` lead to; then what no trail named.
+/// One check of `policy test`: who, what, and whether to run it.
+pub(crate) struct Check {
+    pub(crate) subject: Caller,
+    pub(crate) sql: String,
+    pub(crate) run: bool,
+}
+
+/// Explains each check on the state `files` lead to; then what no trail
+/// named. Returns the planned governance, for [`run_rows`].
 pub(crate) fn test(
     g: &Governance,
     caller: &Caller,
     files: &[RepoFile],
-    checks: &[(Caller, String)],
-) -> policy_engine::Result<TestRepositoryResponse> {
-    let planned = g.planned(caller, files)?;
+    checks: &[Check],
+) -> policy_engine::Result<(Arc<Governance>, TestRepositoryResponse)> {
+    let planned = Arc::new(g.planned(caller, files)?);
     let mut seen = BTreeSet::new();
     let mut outcomes = Vec::new();
-    for (subject, sql) in checks {
-        let outcome = match planned.explain(caller, subject, sql) {
+    for c in checks {
+        let outcome = match planned.explain(caller, &c.subject, &c.sql) {
             Ok(e) => {
                 for t in &e.tables {
                     for line in &t.trail {
@@ -72,10 +83,95 @@ pub(crate) fn test(
         };
         outcomes.push(CheckOutcome {
             outcome: Some(outcome),
+            ..CheckOutcome::default()
         });
     }
-    Ok(TestRepositoryResponse {
-        outcomes,
-        uncovered: planned.uncovered(caller.account(), &seen)?,
-    })
+    let uncovered = planned.uncovered(caller.account(), &seen)?;
+    Ok((
+        planned,
+        TestRepositoryResponse {
+            outcomes,
+            uncovered,
+        },
+    ))
+}
+
+/// Runs the checks that ask for rows, on the planned state, as their
+/// principals: rows, or the error the statement gets.
+pub(crate) async fn run_rows(
+    flight: Option<&FlightProxy>,
+    planned: &Governance,
+    admin: &Caller,
+    checks: &[Check],
+    out: &mut TestRepositoryResponse,
+) -> Result<(), Status> {
+    if !checks.iter().any(|c| c.run) {
+        return Ok(());
+    }
+    let snap = planned.snapshot().map_err(status::from_error)?;
+    for (c, o) in checks.iter().zip(out.outcomes.iter_mut()) {
+        let allowed = matches!(o.outcome, Some(check_outcome::Outcome::Explained(_)));
+        if !c.run || !allowed {
+            continue;
+        }
+        let Some(flight) = flight else {
+            o.outcome = Some(check_outcome::Outcome::Error(
+                "`rows` checks need the Flight SQL service, which this server does not run".into(),
+            ));
+            continue;
+        };
+        match flight.run_planned(&snap, admin, &c.subject, &c.sql).await {
+            Ok(batches) => {
+                let (columns, rows) = json_rows(&batches)?;
+                o.columns = columns;
+                o.rows_json = rows;
+            }
+            Err(s) => o.outcome = Some(check_outcome::Outcome::Error(s.message().to_string())),
+        }
+    }
+    Ok(())
+}
+
+/// Batches as column names and a JSON array of row arrays.
+fn json_rows(
+    batches: &[arrow::record_batch::RecordBatch],
+) -> Result<(Vec<String>, String), Status> {
+    let columns: Vec<String> = batches
+        .first()
+        .map(|b| {
+            b.schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut buf = Vec::new();
+    {
+        let mut w = arrow::json::ArrayWriter::new(&mut buf);
+        for b in batches {
+            w.write(b)
+                .map_err(|e| status::from_error(Error::internal(format!("rows as JSON: {e}"))))?;
+        }
+        w.finish()
+            .map_err(|e| status::from_error(Error::internal(format!("rows as JSON: {e}"))))?;
+    }
+    let objects: Vec<serde_json::Map<String, serde_json::Value>> = if buf.is_empty() {
+        Vec::new()
+    } else {
+        serde_json::from_slice(&buf)
+            .map_err(|e| status::from_error(Error::internal(format!("rows as JSON: {e}"))))?
+    };
+    let rows: Vec<Vec<serde_json::Value>> = objects
+        .into_iter()
+        .map(|mut o| {
+            columns
+                .iter()
+                .map(|c: &String| o.remove(c).unwrap_or(serde_json::Value::Null))
+                .collect()
+        })
+        .collect();
+    let text = serde_json::to_string(&rows)
+        .map_err(|e| status::from_error(Error::internal(format!("rows as JSON: {e}"))))?;
+    Ok((columns, text))
 }

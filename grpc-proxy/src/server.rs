@@ -353,6 +353,7 @@ fn bootstrap(governance: &Governance, admins: &[Principal]) -> Result<()> {
 pub fn routes(state: &AppState) -> Routes {
     let governance = GovernanceService::new(state.governance.clone(), state.auth.clone())
         .with_ingest(state.ingest.clone())
+        .with_flight(state.flight.clone())
         .into_server();
     let routes = Routes::new(governance);
     match &state.flight {

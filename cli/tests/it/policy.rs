@@ -429,8 +429,13 @@ fn test_runs_checks_on_the_planned_state_with_coverage() {
     groups: [analysts]
     table: sales.orders
     visible_columns: [id, amount, region]
-    rows: region = 'EU'
+    row_filter: region = 'EU'
     masks: {}
+  - name: analysts read EU rows, run on the planned state
+    principal: \"111111111111:user/alice\"
+    groups: [analysts]
+    sql: SELECT * FROM sales.orders ORDER BY id
+    rows: [[1, 10.5, \"EU\"], [2, 20.25, \"EU\"]]
   - name: privacy sees emails hashed
     principal: \"111111111111:user/carol\"
     groups: [privacy]
@@ -443,7 +448,15 @@ fn test_runs_checks_on_the_planned_state_with_coverage() {
     let before = s.state();
     let t = s.admin(&["policy", "test", d]);
     let out = t.ok();
-    assert!(out.stdout.contains("2 policy tests passed"), "{t:#?}");
+    assert!(out.stdout.contains("3 policy tests passed"), "{t:#?}");
+    // The statement the rows check ran is audited: the admin who asked,
+    // and the principal it ran as.
+    let audit = std::fs::read_to_string(s.data_dir.join("audit.jsonl")).unwrap();
+    let line = audit
+        .lines()
+        .find(|l| l.contains("policy_test as 111111111111:user/alice"))
+        .unwrap_or_else(|| panic!("no audit line for the rows check: {audit}"));
+    assert!(line.contains("111111111111:user/admin"), "{line}");
     assert!(
         out.stdout
             .contains("coverage: 2 grant(s) and policies no check exercised")
@@ -462,7 +475,7 @@ fn test_runs_checks_on_the_planned_state_with_coverage() {
         "tests:\n  - name: wrong on purpose\n    principal: \"111111111111:user/alice\"\n    table: sales.customers\n    visible_columns: [id, name, email]\n",
     );
     let out = s.admin(&["policy", "test", d]);
-    out.fails(1, "1 of 3 policy tests failed");
+    out.fails(1, "1 of 4 policy tests failed");
     assert!(
         out.stdout.contains("FAIL  wrong on purpose") && out.stdout.contains("got [id, name]"),
         "{out:#?}"
@@ -474,7 +487,7 @@ fn the_example_repository_passes_its_tests_on_the_demo_catalog() {
     let s = Server::start_with(&["--demo"]);
     let dir = example();
     let t = s.admin(&["policy", "test", dir.to_str().unwrap()]);
-    assert!(t.ok().stdout.contains("6 policy tests passed"), "{t:#?}");
+    assert!(t.ok().stdout.contains("8 policy tests passed"), "{t:#?}");
     let p = s.admin(&["policy", "plan", dir.to_str().unwrap()]);
     assert!(
         p.ok()

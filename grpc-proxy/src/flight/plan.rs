@@ -75,8 +75,8 @@ impl Plan {
 }
 
 pub(super) struct SnapResolver<'a> {
-    snap: &'a Snapshot,
-    caller: &'a Caller,
+    pub(super) snap: &'a Snapshot,
+    pub(super) caller: &'a Caller,
 }
 
 impl TableResolver for SnapResolver<'_> {

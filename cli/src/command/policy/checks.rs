@@ -6,16 +6,22 @@
 //! for `SELECT * FROM DB.TABLE`), and then either `error: TEXT` (a part of
 //! the expected error) or any of:
 //! - `visible_columns`: a list, or `{DB.TABLE: [..]}` per table;
-//! - `rows`: the row predicate the principal gets (`all` for every row),
-//!   as `policy plan` prints it;
-//! - `masks`: `{COLUMN: KIND}`, exactly the masked columns.
+//! - `row_filter`: the row predicate the principal gets (`all` for every
+//!   row), as `policy plan` prints it;
+//! - `masks`: `{COLUMN: KIND}`, exactly the masked columns;
+//! - `rows`: the rows the query returns, in order, as lists of values: the
+//!   query runs as the principal on the planned state (the server's
+//!   embedded engine; at most 1000 rows).
 //!
-//! `rows` and `masks` need a query that reads one table.
+//! `row_filter` and `masks` need a query that reads one table.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use grpc_proxy::proto::{ExplainRequest, ExplainResponse, RowsExplanation, check_outcome::Outcome};
+use grpc_proxy::proto::{
+    CheckOutcome, ExplainRequest, ExplainResponse, RowsExplanation, TestCheck,
+    check_outcome::Outcome,
+};
 
 use crate::exit::CliError;
 
@@ -36,9 +42,11 @@ pub struct Check {
     #[serde(default)]
     visible_columns: Option<serde_yaml::Value>,
     #[serde(default)]
-    rows: Option<String>,
+    row_filter: Option<String>,
     #[serde(default)]
     masks: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    rows: Option<Vec<Vec<serde_yaml::Value>>>,
     #[serde(default)]
     error: Option<String>,
 }
@@ -85,17 +93,22 @@ pub fn read(dir: &Path) -> Result<Vec<(String, Check)>, CliError> {
     Ok(out)
 }
 
-/// The explain request a check makes, or why it is malformed.
-pub fn request(t: &Check) -> Result<ExplainRequest, String> {
+/// The request a check makes, or why it is malformed.
+pub fn request(t: &Check) -> Result<TestCheck, String> {
     let sql = match (&t.sql, &t.table) {
         (Some(s), None) => s.clone(),
         (None, Some(tb)) => format!("SELECT * FROM {tb}"),
         _ => return Err("give exactly one of `sql` and `table`".into()),
     };
-    let expects = t.visible_columns.is_some() || t.rows.is_some() || t.masks.is_some();
+    let expects = t.visible_columns.is_some()
+        || t.row_filter.is_some()
+        || t.masks.is_some()
+        || t.rows.is_some();
     if expects == t.error.is_some() {
         return Err(
-            "give `error`, or any of `visible_columns`, `rows` and `masks`, but not both".into(),
+            "give `error`, or any of `visible_columns`, `row_filter`, `masks` and `rows`, but \
+             not both"
+                .into(),
         );
     }
     let account = t.principal.split(':').next().unwrap_or_default();
@@ -110,11 +123,14 @@ pub fn request(t: &Check) -> Result<ExplainRequest, String> {
             }
         })
         .collect();
-    Ok(ExplainRequest {
-        principal: t.principal.clone(),
-        groups,
-        attrs: t.attrs.clone(),
-        sql,
+    Ok(TestCheck {
+        explain: Some(ExplainRequest {
+            principal: t.principal.clone(),
+            groups,
+            attrs: t.attrs.clone(),
+            sql,
+        }),
+        run: t.rows.is_some(),
     })
 }
 
@@ -156,8 +172,20 @@ fn rows_text(r: Option<&RowsExplanation>) -> String {
     }
 }
 
+/// JSON values equal, integers and floats by value.
+fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => (x - y).abs() < 1e-9,
+        _ => a == b,
+    }
+}
+
 /// Judges one check's outcome.
-pub fn judge(t: &Check, got: Option<Outcome>) -> Result<(), String> {
+pub fn judge(t: &Check, got: Option<CheckOutcome>) -> Result<(), String> {
+    let (rows_json, got) = match got {
+        Some(o) => (o.rows_json, o.outcome),
+        None => (String::new(), None),
+    };
     let r: ExplainResponse = match (&t.error, got) {
         (_, None) => return Err("the server returned no outcome".into()),
         (Some(e), Some(Outcome::Error(m))) if m.contains(e.as_str()) => return Ok(()),
@@ -201,7 +229,7 @@ pub fn judge(t: &Check, got: Option<Outcome>) -> Result<(), String> {
             }
         }
     }
-    if let Some(want) = &t.rows {
+    if let Some(want) = &t.row_filter {
         let found = one()?;
         let got = rows_text(found.rows.as_ref());
         if got.trim() != want.trim() {
@@ -235,6 +263,27 @@ pub fn judge(t: &Check, got: Option<Outcome>) -> Result<(), String> {
                 "{}: expected masks {want:?}, got {got:?}",
                 found.table
             ));
+        }
+    }
+    if let Some(want) = &t.rows {
+        let got: Vec<Vec<serde_json::Value>> = serde_json::from_str(&rows_json)
+            .map_err(|e| format!("the server's rows cannot be read: {e}"))?;
+        let want: Vec<Vec<serde_json::Value>> = want
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .map(|v| serde_json::to_value(v).map_err(|e| format!("rows: {e}")))
+                    .collect::<Result<Vec<_>, String>>()
+            })
+            .collect::<Result<_, String>>()?;
+        let ok = got.len() == want.len()
+            && got
+                .iter()
+                .zip(&want)
+                .all(|(g, w)| g.len() == w.len() && g.iter().zip(w).all(|(a, b)| same(a, b)));
+        if !ok {
+            let want = serde_json::to_string(&want).unwrap_or_default();
+            return Err(format!("expected rows {want}, got {rows_json}"));
         }
     }
     Ok(())

@@ -66,8 +66,9 @@ pub enum Cmd {
     /// Each YAML file holds `tests:`, a list of checks, each with `name`, `principal`,
     /// optional `groups` and `attrs`, `sql` (or `table: DB.TABLE` for `SELECT * FROM
     /// DB.TABLE`), and either `error: TEXT` (a part of the expected error) or any of
-    /// `visible_columns: [..]` (or `{DB.TABLE: [..]}` per table), `rows: PREDICATE` (`all`
-    /// for every row) and `masks: {COLUMN: KIND}`.
+    /// `visible_columns: [..]` (or `{DB.TABLE: [..]}` per table), `row_filter: PREDICATE`
+    /// (`all` for every row), `masks: {COLUMN: KIND}` and `rows: [[..], ..]` (the rows the
+    /// query returns, run as the principal on the planned state).
     Test {
         /// The policy repository.
         #[arg(value_name = "DIR")]
@@ -331,7 +332,7 @@ async fn test(dir: &Path, g: &Global) -> Result<(), CliError> {
     let mut outcomes = r.outcomes.into_iter();
     let mut failed = 0usize;
     for (file, t) in &checks {
-        match checks::judge(t, outcomes.next().and_then(|o| o.outcome)) {
+        match checks::judge(t, outcomes.next()) {
             Ok(()) => println!("ok    {}", t.name),
             Err(e) => {
                 failed += 1;

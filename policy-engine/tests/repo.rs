@@ -333,3 +333,30 @@ fn who_plans_or_applies_makes_no_difference() {
     assert!(p.changes.is_empty(), "{:#?}", p.changes);
     assert!(p.access.is_empty(), "{:#?}", p.access);
 }
+
+#[test]
+fn a_forbid_proves_no_read_for_every_principal() {
+    let g = setup();
+    let mut files = repo(GRANTS);
+    files.push(file(
+        "pii.cedar",
+        "forbid (principal, action == Lakegate::Action::\"SELECT\",\n        resource is Lakegate::Column)\nwhen { resource.hasTag(\"classification\") && resource.getTag(\"classification\") == \"pii\" }\nunless { principal in Lakegate::Group::\"111111111111:group/privacy\" };\n",
+    ));
+    let p = g.plan_repository(&admin(), &files).unwrap();
+    let i = &p.invariants[0];
+    assert!(i.ok, "{i:#?}");
+    assert!(
+        i.method
+            .starts_with("proved for every principal: a forbid in pii.cedar"),
+        "{i:#?}"
+    );
+    // Without it, the method says what was checked, and what was not.
+    let p = g.plan_repository(&admin(), &repo(GRANTS)).unwrap();
+    assert!(
+        p.invariants[0]
+            .method
+            .contains("principals the repository does not name are not covered"),
+        "{:#?}",
+        p.invariants[0]
+    );
+}

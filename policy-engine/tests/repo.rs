@@ -360,3 +360,31 @@ fn a_forbid_proves_no_read_for_every_principal() {
         p.invariants[0]
     );
 }
+
+#[test]
+fn an_invariant_that_cannot_be_evaluated_names_its_line() {
+    let g = setup();
+    for (text, want) in [
+        (
+            "invariants:\n  - name: a\n    no_read: {columns_tagged: secrecy=high}\n",
+            "invariants/pii.yaml:2: LF-tag `secrecy` does not exist",
+        ),
+        (
+            "invariants:\n  - name: a\n    row_filter_required: {table: sales.nope}\n",
+            "invariants/pii.yaml:2: table `sales.nope` does not exist",
+        ),
+        (
+            "invariants:\n  - name: a\n    masked_or_hidden: {table: sales.orders, columns: [nope], groups: [x]}\n",
+            "invariants/pii.yaml:2: table `sales.orders` has no column `nope`",
+        ),
+    ] {
+        let mut files = repo(GRANTS);
+        files[3] = file("invariants/pii.yaml", text);
+        let e = g.plan_repository(&admin(), &files).unwrap_err().to_string();
+        assert!(e.starts_with(want), "{want}: {e}");
+        // And an apply changes nothing.
+        let before = g.export_repository(&admin()).unwrap();
+        assert!(g.apply_repository(&admin(), &files, None, None).is_err());
+        assert_eq!(g.export_repository(&admin()).unwrap(), before);
+    }
+}

@@ -49,6 +49,8 @@ pub(crate) fn plan(p: &policy_engine::repo::Plan) -> Result<RepositoryPlan, Stat
 
 /// Most checks one `policy test` runs.
 pub(crate) const MAX_CHECKS: usize = 10_000;
+/// Most checks of one `policy test` that run their query (`rows`).
+pub(crate) const MAX_RUN_CHECKS: usize = 200;
 
 /// One check of `policy test`: who, what, and whether to run it.
 pub(crate) struct Check {
@@ -105,8 +107,15 @@ pub(crate) async fn run_rows(
     checks: &[Check],
     out: &mut TestRepositoryResponse,
 ) -> Result<(), Status> {
-    if !checks.iter().any(|c| c.run) {
+    let runs = checks.iter().filter(|c| c.run).count();
+    if runs == 0 {
         return Ok(());
+    }
+    if runs > MAX_RUN_CHECKS {
+        return Err(status::from_error(Error::invalid(format!(
+            "{runs} checks ask for rows; at most {MAX_RUN_CHECKS} run their query in one test: \
+             split the tests, or check `row_filter` instead"
+        ))));
     }
     let snap = planned.snapshot().map_err(status::from_error)?;
     for (c, o) in checks.iter().zip(out.outcomes.iter_mut()) {
@@ -121,21 +130,27 @@ pub(crate) async fn run_rows(
             continue;
         };
         match flight.run_planned(&snap, admin, &c.subject, &c.sql).await {
-            Ok(batches) => {
-                let (columns, rows) = json_rows(&batches)?;
-                o.columns = columns;
-                o.rows_json = rows;
-            }
+            Ok(batches) => match json_rows(&batches) {
+                Ok((columns, rows)) => {
+                    o.columns = columns;
+                    o.rows_json = rows;
+                }
+                Err(e) => o.outcome = Some(check_outcome::Outcome::Error(e)),
+            },
             Err(s) => o.outcome = Some(check_outcome::Outcome::Error(s.message().to_string())),
         }
     }
     Ok(())
 }
 
-/// Batches as column names and a JSON array of row arrays.
+/// Batches as column names and a JSON array of row arrays. Columns are
+/// written under positional names, so two result columns with one name
+/// (`t1.id, t2.id`) keep their own values.
 fn json_rows(
     batches: &[arrow::record_batch::RecordBatch],
-) -> Result<(Vec<String>, String), Status> {
+) -> Result<(Vec<String>, String), String> {
+    use arrow::datatypes::{Field, Schema};
+    let bad = |e: &dyn std::fmt::Display| format!("the check's rows cannot be shown as JSON: {e}");
     let columns: Vec<String> = batches
         .first()
         .map(|b| {
@@ -150,28 +165,38 @@ fn json_rows(
     {
         let mut w = arrow::json::ArrayWriter::new(&mut buf);
         for b in batches {
-            w.write(b)
-                .map_err(|e| status::from_error(Error::internal(format!("rows as JSON: {e}"))))?;
+            let fields: Vec<Field> = b
+                .schema()
+                .fields()
+                .iter()
+                .enumerate()
+                .map(|(i, f)| Field::new(format!("c{i}"), f.data_type().clone(), true))
+                .collect();
+            let renamed = arrow::record_batch::RecordBatch::try_new(
+                Arc::new(Schema::new(fields)),
+                b.columns().to_vec(),
+            )
+            .map_err(|e| bad(&e))?;
+            w.write(&renamed).map_err(|e| bad(&e))?;
         }
-        w.finish()
-            .map_err(|e| status::from_error(Error::internal(format!("rows as JSON: {e}"))))?;
+        w.finish().map_err(|e| bad(&e))?;
     }
     let objects: Vec<serde_json::Map<String, serde_json::Value>> = if buf.is_empty() {
         Vec::new()
     } else {
-        serde_json::from_slice(&buf)
-            .map_err(|e| status::from_error(Error::internal(format!("rows as JSON: {e}"))))?
+        serde_json::from_slice(&buf).map_err(|e| bad(&e))?
     };
     let rows: Vec<Vec<serde_json::Value>> = objects
         .into_iter()
         .map(|mut o| {
-            columns
-                .iter()
-                .map(|c: &String| o.remove(c).unwrap_or(serde_json::Value::Null))
+            (0..columns.len())
+                .map(|i| {
+                    o.remove(&format!("c{i}"))
+                        .unwrap_or(serde_json::Value::Null)
+                })
                 .collect()
         })
         .collect();
-    let text = serde_json::to_string(&rows)
-        .map_err(|e| status::from_error(Error::internal(format!("rows as JSON: {e}"))))?;
+    let text = serde_json::to_string(&rows).map_err(|e| bad(&e))?;
     Ok((columns, text))
 }

@@ -25,12 +25,27 @@ impl FlightProxy {
             time: crate::audit::now_rfc3339(),
             principal: admin.principal.to_string(),
             groups: admin.groups.iter().map(ToString::to_string).collect(),
-            operation: format!("policy_test as {}", subject.principal),
+            operation: format!(
+                "policy_test as {} (groups: {}; attributes: {})",
+                subject.principal,
+                subject
+                    .groups
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                subject
+                    .attrs
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             statement: Some(sql.to_string()),
             ..AuditRecord::default()
         };
         let t = self.limits.statement_timeout;
-        let ran = tokio::time::timeout(t, self.run_planned_inner(snap, subject, sql))
+        let ran = tokio::time::timeout(t, self.run_planned_inner(snap, subject, sql, &mut rec))
             .await
             .unwrap_or_else(|_| Err(deadline_status(t)));
         rec.duration_ms = started.elapsed().as_secs_f64() * 1e3;
@@ -53,6 +68,7 @@ impl FlightProxy {
         snap: &Snapshot,
         subject: &Caller,
         sql: &str,
+        rec: &mut AuditRecord,
     ) -> Result<Vec<RecordBatch>, Status> {
         let Backend::Embedded(engine) = &self.backend else {
             return Err(Status::failed_precondition(
@@ -77,6 +93,9 @@ impl FlightProxy {
             },
         )
         .map_err(from_error)?;
+        let rewritten = Arc::new(rewritten);
+        // Tables, columns, filters and masks, as for any statement.
+        Self::describe_plan(rec, &rewritten);
         let mut stream = engine
             .execute_secured(&rewritten.statement, &self.secured(&rewritten))
             .await

@@ -25,6 +25,10 @@ pub struct Subject {
     pub groups: Vec<Principal>,
     /// Token attributes, for a user or role.
     pub attrs: BTreeMap<String, String>,
+    /// Placeholders (`${principal.attrs.K}`) for the attributes row filters
+    /// use that `attrs` lacks: they stand in only when a filter's predicate
+    /// is shown, never in a Cedar decision.
+    pub placeholders: BTreeMap<String, String>,
 }
 
 impl Subject {
@@ -34,7 +38,19 @@ impl Subject {
             principal,
             groups: Vec::new(),
             attrs: BTreeMap::new(),
+            placeholders: BTreeMap::new(),
         }
+    }
+
+    /// The subject with its placeholders as attributes, for showing
+    /// predicates.
+    fn with_placeholders(&self) -> Self {
+        let mut s = self.clone();
+        for (k, v) in &self.placeholders {
+            s.attrs.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        s.placeholders.clear();
+        s
     }
 
     /// The caller that stands for this subject. A group is analysed as a
@@ -243,7 +259,23 @@ pub(super) fn summary(
 ) -> Result<Option<AccessSummary>> {
     let read = access_of(cat, compiled, account, s, table)?;
     let perms = permissions(cat, compiled, account, s, table)?;
-    Ok(AccessSummary::of(read.as_ref(), perms))
+    let mut summary = AccessSummary::of(read.as_ref(), perms);
+    // Predicates are shown with placeholders for missing attributes, so a
+    // change to one shows; the decision itself is the real one above, and
+    // the placeholder run only replaces its text when it decided the same
+    // columns (a policy testing the attribute may decide otherwise).
+    if !s.placeholders.is_empty()
+        && let Some(sum) = summary.as_mut()
+        && let Some(shown) = access_of(cat, compiled, account, &s.with_placeholders(), table)?
+            .as_ref()
+            .and_then(|t| AccessSummary::of(Some(t), Vec::new()))
+        && shown.columns == sum.columns
+        && shown.masks == sum.masks
+    {
+        sum.rows = shown.rows;
+        sum.cells = shown.cells;
+    }
+    Ok(summary)
 }
 
 /// Attribute names row filters of `account` use (`${principal.attrs.K}`).
@@ -272,8 +304,8 @@ fn filter_attributes(account: &AccountId, cats: &[&Catalog]) -> BTreeSet<String>
 
 /// Principals a Cedar policy file names (`User::"…"`, `Role::"…"`,
 /// `Group::"…"`) in `account`.
-fn policy_principals(account: &AccountId, sources: &[&str]) -> Vec<Principal> {
-    let mut out = Vec::new();
+fn policy_principals(account: &AccountId, sources: &[&str]) -> BTreeSet<Principal> {
+    let mut out = BTreeSet::new();
     for src in sources {
         for ty in ["User::\"", "Role::\"", "Group::\""] {
             for (i, _) in src.match_indices(ty) {
@@ -281,9 +313,8 @@ fn policy_principals(account: &AccountId, sources: &[&str]) -> Vec<Principal> {
                 let Some(end) = rest.find('"') else { continue };
                 if let Ok(p) = Principal::parse(rest.get(..end).unwrap_or_default())
                     && p.account() == account
-                    && !out.contains(&p)
                 {
-                    out.push(p);
+                    out.insert(p);
                 }
             }
         }
@@ -344,9 +375,10 @@ pub(super) fn subjects(
             continue;
         }
         for k in &attrs {
-            s.attrs
-                .entry(k.clone())
-                .or_insert_with(|| format!("${{principal.attrs.{k}}}"));
+            if !s.attrs.contains_key(k) {
+                s.placeholders
+                    .insert(k.clone(), format!("${{principal.attrs.{k}}}"));
+            }
         }
     }
     out

@@ -275,6 +275,7 @@ fn manifest(repo: &mut Repo, f: &RepoFile) -> Result<()> {
             principal,
             groups,
             attrs: s.attrs,
+            placeholders: BTreeMap::new(),
         });
     }
     repo.account = Some(account);

@@ -284,24 +284,29 @@ impl Selector {
     }
 }
 
-/// A Cedar text as Cedar prints it, without whitespace: two policies that
-/// differ only in layout compare equal.
-fn canonical(text: &str) -> Option<String> {
+/// A policy's structure (Cedar's JSON form, without annotations): two
+/// policies with the same structure mean the same, whatever their layout;
+/// string literals are compared exactly.
+fn structure(p: &cedar_policy::Policy) -> Option<serde_json::Value> {
+    let mut v = p.to_json().ok()?;
+    if let Some(o) = v.as_object_mut() {
+        o.remove("annotations");
+    }
+    Some(v)
+}
+
+/// The structure of the one policy in `text`.
+fn canonical(text: &str) -> Option<serde_json::Value> {
     let set: cedar_policy::PolicySet = text.parse().ok()?;
     let p = set.policies().next()?;
-    Some(
-        p.to_string()
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect(),
-    )
+    structure(p)
 }
 
 /// A proof that `no_read` holds for every principal, not just the known
 /// ones: a `forbid` in the account's policy set that hides every column
 /// whose effective tag is `K=V` from everyone outside one of the excepted
-/// groups (or from everyone). A forbid overrides every permit, and an
-/// evaluation error denies, so no grant can undo it.
+/// groups (or from everyone). A forbid overrides every permit, and
+/// lakegate treats an evaluation error as a deny, so no grant undoes it.
 fn proof(r: &NoRead, w: &World<'_>) -> Option<String> {
     let (k, v) = r.columns.columns_tagged.as_ref()?.split_once('=')?;
     let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_ascii_lowercase());
@@ -337,11 +342,7 @@ fn proof(r: &NoRead, w: &World<'_>) -> Option<String> {
             continue;
         };
         for p in set.policies() {
-            let have: String = p
-                .to_string()
-                .chars()
-                .filter(|c| !c.is_whitespace())
-                .collect();
+            let Some(have) = structure(p) else { continue };
             if let Some((_, g)) = wanted.iter().find(|(c, _)| *c == have) {
                 return Some(format!(
                     "a forbid in {} hides columns tagged {k}={v} from {}",
@@ -469,4 +470,34 @@ pub(super) fn check(inv: &Located<Invariant>, w: &World<'_>) -> Result<Invariant
         method,
         violations,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_does_not_change_structure_but_literals_do() {
+        let a = "forbid (principal, action == Lakegate::Action::\"SELECT\", resource is Lakegate::Column) when { resource.hasTag(\"k\") && resource.getTag(\"k\") == \"v\" };";
+        let b = "forbid (principal,\n  action == Lakegate::Action::\"SELECT\",\n  resource is Lakegate::Column)\nwhen { resource.hasTag(\"k\")\n && resource.getTag(\"k\") == \"v\" };";
+        let c = "forbid (principal, action == Lakegate::Action::\"SELECT\", resource is Lakegate::Column) when { resource.hasTag(\"k\") && resource.getTag(\"k\") == \"v \" };";
+        assert_eq!(
+            canonical(a),
+            canonical(b),
+            "{:#?}\n{:#?}",
+            canonical(a),
+            canonical(b)
+        );
+        assert!(canonical(a).is_some());
+        assert_ne!(canonical(a), canonical(c));
+        let d = "forbid (principal, action == Lakegate::Action::\"SELECT\",\n        resource is Lakegate::Column)\nwhen { resource.hasTag(\"classification\") && resource.getTag(\"classification\") == \"pii\" }\nunless { principal in Lakegate::Group::\"111111111111:group/privacy\" };\n";
+        let e = "forbid (principal, action == Lakegate::Action::\"SELECT\", resource is Lakegate::Column) when { resource.hasTag(\"classification\") && resource.getTag(\"classification\") == \"pii\" } unless { principal in Lakegate::Group::\"111111111111:group/privacy\" };";
+        assert_eq!(
+            canonical(d),
+            canonical(e),
+            "{:#?}\n{:#?}",
+            canonical(d),
+            canonical(e)
+        );
+    }
 }

@@ -154,9 +154,18 @@ pub struct Plan {
     pub digest: String,
 }
 
+/// Most principals, groups and accounts one plan analyses.
+pub const MAX_ANALYSED: usize = 5000;
+
+/// What a reviewer approved: the version, each change as shown (not who
+/// would be recorded as its grantor) and the access diff.
 fn digest(version: u64, changes: &[ObjectChange], access: &[AccessChange]) -> Result<String> {
     use sha2::{Digest, Sha256};
-    let body = serde_json::to_vec(&(version, changes, access))
+    let shown: Vec<(&str, &str, &str)> = changes
+        .iter()
+        .map(|c| (c.op.as_str(), c.kind.as_str(), c.object.as_str()))
+        .collect();
+    let body = serde_json::to_vec(&(version, shown, access))
         .map_err(|e| Error::internal(format!("cannot encode a plan: {e}")))?;
     Ok(hex::encode(Sha256::digest(body)))
 }
@@ -286,6 +295,14 @@ impl Governance {
         let (commit, changes) = replay::diff(before, &after)?;
         let compiled = Compiled::build(&after, &mut CompileCache::default())?;
         let who = who(&repo, account, &[before, &after]);
+        if who.len() > MAX_ANALYSED {
+            return Err(Error::invalid(format!(
+                "the plan would analyse {} principals, groups and accounts; at most \
+                 {MAX_ANALYSED} are analysed in one plan: name fewer in lakegate.toml and the \
+                 policy files",
+                who.len()
+            )));
+        }
         let access =
             access_diff::diff((before, &snap.compiled), (&after, &compiled), account, &who)?;
         let tables = access_diff::tables(account, &[&after]);

@@ -184,20 +184,51 @@ fn keep_history(current: &Catalog, after: &mut Catalog) {
             link.created_by = old.created_by.clone();
         }
     }
-    let existed = |g: &Grant| match &g.resource {
-        Resource::DataFilter { table, filter } => {
-            current
-                .filters
-                .contains_key(&(g.account.clone(), table.clone(), filter.clone()))
+    // Links that point where they pointed; a retargeted link is new.
+    let same_link = |a: &AccountId, name: &crate::model::TableName| {
+        let key = (a.clone(), name.clone());
+        match (current.links.get(&key), after.links.get(&key)) {
+            (Some(o), Some(l)) => o.target_account == l.target_account && o.target == l.target,
+            _ => false,
         }
-        Resource::ResourceLink { link } => current
-            .links
-            .contains_key(&(g.account.clone(), link.clone())),
-        _ => false,
     };
-    after.grants.retain(|id, g| {
-        !(g.origin == GrantOrigin::Creator && !current.grants.contains_key(id) && existed(g))
-    });
+    let keep: Vec<bool> = after
+        .grants
+        .iter()
+        .map(|(id, g)| {
+            if g.origin != GrantOrigin::Creator {
+                return true;
+            }
+            let new = !current.grants.contains_key(id);
+            match &g.resource {
+                // Replaying a filter that existed made the applier its
+                // creator again: keep only the original creator's grant.
+                Resource::DataFilter { table, filter } => {
+                    !(new
+                        && current.filters.contains_key(&(
+                            g.account.clone(),
+                            table.clone(),
+                            filter.clone(),
+                        )))
+                }
+                // An unchanged link keeps its creator; a retargeted one is
+                // its new creator's alone.
+                Resource::ResourceLink { link } => {
+                    if same_link(&g.account, link) {
+                        !new
+                    } else {
+                        after
+                            .links
+                            .get(&(g.account.clone(), link.clone()))
+                            .is_none_or(|l| l.created_by == g.principal)
+                    }
+                }
+                _ => true,
+            }
+        })
+        .collect();
+    let mut keep = keep.into_iter();
+    after.grants.retain(|_, _| keep.next().unwrap_or(true));
 }
 
 /// Removes the grants on filters, LF-tags and links of `account` that the

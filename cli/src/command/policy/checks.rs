@@ -80,8 +80,15 @@ pub fn read(dir: &Path) -> Result<Vec<(String, Check)>, CliError> {
     for p in names {
         let text = std::fs::read_to_string(&p).map_err(|e| io(&p, e))?;
         let f: TestFile = serde_yaml::from_str(&text).map_err(|e| {
+            let msg = e.to_string();
+            // `rows:` used to hold the row predicate; it is `row_filter:` now.
+            let hint = if msg.contains("rows") && msg.contains("invalid type: string") {
+                " (`rows` lists the rows a query returns; the row predicate is `row_filter`)"
+            } else {
+                ""
+            };
             CliError::error(format!(
-                "{}:{}: not a test file: {e}; see `lakegate policy test --help`",
+                "{}:{}: not a test file: {msg}{hint}; see `lakegate policy test --help`",
                 p.display(),
                 e.location().map_or(1, |l| l.line())
             ))
@@ -172,11 +179,19 @@ fn rows_text(r: Option<&RowsExplanation>) -> String {
     }
 }
 
-/// JSON values equal, integers and floats by value.
+/// JSON values equal: two integers exactly, other numbers by value.
 fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
-    match (a.as_f64(), b.as_f64()) {
-        (Some(x), Some(y)) => (x - y).abs() < 1e-9,
-        _ => a == b,
+    let int = |v: &serde_json::Value| {
+        v.as_i64()
+            .map(i128::from)
+            .or_else(|| v.as_u64().map(i128::from))
+    };
+    match (int(a), int(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => match (a.as_f64(), b.as_f64()) {
+            (Some(x), Some(y)) => (x - y).abs() < 1e-9,
+            _ => a == b,
+        },
     }
 }
 

@@ -388,3 +388,27 @@ fn an_invariant_that_cannot_be_evaluated_names_its_line() {
         assert_eq!(g.export_repository(&admin()).unwrap(), before);
     }
 }
+
+#[test]
+fn apply_with_a_digest_refuses_any_other_plan() {
+    let g = setup();
+    let unused = GRANTS.replace(
+        "filters:\n",
+        "filters:\n  - name: sales.orders.spare\n    row_filter: region = 'US'\n    columns: [id]\n",
+    );
+    let p = g.plan_repository(&admin(), &repo(&unused)).unwrap();
+    // A filter nobody is granted changes no one's access, but it is still
+    // not what was reviewed.
+    let edited = unused.replace("region = 'US'", "region <> 'US'");
+    let e = g
+        .apply_repository(&admin(), &repo(&edited), Some(p.version), Some(&p.digest))
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("no longer plans to the reviewed plan"),
+        "{e}"
+    );
+    // The reviewed files apply.
+    g.apply_repository(&admin(), &repo(&unused), Some(p.version), Some(&p.digest))
+        .unwrap();
+}

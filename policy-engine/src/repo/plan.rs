@@ -157,13 +157,28 @@ pub struct Plan {
 /// Most principals, groups and accounts one plan analyses.
 pub const MAX_ANALYSED: usize = 5000;
 
-/// What a reviewer approved: the version, each change as shown (not who
-/// would be recorded as its grantor) and the access diff.
+/// What a reviewer approved: the version, each change with the object it
+/// writes (but not who would be recorded as its grantor) and the access
+/// diff.
 fn digest(version: u64, changes: &[ObjectChange], access: &[AccessChange]) -> Result<String> {
     use sha2::{Digest, Sha256};
-    let shown: Vec<(&str, &str, &str)> = changes
+    let without_grantor = |v: &Option<serde_json::Value>| {
+        let mut v = v.clone();
+        if let Some(o) = v.as_mut().and_then(serde_json::Value::as_object_mut) {
+            o.remove("origin");
+        }
+        v
+    };
+    let shown: Vec<_> = changes
         .iter()
-        .map(|c| (c.op.as_str(), c.kind.as_str(), c.object.as_str()))
+        .map(|c| {
+            (
+                c.op.as_str(),
+                c.kind.as_str(),
+                c.object.as_str(),
+                without_grantor(&c.after),
+            )
+        })
         .collect();
     let body = serde_json::to_vec(&(version, shown, access))
         .map_err(|e| Error::internal(format!("cannot encode a plan: {e}")))?;

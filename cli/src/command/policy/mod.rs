@@ -202,7 +202,12 @@ pub async fn run(cmd: Cmd, g: &Global) -> Result<(), CliError> {
                     dir.display()
                 );
             } else {
-                println!("{}", show::human(&applied, &dir.display().to_string()));
+                // The plan as applied, without its "apply with ..." line.
+                let shown = show::human(&applied, &dir.display().to_string());
+                println!(
+                    "{}",
+                    shown.rsplit_once('\n').map_or(shown.as_str(), |(b, _)| b)
+                );
                 println!(
                     "applied {} change(s) in one transaction; the account's governance now \
                      equals {}",

@@ -59,11 +59,40 @@ fn ty_name(t: Ty) -> &'static str {
     }
 }
 
-/// Replaces `${principal.attrs.NAME}` with a reserved identifier.
+/// Byte offsets of `src` that lie inside a quoted string or identifier.
+fn quoted(src: &str) -> Vec<bool> {
+    let mut inside = vec![false; src.len()];
+    let mut quote: Option<char> = None;
+    for (i, c) in src.char_indices() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '\'' || c == '"' => quote = Some(c),
+            None => {}
+        }
+        if let Some(slot) = inside.get_mut(i) {
+            *slot = quote.is_some();
+        }
+    }
+    inside
+}
+
+/// Replaces `${principal.attrs.NAME}` with a reserved identifier. A
+/// reference inside quotes is refused: it would be text, not the value.
 fn encode_attrs(src: &str) -> Result<String> {
     let mut out = String::with_capacity(src.len());
     let mut rest = src;
+    let inside = quoted(src);
     while let Some(i) = rest.find("${") {
+        let at = src.len() - rest.len() + i;
+        if inside.get(at).copied().unwrap_or(false) {
+            return Err(Error::invalid(format!(
+                "`${{...}}` is inside quotes in row filter `{}`; write it without quotes, e.g. \
+                 `region = ${{principal.attrs.region}}`: the attribute's value is substituted \
+                 as a literal",
+                clip(src)
+            )));
+        }
         let (head, tail) = rest.split_at(i);
         out.push_str(head);
         let Some(end) = tail.find('}') else {
@@ -691,6 +720,25 @@ mod tests {
     )]
     use super::*;
     use crate::model::{AccountId, Column, Format, LocationUri, Principal, TableName};
+
+    #[test]
+    fn an_attribute_inside_quotes_is_refused() {
+        for src in [
+            "region = '${principal.attrs.region}'",
+            "region = 'x' OR region = '${principal.attrs.region}'",
+            "\"${principal.attrs.col}\" = 1",
+            "name = 'it''s ${principal.attrs.x}'",
+        ] {
+            let e = parse(src).unwrap_err().to_string();
+            assert!(e.contains("inside quotes"), "{src}: {e}");
+        }
+        for src in [
+            "region = ${principal.attrs.region}",
+            "region = 'it''s' AND region = ${principal.attrs.region}",
+        ] {
+            assert!(parse(src).is_ok(), "{src}");
+        }
+    }
 
     fn table() -> Table {
         let col = |n: &str, t: &str| Column {

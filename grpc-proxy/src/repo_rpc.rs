@@ -23,7 +23,7 @@ use crate::status;
 pub(crate) fn bundle(files: Vec<PolicyFile>) -> Result<Vec<RepoFile>, Status> {
     if files.len() > MAX_FILES {
         return Err(status::from_error(Error::invalid(format!(
-            "a policy repository may have at most {MAX_FILES} files"
+            "a policy repository may have at most {MAX_FILES} files; merge some of them"
         ))));
     }
     let mut total = 0usize;

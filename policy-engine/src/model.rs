@@ -223,6 +223,16 @@ impl Caller {
     }
 }
 
+/// A group as policy files and repositories name it: `ACCOUNT:group/NAME`,
+/// or a bare `NAME` in `account`. Not validated; parse the result.
+pub fn group_id(account: &AccountId, name: &str) -> String {
+    if name.contains(':') {
+        name.to_string()
+    } else {
+        format!("{account}:group/{name}")
+    }
+}
+
 /// Validates and lower-cases an identifier: a database, table, column,
 /// filter or tag key name.
 pub fn ident(s: &str, what: &str) -> Result<String> {

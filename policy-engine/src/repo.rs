@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 
 pub use access_diff::{AccessChange, AccessSummary, Subject};
 pub use export::export;
-pub use files::{Located, Repo, parse};
+pub use files::{Located, Repo, is_repository_file, parse};
 pub use invariants::{Invariant, InvariantResult, Violation};
 pub use lint::lint;
 pub use plan::{ObjectChange, Plan};

@@ -106,6 +106,13 @@ fn role(path: &str) -> Role {
     }
 }
 
+/// Whether `path` (relative, `/`-separated) is one of the files a
+/// repository is made of: `lakegate.toml`, `*.cedar` at any depth, and YAML
+/// directly in `grants/` or `invariants/`. The CLI reads exactly these.
+pub fn is_repository_file(path: &str) -> bool {
+    !matches!(role(path), Role::Other)
+}
+
 /// The 1-based line of each list item, per top-level section, and the line
 /// of each section key.
 pub(super) fn item_lines(text: &str) -> BTreeMap<String, (usize, Vec<usize>)> {
@@ -257,11 +264,7 @@ fn manifest(repo: &mut Repo, f: &RepoFile) -> Result<()> {
         }
         let mut groups = Vec::new();
         for g in s.groups {
-            let full = if g.contains(':') {
-                g
-            } else {
-                format!("{account}:group/{g}")
-            };
+            let full = crate::model::group_id(&account, &g);
             let p = Principal::parse(&full).map_err(|e| bad(&at, e))?;
             if !p.is_group() || p.account() != &account {
                 return Err(bad(

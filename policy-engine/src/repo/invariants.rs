@@ -176,11 +176,7 @@ pub(super) struct World<'a> {
 }
 
 fn group(account: &AccountId, g: &str, at: &str) -> Result<Principal> {
-    let full = if g.contains(':') {
-        g.to_string()
-    } else {
-        format!("{account}:group/{g}")
-    };
+    let full = crate::model::group_id(account, g);
     let p = Principal::parse(&full).map_err(|e| Error::invalid(format!("{at}: {e}")))?;
     if !p.is_group() {
         return Err(Error::invalid(format!(

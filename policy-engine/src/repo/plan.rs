@@ -197,11 +197,7 @@ impl Plan {
 fn who(repo: &Repo, account: &crate::model::AccountId, cats: &[&Catalog]) -> Vec<Subject> {
     let mut declared = repo.subjects.clone();
     let mut add = |g: &String| {
-        let full = if g.contains(':') {
-            g.clone()
-        } else {
-            format!("{account}:group/{g}")
-        };
+        let full = crate::model::group_id(account, g);
         if let Ok(p) = Principal::parse(&full)
             && !declared.iter().any(|s| s.principal == p)
         {

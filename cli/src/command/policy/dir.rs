@@ -12,21 +12,6 @@ fn io(path: &Path, e: std::io::Error) -> CliError {
     CliError::error(format!("cannot read `{}`: {e}", path.display()))
 }
 
-/// Whether `rel` (a `/`-separated path under the root) is part of the
-/// repository format: `lakegate.toml`, `*.cedar` at any depth, and YAML
-/// files directly in `grants/` or `invariants/`.
-fn wanted(rel: &str) -> bool {
-    let yaml = rel.ends_with(".yaml") || rel.ends_with(".yml");
-    let top = |dir: &str| {
-        rel.strip_prefix(dir)
-            .and_then(|r| r.strip_prefix('/'))
-            .is_some_and(|r| !r.contains('/'))
-    };
-    rel == "lakegate.toml"
-        || rel.ends_with(".cedar")
-        || (yaml && (top("grants") || top("invariants")))
-}
-
 fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<(), CliError> {
     let mut entries = std::fs::read_dir(dir)
         .map_err(|e| io(dir, e))?
@@ -49,7 +34,7 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<(),
             if !e.file_name().to_string_lossy().starts_with('.') {
                 walk(root, &path, out)?;
             }
-        } else if ty.is_file() && wanted(&rel) {
+        } else if ty.is_file() && policy_engine::repo::is_repository_file(&rel) {
             out.push((rel, path));
             if out.len() > MAX_FILES {
                 return Err(CliError::error(format!(

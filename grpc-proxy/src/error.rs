@@ -29,13 +29,13 @@ pub enum Error {
     },
     /// The governance store cannot be opened; the server refuses to start.
     #[error(
-        "cannot open the governance store `{path}`: {message}; the server refuses to start \
-         without it. Check that the file is a lakegate store you can read and write, or pass \
-         another --data-dir"
+        "cannot open the governance store `{store}`: {message}; the server refuses to start \
+         without it. Check that it is a lakegate store you can read and write (a file in \
+         --data-dir, or the database --store names) and that it is reachable"
     )]
     Store {
-        /// The store file.
-        path: PathBuf,
+        /// The store: its file, or its URL without the password.
+        store: String,
         /// The store's error.
         message: String,
     },

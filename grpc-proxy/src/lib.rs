@@ -79,6 +79,7 @@ mod repo_rpc;
 pub mod schedule;
 pub mod server;
 pub mod status;
+pub mod store;
 
 pub use error::{Error, Result};
 

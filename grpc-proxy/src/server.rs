@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use policy_engine::model::AccountId;
-use policy_engine::{Governance, Principal, SqliteStore};
+use policy_engine::{Governance, Principal};
 use tokio::net::TcpListener;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -21,7 +21,7 @@ use tonic::service::Routes;
 use tonic::transport::Server;
 
 use crate::audit::AuditLog;
-use crate::auth::{Authenticator, ClientCerts, load_or_create_key};
+use crate::auth::{Authenticator, ClientCerts};
 use crate::error::{Error, Result};
 use crate::flight::{Backend, FlightProxy};
 use crate::governance::GovernanceService;
@@ -36,8 +36,12 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
 /// What `lakegate serve` was asked to do.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
-    /// Holds the store (`lakegate.db`) and the signing key (`signing.key`).
+    /// Holds the store (`lakegate.db`) and the signing key (`signing.key`),
+    /// unless `store` names a shared store; always the audit log and runs.
     pub data_dir: PathBuf,
+    /// `--store postgres://…`: a PostgreSQL store shared by many nodes
+    /// (holding the signing key too); `None`: `DATA_DIR/lakegate.db`.
+    pub store: Option<crate::store::StoreConfig>,
     /// Address to listen on (`HOST:PORT`; port 0 picks a free port).
     pub listen: String,
     /// Data lake admins to bootstrap, each in its own account.
@@ -161,6 +165,9 @@ pub struct AppState {
     pub flight: Option<Arc<FlightProxy>>,
     /// Blueprint runs and their records (DATA_DIR/runs.db).
     pub ingest: Arc<crate::ingest::Ingest>,
+    /// The key tokens are signed and tickets sealed with: the data
+    /// directory's, or the shared store's.
+    key: Arc<Vec<u8>>,
 }
 
 impl AppState {
@@ -170,30 +177,26 @@ impl AppState {
     pub fn open(config: ServerConfig) -> Result<Self> {
         crate::install_crypto_provider();
         prepare_data_dir(&config.data_dir)?;
-        let key = load_or_create_key(&config.data_dir)?;
-        let store_path = config.data_dir.join(STORE_FILE);
-        let store_err = |e: policy_engine::Error| Error::Store {
-            path: store_path.clone(),
-            message: match e {
-                policy_engine::Error::StoreUnavailable(m) => m,
-                other => other.to_string(),
-            },
-        };
-        let store = SqliteStore::open(&store_path).map_err(store_err)?;
-        let governance = Governance::new(Arc::new(store)).map_err(store_err)?;
+        let opened = crate::store::open(&config.data_dir, config.store.as_ref())?;
+        let key = opened.key;
+        let governance = Governance::new(opened.store).map_err(|e| Error::Store {
+            store: opened.label.clone(),
+            message: e.to_string(),
+        })?;
         bootstrap(&governance, &config.admins)?;
         let client_certs = load_client_certs(&config)?;
         let governance = Arc::new(governance);
         let runs_path = config.data_dir.join(crate::ingest::RUNS_FILE);
         let ingest = crate::ingest::Ingest::open(&config.data_dir, governance.clone())
             .map_err(|e| Error::Store {
-                path: runs_path,
+                store: runs_path.display().to_string(),
                 message: e.to_string(),
             })?
             .with_secrets(config.source_secrets.clone());
         Ok(Self {
             ingest: Arc::new(ingest),
             governance,
+            key: Arc::new(key.clone()),
             auth: Arc::new(
                 Authenticator::new(key)
                     .with_max_token_lifetime(config.limits.max_token_lifetime)
@@ -204,11 +207,17 @@ impl AppState {
         })
     }
 
+    /// The key this server signs tokens and seals tickets with (for
+    /// minting development tokens in tests and tools).
+    pub fn signing_key(&self) -> &[u8] {
+        &self.key
+    }
+
     /// Starts the query backend (the embedded engine over the current
     /// catalog, or a lazy connection to the upstream), opens the audit log,
     /// and attaches the Flight SQL proxy to the port's services.
     pub async fn attach_flight(&mut self) -> Result<AuditLog> {
-        let key = crate::auth::load_key(&self.config.data_dir)?;
+        let key = self.key.as_ref().clone();
         let backend = match &self.config.upstream {
             Some(url) => {
                 let url = url
@@ -433,7 +442,7 @@ pub async fn serve(
     let mut state = tokio::task::spawn_blocking(move || AppState::open(cfg))
         .await
         .map_err(|e| Error::Store {
-            path: PathBuf::from(STORE_FILE),
+            store: STORE_FILE.to_string(),
             message: format!("startup task failed: {e}"),
         })??;
     let (listener, addr) = bind(&listen).await?;

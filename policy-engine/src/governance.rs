@@ -138,7 +138,22 @@ pub struct Governance {
     state: Mutex<State>,
 }
 
-const MAX_RETRIES: usize = 8;
+/// Attempts of one admin command against writers on other nodes (or
+/// threads) before it fails with [`Error::Conflict`].
+const MAX_RETRIES: u32 = 16;
+
+/// Waits a random time, up to 2^attempt ms (at most 64 ms), after a lost
+/// commit race, so that writers that collided do not collide again in step.
+fn backoff(attempt: u32) {
+    let cap_ms = 1u64 << attempt.min(6);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    // The clock's low bits are jitter enough to break the lockstep.
+    let wait_us = u64::from(nanos) % (cap_ms * 1000 + 1);
+    std::thread::sleep(std::time::Duration::from_micros(wait_us));
+}
 
 /// Stable grant id: one grant per (account, principal, merge key).
 pub(crate) fn grant_id(account: &AccountId, principal: &Principal, resource: &Resource) -> String {
@@ -189,7 +204,7 @@ impl Governance {
         &self,
         mut f: impl FnMut(&Snapshot) -> Result<(Vec<Change>, T)>,
     ) -> Result<T> {
-        for _ in 0..MAX_RETRIES {
+        for attempt in 0..MAX_RETRIES {
             let snap = self.snapshot()?;
             let (changes, out) = f(&snap)?;
             if changes.is_empty() {
@@ -197,7 +212,7 @@ impl Governance {
             }
             match self.store.commit(snap.catalog.version, &changes) {
                 Ok(_) => return Ok(out),
-                Err(Error::Conflict) => continue,
+                Err(Error::Conflict) => backoff(attempt),
                 Err(e) => return Err(e),
             }
         }

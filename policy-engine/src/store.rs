@@ -25,6 +25,15 @@ pub trait Store: Send + Sync {
     /// `expected_version`, returning the new version; otherwise
     /// [`Error::Conflict`] and nothing changes.
     fn commit(&self, expected_version: u64, changes: &[Change]) -> Result<u64>;
+    /// The secret key `name` that every node on this store shares (token
+    /// signing, ticket sealing, mask hashing): stores `candidate` unless the
+    /// store holds that key already, and returns the stored key, so that
+    /// nodes starting together agree on one. `None`: this store keeps no
+    /// keys, and each node reads its data directory's key file.
+    fn shared_key(&self, name: &str, candidate: &[u8]) -> Result<Option<Vec<u8>>> {
+        let _ = (name, candidate);
+        Ok(None)
+    }
 }
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.

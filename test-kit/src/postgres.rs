@@ -109,20 +109,58 @@ impl PgServer {
         .arg(&data);
         run(init, "initdb");
         let port = free_port();
-        let mut start = pg_command(&bin, "pg_ctl");
+        let server = PgServer { dir, bin, port };
+        server.start_again();
+        server
+    }
+
+    /// Starts the server again after [`PgServer::stop`], on the same port.
+    pub fn start_again(&self) {
+        let mut start = pg_command(&self.bin, "pg_ctl");
         start
             .arg("-D")
-            .arg(&data)
+            .arg(self.dir.path().join("data"))
             .args(["-w", "-l"])
-            .arg(dir.path().join("log"))
+            .arg(self.dir.path().join("log"))
             .arg("-o")
             .arg(format!(
-                "-p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off",
-                dir.path().display()
+                "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off",
+                self.port,
+                self.dir.path().display()
             ))
             .arg("start");
         run(start, "pg_ctl start");
-        PgServer { dir, bin, port }
+    }
+
+    /// Stops the server at once (`pg_ctl stop -m immediate`): connections
+    /// break as in an outage.
+    pub fn stop(&self) {
+        let mut stop = pg_command(&self.bin, "pg_ctl");
+        stop.arg("-D")
+            .arg(self.dir.path().join("data"))
+            .args(["-m", "immediate", "-w", "stop"]);
+        run(stop, "pg_ctl stop");
+    }
+
+    /// Turns TLS on with this certificate and key (PEM), and restarts the
+    /// server; clients may then use `sslmode=require`.
+    pub fn enable_tls(&self, cert_pem: &str, key_pem: &str) {
+        let data = self.dir.path().join("data");
+        std::fs::write(data.join("server.crt"), cert_pem).unwrap();
+        std::fs::write(data.join("server.key"), key_pem).unwrap();
+        if is_root() {
+            let mut c = Command::new("chown");
+            c.args(["postgres:postgres"])
+                .arg(data.join("server.crt"))
+                .arg(data.join("server.key"));
+            run(c, "chown");
+        }
+        let mut c = Command::new("chmod");
+        c.arg("600").arg(data.join("server.key"));
+        run(c, "chmod");
+        self.sql("postgres", "ALTER SYSTEM SET ssl = on");
+        self.stop();
+        self.start_again();
     }
 
     /// Runs SQL as the superuser in database `db`; returns psql's output

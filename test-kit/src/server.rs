@@ -83,6 +83,7 @@ pub struct Builder {
     client_certs: Option<String>,
     limits: Limits,
     audit_log: Option<PathBuf>,
+    store: Option<grpc_proxy::store::StoreConfig>,
 }
 
 impl Default for Builder {
@@ -96,6 +97,7 @@ impl Default for Builder {
             client_certs: None,
             limits: Limits::default(),
             audit_log: None,
+            store: None,
         }
     }
 }
@@ -122,6 +124,16 @@ impl Builder {
     /// Forwards statements to this Flight SQL server (`grpc://HOST:PORT`).
     pub fn upstream(mut self, url: impl Into<String>) -> Self {
         self.upstream = Some(url.into());
+        self
+    }
+
+    /// Keeps the governance state in this PostgreSQL database
+    /// (`--store postgres://…`) instead of the data directory.
+    pub fn store(mut self, url: impl Into<String>) -> Self {
+        self.store = Some(grpc_proxy::store::StoreConfig {
+            url: url.into(),
+            ca_file: None,
+        });
         self
     }
 
@@ -190,6 +202,7 @@ impl Builder {
             .collect();
         let state = AppState::open(ServerConfig {
             data_dir: data.clone(),
+            store: self.store.clone(),
             listen: "127.0.0.1:0".into(),
             admins,
             upstream,
@@ -320,7 +333,7 @@ impl Staged {
         state.attach_flight().await.expect("attach Flight SQL");
         let proxy = state.flight.clone().expect("the Flight SQL proxy");
         let gov = state.governance.clone();
-        let key = grpc_proxy::auth::load_key(&data).expect("signing key");
+        let key = state.signing_key().to_vec();
         let (listener, addr) = bind("127.0.0.1:0").await.expect("bind the proxy");
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(async move {

@@ -16,6 +16,21 @@ pub struct Args {
     /// Directory holding the store (lakegate.db) and the token signing key.
     #[arg(long, default_value = DEFAULT_DATA_DIR, value_name = "DIR")]
     data_dir: PathBuf,
+    /// Keep the governance state in this PostgreSQL database instead of
+    /// DATA_DIR/lakegate.db, shared by every node started with the same URL:
+    /// postgres://USER@HOST:PORT/DB (add ?sslmode=require for TLS; the
+    /// password from the URL or PGPASSWORD).
+    #[arg(long, env = "LAKEGATE_STORE", value_name = "URL")]
+    store: Option<String>,
+    /// Trust this CA (PEM) for the store's TLS certificate (default: the
+    /// system's roots).
+    #[arg(
+        long,
+        env = "LAKEGATE_STORE_CA",
+        value_name = "FILE",
+        requires = "store"
+    )]
+    store_ca: Option<PathBuf>,
     /// Address to listen on; port 0 picks a free port (printed on start).
     #[arg(long, default_value = DEFAULT_LISTEN, value_name = "ADDR")]
     listen: String,
@@ -95,6 +110,10 @@ pub async fn run(a: Args) -> Result<(), CliError> {
     init_logging();
     let cfg = ServerConfig {
         data_dir: a.data_dir,
+        store: a.store.map(|url| grpc_proxy::store::StoreConfig {
+            url,
+            ca_file: a.store_ca,
+        }),
         listen: a.listen,
         admins: a.admins,
         upstream: a.upstream,

@@ -11,12 +11,24 @@ use policy_engine::Principal;
 use super::{DEFAULT_DATA_DIR, parse_principal};
 use crate::exit::CliError;
 
-/// `token --data-dir DIR --principal ID [--group G]... [--attr k=v]... [--ttl S]`
+/// `token [--data-dir DIR | --store URL] --principal ID [--group G]... [--attr k=v]... [--ttl S]`
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The server's data directory (holds the signing key).
     #[arg(long, default_value = DEFAULT_DATA_DIR, value_name = "DIR")]
     data_dir: PathBuf,
+    /// Read the signing key from the PostgreSQL store the servers share
+    /// (`serve --store`) instead of the data directory.
+    #[arg(long, env = "LAKEGATE_STORE", value_name = "URL")]
+    store: Option<String>,
+    /// Trust this CA (PEM) for the store's TLS certificate.
+    #[arg(
+        long,
+        env = "LAKEGATE_STORE_CA",
+        value_name = "FILE",
+        requires = "store"
+    )]
+    store_ca: Option<PathBuf>,
     /// The user or role the token names, e.g. 111111111111:user/alice.
     #[arg(long, value_name = "ID", value_parser = parse_principal)]
     principal: Principal,
@@ -71,7 +83,14 @@ pub fn run(a: Args) -> Result<(), CliError> {
             )));
         }
     }
-    let key = load_key(&a.data_dir).map_err(|e| CliError::error(e.to_string()))?;
+    let key = match a.store {
+        Some(url) => grpc_proxy::store::signing_key(&grpc_proxy::store::StoreConfig {
+            url,
+            ca_file: a.store_ca,
+        }),
+        None => load_key(&a.data_dir),
+    }
+    .map_err(|e| CliError::error(e.to_string()))?;
     let token = mint_token(
         &key,
         &a.principal,

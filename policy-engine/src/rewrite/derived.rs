@@ -170,7 +170,7 @@ fn mask_expr(
         ColumnMask::Hash => return Err("the keyed hash is computed only by lakegate".into()),
         // NULL stays NULL, as in the embedded lowering (engine/src/masks.rs);
         // both are checked against one golden table
-        // (grpc-proxy/tests/query_path.rs).
+        // (grpc-proxy/tests/it/query_path.rs).
         ColumnMask::Expr(sql) => case(
             vec![(Expr::IsNull(Box::new(col)), null())],
             Some(Expr::Nested(Box::new(fragment(sql, max_depth)?))),

@@ -1,0 +1,134 @@
+//! Which governance store a server runs on: the data directory's SQLite
+//! file (the embedded default) or a PostgreSQL database shared by many
+//! nodes (`--store postgres://…`, DESIGN §1 scale-out), and where the
+//! signing key comes from for each.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use policy_engine::{SqliteStore, Store};
+use rand::RngCore;
+use store_postgres::{PgOptions, PgStore};
+
+use crate::error::{Error, Result};
+
+/// The name of the shared signing key in a PostgreSQL store.
+const SIGNING_KEY: &str = "signing";
+
+/// `--store URL [--store-ca FILE]`.
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    /// `postgres://USER@HOST:PORT/DB[?sslmode=require]`.
+    pub url: String,
+    /// CA certificates (PEM) trusted for the database's TLS certificate.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// An open store, the key the server signs and seals with, and a name for
+/// logs and errors (never a password).
+pub struct Opened {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The token signing, ticket sealing and mask hashing key.
+    pub key: Vec<u8>,
+    /// `DATA_DIR/lakegate.db` or `postgres://USER@HOST:PORT/DB`.
+    pub label: String,
+}
+
+fn store_error(label: &str, e: policy_engine::Error) -> Error {
+    Error::Store {
+        store: label.to_string(),
+        message: match e {
+            policy_engine::Error::StoreUnavailable(m) => m,
+            other => other.to_string(),
+        },
+    }
+}
+
+/// Opens the store `config` names, or the data directory's SQLite file.
+/// With PostgreSQL, the key is the store's shared key (created by the first
+/// node), so every node verifies the same tokens and opens the same tickets;
+/// with SQLite, it is the data directory's key file.
+pub fn open(data_dir: &Path, config: Option<&StoreConfig>) -> Result<Opened> {
+    match config {
+        None => {
+            let key = crate::auth::load_or_create_key(data_dir)?;
+            let path = data_dir.join(crate::server::STORE_FILE);
+            let label = path.display().to_string();
+            let store = SqliteStore::open(&path).map_err(|e| store_error(&label, e))?;
+            Ok(Opened {
+                store: Arc::new(store),
+                key,
+                label,
+            })
+        }
+        Some(config) => {
+            let store = connect(config)?;
+            let label = store.label().to_string();
+            let key = shared_key(&store)?;
+            Ok(Opened {
+                store: Arc::new(store),
+                key,
+                label,
+            })
+        }
+    }
+}
+
+fn connect(config: &StoreConfig) -> Result<PgStore> {
+    let mut options = PgOptions::new(config.url.clone());
+    options.ca_file = config.ca_file.clone();
+    PgStore::connect(&options).map_err(|e| store_error(&redact(&config.url), e))
+}
+
+/// The store's shared signing key, created (32 random bytes) if it has none.
+fn shared_key(store: &PgStore) -> Result<Vec<u8>> {
+    let mut candidate = vec![0u8; crate::auth::KEY_LEN];
+    rand::rng().fill_bytes(&mut candidate);
+    match store.shared_key(SIGNING_KEY, &candidate) {
+        Ok(Some(key)) if key.len() == crate::auth::KEY_LEN => Ok(key),
+        Ok(_) => Err(Error::Store {
+            store: store.label().to_string(),
+            message: format!(
+                "the shared signing key is not {} bytes; delete the row `{SIGNING_KEY}` \
+                 of lakegate_keys to create a new one (tokens and tickets of the old key \
+                 stop working)",
+                crate::auth::KEY_LEN
+            ),
+        }),
+        Err(e) => Err(store_error(store.label(), e)),
+    }
+}
+
+/// The signing key a server on `config`'s store uses (for `lakegate token
+/// --store`): read from the store, never from a copied file.
+pub fn signing_key(config: &StoreConfig) -> Result<Vec<u8>> {
+    shared_key(&connect(config)?)
+}
+
+/// `url` without its password, for messages.
+fn redact(url: &str) -> String {
+    match url.split_once("://").and_then(|(scheme, rest)| {
+        let (auth, host) = rest.rsplit_once('@')?;
+        let user = auth.split(':').next().unwrap_or("");
+        Some(format!("{scheme}://{user}@{host}"))
+    }) {
+        Some(r) => r,
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redact("postgres://app:s3cr%40t@db:5432/lake"),
+            "postgres://app@db:5432/lake"
+        );
+        assert_eq!(redact("postgres://app@db/lake"), "postgres://app@db/lake");
+        assert_eq!(redact("not a url"), "not a url");
+    }
+}

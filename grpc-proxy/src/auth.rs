@@ -30,6 +30,7 @@ use crate::error::{Error, clip};
 use crate::status::{ProxyError, status};
 
 mod client_certs;
+pub mod jwks;
 pub use client_certs::ClientCerts;
 
 /// The signing key's file name inside the data directory.
@@ -55,6 +56,11 @@ pub const MAX_CLOCK_SKEW_SECS: u64 = 60;
 pub const HOW_TO_GET_A_TOKEN: &str = "mint one with `lakegate token --data-dir DIR --principal \
      ACCOUNT:user/NAME` (DIR is the server's data directory) and pass it with --token or \
      LAKEGATE_TOKEN";
+
+/// How to get a token when the server also verifies an identity provider's.
+pub const HOW_TO_GET_AN_IDP_TOKEN: &str = "send a token from the identity provider this server \
+     trusts (RS256 or ES256, with its issuer and audience), or a development token from \
+     `lakegate token`, with --token or LAKEGATE_TOKEN";
 
 /// Why a token was refused. Messages are lower case and name the problem;
 /// [`Authenticator::authenticate`] adds how to get a good token.
@@ -304,7 +310,13 @@ pub fn verify_token(
             _ => AuthError::Malformed(e.to_string()),
         }
     })?;
-    let c = data.claims;
+    checked(data.claims, max_lifetime)
+}
+
+/// The caller that verified claims name, after the checks every token
+/// passes whoever signed it: times and lifetime, subject, groups and
+/// attributes.
+fn checked(c: Claims, max_lifetime: Duration) -> Result<Verified, AuthError> {
     check_times(&c, now_secs(), max_lifetime)?;
     let principal = Principal::parse(&c.sub).map_err(|_| AuthError::BadSubject(clip(&c.sub)))?;
     check_subject(&principal)?;
@@ -368,6 +380,7 @@ pub fn bearer_token(metadata: &MetadataMap) -> Result<&str, AuthError> {
 #[derive(Clone)]
 pub struct Authenticator {
     key: Vec<u8>,
+    jwks: Option<std::sync::Arc<jwks::Jwks>>,
     max_lifetime: Duration,
     client_certs: ClientCerts,
 }
@@ -384,9 +397,16 @@ impl Authenticator {
     pub fn new(key: Vec<u8>) -> Self {
         Self {
             key,
+            jwks: None,
             max_lifetime: DEFAULT_MAX_TOKEN_LIFETIME,
             client_certs: ClientCerts::default(),
         }
+    }
+
+    /// Also accepts RS256 and ES256 tokens of this identity provider.
+    pub fn with_jwks(mut self, jwks: jwks::Jwks) -> Self {
+        self.jwks = Some(std::sync::Arc::new(jwks));
+        self
     }
 
     /// Also accepts these client certificates as credentials (mTLS).
@@ -435,12 +455,17 @@ impl Authenticator {
     /// Like [`Authenticator::authenticate`], also returning the token's expiry.
     pub fn authenticate_token(&self, metadata: &MetadataMap) -> Result<Verified, Status> {
         bearer_token(metadata)
-            .and_then(|t| verify_token(&self.key, t, self.max_lifetime))
+            .and_then(|t| match &self.jwks {
+                Some(jwks) if jwks::Jwks::claims_token(t) => jwks.verify(t, self.max_lifetime),
+                _ => verify_token(&self.key, t, self.max_lifetime),
+            })
             .map_err(|e| {
                 tracing::debug!(error = %e, "request refused: unauthenticated");
-                status(ProxyError::Unauthenticated(format!(
-                    "{e}; {HOW_TO_GET_A_TOKEN}"
-                )))
+                let how = match &self.jwks {
+                    Some(_) => HOW_TO_GET_AN_IDP_TOKEN,
+                    None => HOW_TO_GET_A_TOKEN,
+                };
+                status(ProxyError::Unauthenticated(format!("{e}; {how}")))
             })
     }
 }

@@ -82,6 +82,9 @@ pub enum Error {
     /// The embedded engine cannot start, or the upstream URL is unusable.
     #[error("cannot start the query engine: {0}")]
     Engine(String),
+    /// The identity provider's key set (`--jwks-file`) cannot be used.
+    #[error("{0}; fix --jwks-file, or pass --jwks-url")]
+    Jwks(String),
     /// Writing to stdout failed.
     #[error("cannot write to stdout: {0}")]
     Stdout(std::io::Error),

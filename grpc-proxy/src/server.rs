@@ -57,6 +57,9 @@ pub struct ServerConfig {
     /// client certificates listed in `DATA_DIR/client-certs.json` authenticate
     /// Flight SQL and governance calls (mTLS).
     pub tls: Option<TlsFiles>,
+    /// Verify an identity provider's RS256/ES256 tokens (`--jwks-url` or
+    /// `--jwks-file`) besides development tokens.
+    pub jwks: Option<crate::auth::jwks::JwksConfig>,
     /// Bounds on tokens, plans, memory and time (DESIGN §4 "Bounded").
     pub limits: Limits,
     /// `--blueprints DIR --blueprints-as PRINCIPAL`: run DIR's blueprints on
@@ -193,15 +196,17 @@ impl AppState {
                 message: e.to_string(),
             })?
             .with_secrets(config.source_secrets.clone());
+        let mut auth = Authenticator::new(key.clone())
+            .with_max_token_lifetime(config.limits.max_token_lifetime)
+            .with_client_certs(client_certs);
+        if let Some(jwks) = &config.jwks {
+            auth = auth.with_jwks(crate::auth::jwks::Jwks::new(jwks.clone()).map_err(Error::Jwks)?);
+        }
         Ok(Self {
             ingest: Arc::new(ingest),
             governance,
             key: Arc::new(key.clone()),
-            auth: Arc::new(
-                Authenticator::new(key)
-                    .with_max_token_lifetime(config.limits.max_token_lifetime)
-                    .with_client_certs(client_certs),
-            ),
+            auth: Arc::new(auth),
             config: Arc::new(config),
             flight: None,
         })

@@ -84,6 +84,7 @@ pub struct Builder {
     limits: Limits,
     audit_log: Option<PathBuf>,
     store: Option<grpc_proxy::store::StoreConfig>,
+    jwks: Option<grpc_proxy::auth::jwks::JwksConfig>,
 }
 
 impl Default for Builder {
@@ -98,6 +99,7 @@ impl Default for Builder {
             limits: Limits::default(),
             audit_log: None,
             store: None,
+            jwks: None,
         }
     }
 }
@@ -134,6 +136,12 @@ impl Builder {
             url: url.into(),
             ca_file: None,
         });
+        self
+    }
+
+    /// Also verifies this identity provider's tokens.
+    pub fn jwks(mut self, config: grpc_proxy::auth::jwks::JwksConfig) -> Self {
+        self.jwks = Some(config);
         self
     }
 
@@ -203,6 +211,7 @@ impl Builder {
         let state = AppState::open(ServerConfig {
             data_dir: data.clone(),
             store: self.store.clone(),
+            jwks: self.jwks.clone(),
             listen: "127.0.0.1:0".into(),
             admins,
             upstream,

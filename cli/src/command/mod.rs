@@ -67,7 +67,7 @@ pub struct Global {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the lakegate server (governance API; Flight SQL later).
-    Serve(serve::Args),
+    Serve(Box<serve::Args>),
     /// Print a signed development bearer token for a principal.
     Token(token::Args),
     /// Create and list databases.
@@ -138,7 +138,7 @@ pub fn run(cli: Cli) -> ExitCode {
 async fn dispatch(cli: Cli) -> Result<(), CliError> {
     let g = &cli.global;
     match cli.command {
-        Command::Serve(a) => serve::run(a).await,
+        Command::Serve(a) => serve::run(*a).await,
         Command::Token(a) => token::run(a),
         Command::Database(c) => database::run(c, g).await,
         Command::Location(c) => location::run(c, g).await,

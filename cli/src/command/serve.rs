@@ -3,8 +3,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use grpc_proxy::auth::jwks::{ClaimMapping, JwksConfig, JwksSource};
 use grpc_proxy::server::{DEFAULT_LISTEN, Limits, ServerConfig, serve, shutdown_signal};
 use policy_engine::Principal;
+use policy_engine::model::AccountId;
 
 use super::limits::{parse_bytes, parse_duration};
 use super::{DEFAULT_DATA_DIR, parse_principal};
@@ -55,6 +57,42 @@ pub struct Args {
     /// principals in DATA_DIR/client-certs.json.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     client_ca: Option<PathBuf>,
+    /// Also accept RS256/ES256 tokens of the identity provider whose key set
+    /// (JWKS) is at this URL; keys are cached and fetched again on an unknown
+    /// `kid`. Needs --jwt-issuer, --jwt-audience and --jwt-account.
+    #[arg(long, value_name = "URL", conflicts_with = "jwks_file",
+          requires_all = ["jwt_issuer", "jwt_audience", "jwt_account"])]
+    jwks_url: Option<String>,
+    /// Like --jwks-url, with the key set in a file (read again on an
+    /// unknown `kid`).
+    #[arg(long, value_name = "FILE",
+          requires_all = ["jwt_issuer", "jwt_audience", "jwt_account"])]
+    jwks_file: Option<PathBuf>,
+    /// Fetch the key set again on an unknown `kid` at most this often.
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_duration)]
+    jwks_min_refresh: Duration,
+    /// The `iss` the identity provider's tokens must carry.
+    #[arg(long, value_name = "ISSUER")]
+    jwt_issuer: Option<String>,
+    /// The `aud` the identity provider's tokens must include.
+    #[arg(long, value_name = "AUDIENCE")]
+    jwt_audience: Option<String>,
+    /// The account the identity provider's principals belong to: a bare
+    /// name NAME in a token becomes ACCOUNT:user/NAME (groups:
+    /// ACCOUNT:group/NAME).
+    #[arg(long, value_name = "ACCOUNT")]
+    jwt_account: Option<String>,
+    /// The claim naming the principal.
+    #[arg(long, default_value = "sub", value_name = "CLAIM")]
+    jwt_principal_claim: String,
+    /// The claim listing the principal's groups.
+    #[arg(long, default_value = "groups", value_name = "CLAIM")]
+    jwt_groups_claim: String,
+    /// Take attribute NAME (for row filters' ${principal.attrs.NAME}) from
+    /// CLAIM (dotted for nested claims), e.g. region=custom.region
+    /// (repeatable).
+    #[arg(long = "jwt-attr", value_name = "NAME=CLAIM", value_parser = parse_attr_claim)]
+    jwt_attrs: Vec<(String, String)>,
     /// Make this principal a data lake admin of its account (repeatable).
     #[arg(long = "admin", value_name = "ID", value_parser = parse_principal)]
     admins: Vec<Principal>,
@@ -105,10 +143,62 @@ fn parse_secret(s: &str) -> Result<(String, String), String> {
     }
 }
 
+fn parse_attr_claim(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((name, claim))
+            if !claim.is_empty()
+                && name
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+        {
+            Ok((name.to_string(), claim.to_string()))
+        }
+        _ => Err(
+            "write NAME=CLAIM, NAME of letters, digits and `_`, e.g. region=custom.region".into(),
+        ),
+    }
+}
+
+/// `--jwks-*` and `--jwt-*` as the server's configuration.
+fn jwks(a: &mut Args) -> Result<Option<JwksConfig>, CliError> {
+    let source = match (a.jwks_url.take(), a.jwks_file.take()) {
+        (Some(url), _) => JwksSource::Url(url),
+        (None, Some(file)) => JwksSource::File(file),
+        (None, None) => return Ok(None),
+    };
+    // clap's requires_all guarantees these with either source.
+    let (Some(issuer), Some(audience), Some(account)) = (
+        a.jwt_issuer.take(),
+        a.jwt_audience.take(),
+        a.jwt_account.take(),
+    ) else {
+        return Err(CliError::usage(
+            "--jwks-url and --jwks-file need --jwt-issuer, --jwt-audience and --jwt-account",
+        ));
+    };
+    let account = AccountId::parse(&account).map_err(|e| CliError::usage(e.to_string()))?;
+    Ok(Some(JwksConfig {
+        source,
+        issuer,
+        audience,
+        mapping: ClaimMapping {
+            account,
+            principal_claim: a.jwt_principal_claim.clone(),
+            groups_claim: a.jwt_groups_claim.clone(),
+            attrs: std::mem::take(&mut a.jwt_attrs),
+        },
+        min_refresh: a.jwks_min_refresh,
+    }))
+}
+
 /// Runs the server.
-pub async fn run(a: Args) -> Result<(), CliError> {
+pub async fn run(mut a: Args) -> Result<(), CliError> {
     init_logging();
+    let jwks = jwks(&mut a)?;
     let cfg = ServerConfig {
+        jwks,
         data_dir: a.data_dir,
         store: a.store.map(|url| grpc_proxy::store::StoreConfig {
             url,

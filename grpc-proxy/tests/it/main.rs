@@ -6,6 +6,7 @@
 //! - `leaks`: regression tests for the red-team pass's leak classes;
 //! - `limits`: bounds and bindings of tickets, handles, memory and time;
 //! - `query_path`: the query path's correctness rules;
+//! - `jwks`: identity provider tokens (RS256, ES256), key rotation;
 //! - `scale_out`: two nodes on one PostgreSQL store.
 #![allow(
     clippy::unwrap_used,
@@ -17,6 +18,7 @@
 )]
 
 mod flight;
+mod jwks;
 mod leaks;
 mod limits;
 mod query_path;

@@ -190,6 +190,7 @@ impl AuditLog {
         if record.time.is_empty() {
             record.time = now_rfc3339();
         }
+        crate::metrics::metrics().decision(&record.operation, &record.decision, record.duration_ms);
         if self.tx.send(Msg::Record(Box::new(record))).await.is_err() {
             tracing::error!("audit writer stopped; record lost");
         }

@@ -210,6 +210,15 @@ fn deadline_status(timeout: Duration) -> Status {
 
 /// An upstream's error status, its code passed on.
 fn upstream_error(s: Status) -> Status {
+    use tonic::Code;
+    // The engine's own failures and transport errors, not the caller's
+    // statement errors that it reports.
+    if matches!(
+        s.code(),
+        Code::Unavailable | Code::Unknown | Code::Internal | Code::DataLoss | Code::Unauthenticated
+    ) {
+        crate::metrics::metrics().upstream_error();
+    }
     status(ProxyError::Upstream(s))
 }
 

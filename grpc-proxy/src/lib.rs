@@ -73,6 +73,8 @@ pub mod flight_tickets;
 pub mod governance;
 pub mod ingest;
 mod ingest_rpc;
+pub mod metrics;
+mod ops_http;
 pub mod plan_cache;
 pub mod proto;
 mod repo_rpc;

@@ -44,6 +44,8 @@ pub struct ServerConfig {
     pub store: Option<crate::store::StoreConfig>,
     /// Address to listen on (`HOST:PORT`; port 0 picks a free port).
     pub listen: String,
+    /// `--metrics-listen HOST:PORT`: serve `/metrics` and `/healthz` there.
+    pub metrics_listen: Option<String>,
     /// Data lake admins to bootstrap, each in its own account.
     pub admins: Vec<Principal>,
     /// An upstream Flight SQL engine (sidecar mode); `None` runs the
@@ -468,6 +470,11 @@ pub async fn serve(
             plan,
         ));
     }
+    if let Some(ops) = &state.config.metrics_listen {
+        let (listener, ops_addr) = bind(ops).await?;
+        tracing::info!(addr = %ops_addr, "serving /metrics and /healthz");
+        spawn_ops(&state, listener);
+    }
     let audit = state.attach_flight().await?;
     {
         let mut out = std::io::stdout().lock();
@@ -482,6 +489,12 @@ pub async fn serve(
     // Everything audited so far reaches the disk before we exit.
     audit.flush().await;
     result
+}
+
+/// Serves `/metrics` and `/healthz` (see `--metrics-listen`) on `listener`
+/// in the background.
+pub fn spawn_ops(state: &AppState, listener: TcpListener) {
+    tokio::spawn(crate::ops_http::serve(listener, state.governance.clone()));
 }
 
 /// Resolves on Ctrl-C or (on Unix) SIGTERM.

@@ -45,6 +45,36 @@ fn store_error(label: &str, e: policy_engine::Error) -> Error {
     }
 }
 
+/// A store that counts its calls in [`crate::metrics`].
+struct Metered(Arc<dyn Store>);
+
+impl Store for Metered {
+    fn version(&self) -> policy_engine::Result<u64> {
+        let m = crate::metrics::metrics();
+        m.store_version_read();
+        self.0.version().inspect_err(|_| m.store_error())
+    }
+    fn load(&self) -> policy_engine::Result<policy_engine::catalog::Catalog> {
+        let m = crate::metrics::metrics();
+        m.store_load();
+        self.0.load().inspect_err(|_| m.store_error())
+    }
+    fn commit(
+        &self,
+        expected_version: u64,
+        changes: &[policy_engine::catalog::Change],
+    ) -> policy_engine::Result<u64> {
+        self.0.commit(expected_version, changes).inspect_err(|e| {
+            if matches!(e, policy_engine::Error::StoreUnavailable(_)) {
+                crate::metrics::metrics().store_error();
+            }
+        })
+    }
+    fn shared_key(&self, name: &str, candidate: &[u8]) -> policy_engine::Result<Option<Vec<u8>>> {
+        self.0.shared_key(name, candidate)
+    }
+}
+
 /// Opens the store `config` names, or the data directory's SQLite file.
 /// With PostgreSQL, the key is the store's shared key (created by the first
 /// node), so every node verifies the same tokens and opens the same tickets;
@@ -57,7 +87,7 @@ pub fn open(data_dir: &Path, config: Option<&StoreConfig>) -> Result<Opened> {
             let label = path.display().to_string();
             let store = SqliteStore::open(&path).map_err(|e| store_error(&label, e))?;
             Ok(Opened {
-                store: Arc::new(store),
+                store: Arc::new(Metered(Arc::new(store))),
                 key,
                 label,
             })
@@ -67,7 +97,7 @@ pub fn open(data_dir: &Path, config: Option<&StoreConfig>) -> Result<Opened> {
             let label = store.label().to_string();
             let key = shared_key(&store)?;
             Ok(Opened {
-                store: Arc::new(store),
+                store: Arc::new(Metered(Arc::new(store))),
                 key,
                 label,
             })

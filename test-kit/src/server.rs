@@ -213,6 +213,7 @@ impl Builder {
             store: self.store.clone(),
             jwks: self.jwks.clone(),
             listen: "127.0.0.1:0".into(),
+            metrics_listen: None,
             admins,
             upstream,
             demo: false,
@@ -344,6 +345,8 @@ impl Staged {
         let gov = state.governance.clone();
         let key = state.signing_key().to_vec();
         let (listener, addr) = bind("127.0.0.1:0").await.expect("bind the proxy");
+        let (ops, ops_addr) = bind("127.0.0.1:0").await.expect("bind the operations port");
+        grpc_proxy::server::spawn_ops(&state, ops);
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(async move {
             let _ = serve_on(state, listener, async {
@@ -353,6 +356,7 @@ impl Staged {
         });
         TestServer {
             addr: format!("http://{addr}"),
+            ops_addr: format!("{ops_addr}"),
             key,
             gov,
             proxy,
@@ -369,6 +373,8 @@ impl Staged {
 pub struct TestServer {
     /// `http://127.0.0.1:PORT`.
     pub addr: String,
+    /// `127.0.0.1:PORT` of `/metrics` and `/healthz`.
+    pub ops_addr: String,
     /// The token signing key.
     pub key: Vec<u8>,
     /// The policy engine over the store.

@@ -36,6 +36,10 @@ pub struct Args {
     /// Address to listen on; port 0 picks a free port (printed on start).
     #[arg(long, default_value = DEFAULT_LISTEN, value_name = "ADDR")]
     listen: String,
+    /// Serve Prometheus metrics at /metrics and readiness at /healthz
+    /// (HTTP, no authentication) on this address, e.g. 127.0.0.1:9464.
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<String>,
     /// Forward rewritten queries to this Flight SQL engine (sidecar mode),
     /// e.g. grpc://127.0.0.1:50052; default: the embedded engine, in process.
     #[arg(long, value_name = "URL")]
@@ -205,6 +209,7 @@ pub async fn run(mut a: Args) -> Result<(), CliError> {
             ca_file: a.store_ca,
         }),
         listen: a.listen,
+        metrics_listen: a.metrics_listen,
         admins: a.admins,
         upstream: a.upstream,
         demo: a.demo,

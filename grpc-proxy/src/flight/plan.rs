@@ -228,7 +228,9 @@ impl FlightProxy {
     /// several upstream endpoints stays until it expires.
     pub(super) fn cached(&self, id: &str, caller: &str, version: u64) -> Option<Arc<Plan>> {
         let ok = |p: &Plan| p.caller == caller && p.version == version;
-        let p = self.plans.get(id, ok)?;
+        let p = self.plans.get(id, ok);
+        crate::metrics::metrics().plan_cache(p.is_some());
+        let p = p?;
         if p.upstream.len() <= 1 {
             self.plans.remove(id);
         }

@@ -6,13 +6,16 @@
 //! - tokens and tickets of one node are accepted by the other (the signing
 //!   and sealing key lives in the store, not in a copied file);
 //! - a store outage denies every statement with UNAVAILABLE, naming the
-//!   governance store, and the nodes recover when it returns.
+//!   governance store, `/healthz` says not ready, and the nodes recover
+//!   when it returns;
+//! - `/metrics` counts statements, denials, version reads and store errors.
 
 use std::sync::OnceLock;
 
 use futures::TryStreamExt;
 use policy_engine::GrantRequest;
 use test_kit::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::Code;
 
 /// One PostgreSQL server for the tests that do not stop it; each test has
@@ -25,6 +28,31 @@ fn shared_pg() -> &'static PgServer {
 fn database(pg: &PgServer, name: &str) -> String {
     pg.create_user_db(name, "pw", name);
     format!("postgres://{name}:pw@127.0.0.1:{}/{name}", pg.port)
+}
+
+/// `GET path` on the node's operations port: (status code, body).
+async fn ops_get(node: &TestServer, path: &str) -> (u16, String) {
+    let mut sock = tokio::net::TcpStream::connect(&node.ops_addr)
+        .await
+        .unwrap();
+    sock.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut reply = String::new();
+    sock.read_to_string(&mut reply).await.unwrap();
+    let code = reply.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = reply.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (code, body)
+}
+
+/// The value of an unlabelled counter in `/metrics`.
+fn counter(metrics: &str, name: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("{name} missing from:\n{metrics}"))
+        .parse()
+        .unwrap()
 }
 
 /// Node A builds the `sales` catalog in the store; node B starts on the
@@ -119,6 +147,9 @@ async fn a_store_outage_denies_every_statement_and_the_nodes_recover() {
     let alice = a.token("111111111111:user/alice", &[], &[]);
     let sql = "SELECT id FROM sales.orders";
     assert!(!rows(&b.query(&alice, sql).await.unwrap()).is_empty());
+    let (code, body) = ops_get(&b, "/healthz").await;
+    assert_eq!(code, 200, "{body}");
+    let (_, before) = ops_get(&b, "/metrics").await;
 
     pg.stop();
     for node in [&a, &b] {
@@ -126,10 +157,28 @@ async fn a_store_outage_denies_every_statement_and_the_nodes_recover() {
         assert_eq!(e.code(), Code::Unavailable, "{e:?}");
         assert!(e.message().contains("governance store"), "{}", e.message());
         assert!(!e.message().contains("pw"), "{}", e.message());
+        let (code, body) = ops_get(node, "/healthz").await;
+        assert_eq!(code, 503, "{body}");
+        assert!(body.contains("\"ready\":false"), "{body}");
+    }
+    let (_, during) = ops_get(&b, "/metrics").await;
+    for name in ["lakegate_store_errors_total", "lakegate_denials_total"] {
+        assert!(counter(&during, name) > counter(&before, name), "{name}");
     }
 
     pg.start_again();
     for node in [&a, &b] {
         assert!(!rows(&node.query(&alice, sql).await.unwrap()).is_empty());
+        assert_eq!(ops_get(node, "/healthz").await.0, 200);
     }
+    let (_, after) = ops_get(&b, "/metrics").await;
+    for name in [
+        "lakegate_statements_total",
+        "lakegate_store_version_reads_total",
+        "lakegate_catalog_cache_hits_total",
+    ] {
+        assert!(counter(&after, name) > counter(&before, name), "{name}");
+    }
+    assert!(after.contains("lakegate_decision_duration_seconds_bucket{operation=\"statement\""));
+    assert_eq!(ops_get(&b, "/nope").await.0, 404);
 }

@@ -1,0 +1,114 @@
+//! The operations port (`--metrics-listen`): `GET /metrics` (Prometheus'
+//! text format) and `GET /healthz` (ready only while the governance store
+//! answers), over plain HTTP/1.1, one request per connection.
+//!
+//! Deliberately small, without an HTTP framework: two fixed routes, a
+//! request head of at most 8 KiB read within 5 seconds, and nothing from the
+//! request echoed back. It serves no governed data, so it carries no
+//! authentication; bind it to a port only the monitoring system reaches.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use policy_engine::Governance;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const MAX_HEAD: usize = 8 * 1024;
+const READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Serves the operations port until the task is dropped.
+pub(crate) async fn serve(listener: TcpListener, governance: Arc<Governance>) {
+    loop {
+        let Ok((sock, _)) = listener.accept().await else {
+            // Out of descriptors, say: wait rather than spin.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let gov = governance.clone();
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(READ_TIMEOUT * 2, answer(sock, gov)).await;
+        });
+    }
+}
+
+/// The request's method and path, from its head.
+async fn read_head(sock: &mut TcpStream) -> Option<(String, String)> {
+    let mut buf = Vec::with_capacity(512);
+    let mut chunk = [0u8; 1024];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        if buf.len() > MAX_HEAD {
+            return None;
+        }
+        let n = tokio::time::timeout(READ_TIMEOUT, sock.read(&mut chunk))
+            .await
+            .ok()?
+            .ok()?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(chunk.get(..n)?);
+    }
+    let head = std::str::from_utf8(&buf).ok()?;
+    let mut parts = head.lines().next()?.split(' ');
+    Some((parts.next()?.to_string(), parts.next()?.to_string()))
+}
+
+async fn answer(mut sock: TcpStream, gov: Arc<Governance>) {
+    let (code, kind, body) = match read_head(&mut sock).await {
+        None => (400, "text/plain", "bad request\n".to_string()),
+        Some((method, _)) if method != "GET" => (405, "text/plain", "only GET\n".to_string()),
+        Some((_, path)) => match path.split('?').next().unwrap_or("") {
+            "/metrics" => (
+                200,
+                "text/plain; version=0.0.4",
+                crate::metrics::metrics().render(),
+            ),
+            "/healthz" => health(gov).await,
+            _ => (404, "text/plain", "try /metrics or /healthz\n".to_string()),
+        },
+    };
+    let reason = match code {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        _ => "Service Unavailable",
+    };
+    let head = format!(
+        "HTTP/1.1 {code} {reason}\r\ncontent-type: {kind}\r\ncontent-length: {}\r\n\
+         cache-control: no-store\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = sock.write_all(head.as_bytes()).await;
+    let _ = sock.write_all(body.as_bytes()).await;
+    let _ = sock.shutdown().await;
+}
+
+/// Ready while the store answers (the same read every statement makes).
+async fn health(gov: Arc<Governance>) -> (u16, &'static str, String) {
+    let snap = tokio::task::spawn_blocking(move || gov.snapshot()).await;
+    match snap {
+        Ok(Ok(snap)) => (
+            200,
+            "application/json",
+            format!(
+                "{{\"ready\":true,\"store\":\"ok\",\"store_version\":{}}}\n",
+                snap.catalog.version
+            ),
+        ),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "health check: the governance store is unavailable");
+            (
+                503,
+                "application/json",
+                "{\"ready\":false,\"store\":\"unavailable\"}\n".to_string(),
+            )
+        }
+        Err(_) => (
+            503,
+            "application/json",
+            "{\"ready\":false,\"store\":\"unknown\"}\n".to_string(),
+        ),
+    }
+}

@@ -381,6 +381,7 @@ pub fn bearer_token(metadata: &MetadataMap) -> Result<&str, AuthError> {
 pub struct Authenticator {
     key: Vec<u8>,
     jwks: Option<std::sync::Arc<jwks::Jwks>>,
+    dev_tokens: bool,
     max_lifetime: Duration,
     client_certs: ClientCerts,
 }
@@ -398,6 +399,7 @@ impl Authenticator {
         Self {
             key,
             jwks: None,
+            dev_tokens: true,
             max_lifetime: DEFAULT_MAX_TOKEN_LIFETIME,
             client_certs: ClientCerts::default(),
         }
@@ -406,6 +408,13 @@ impl Authenticator {
     /// Also accepts RS256 and ES256 tokens of this identity provider.
     pub fn with_jwks(mut self, jwks: jwks::Jwks) -> Self {
         self.jwks = Some(std::sync::Arc::new(jwks));
+        self
+    }
+
+    /// Refuses development (HS256) tokens: only the identity provider's
+    /// tokens and client certificates authenticate (`--no-dev-tokens`).
+    pub fn without_dev_tokens(mut self) -> Self {
+        self.dev_tokens = false;
         self
     }
 
@@ -457,6 +466,9 @@ impl Authenticator {
         bearer_token(metadata)
             .and_then(|t| match &self.jwks {
                 Some(jwks) if jwks::Jwks::claims_token(t) => jwks.verify(t, self.max_lifetime),
+                _ if !self.dev_tokens => Err(AuthError::Malformed(
+                    "development tokens are turned off on this server (--no-dev-tokens)".into(),
+                )),
                 _ => verify_token(&self.key, t, self.max_lifetime),
             })
             .map_err(|e| {

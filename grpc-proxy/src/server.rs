@@ -62,6 +62,9 @@ pub struct ServerConfig {
     /// Verify an identity provider's RS256/ES256 tokens (`--jwks-url` or
     /// `--jwks-file`) besides development tokens.
     pub jwks: Option<crate::auth::jwks::JwksConfig>,
+    /// Accept development (HS256) tokens signed with the server's key
+    /// (`--no-dev-tokens` turns them off).
+    pub dev_tokens: bool,
     /// Bounds on tokens, plans, memory and time (DESIGN §4 "Bounded").
     pub limits: Limits,
     /// `--blueprints DIR --blueprints-as PRINCIPAL`: run DIR's blueprints on
@@ -201,6 +204,9 @@ impl AppState {
         let mut auth = Authenticator::new(key.clone())
             .with_max_token_lifetime(config.limits.max_token_lifetime)
             .with_client_certs(client_certs);
+        if !config.dev_tokens {
+            auth = auth.without_dev_tokens();
+        }
         if let Some(jwks) = &config.jwks {
             auth = auth.with_jwks(crate::auth::jwks::Jwks::new(jwks.clone()).map_err(Error::Jwks)?);
         }

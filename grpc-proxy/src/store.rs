@@ -16,12 +16,21 @@ use crate::error::{Error, Result};
 const SIGNING_KEY: &str = "signing";
 
 /// `--store URL [--store-ca FILE]`.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct StoreConfig {
     /// `postgres://USER@HOST:PORT/DB[?sslmode=require]`.
     pub url: String,
     /// CA certificates (PEM) trusted for the database's TLS certificate.
     pub ca_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("url", &store_postgres::redact_url(&self.url))
+            .field("ca_file", &self.ca_file)
+            .finish()
+    }
 }
 
 /// An open store, the key the server signs and seals with, and a name for
@@ -108,7 +117,7 @@ pub fn open(data_dir: &Path, config: Option<&StoreConfig>) -> Result<Opened> {
 fn connect(config: &StoreConfig) -> Result<PgStore> {
     let mut options = PgOptions::new(config.url.clone());
     options.ca_file = config.ca_file.clone();
-    PgStore::connect(&options).map_err(|e| store_error(&redact(&config.url), e))
+    PgStore::connect(&options).map_err(|e| store_error(&store_postgres::redact_url(&config.url), e))
 }
 
 /// The store's shared signing key, created (32 random bytes) if it has none.
@@ -134,31 +143,4 @@ fn shared_key(store: &PgStore) -> Result<Vec<u8>> {
 /// --store`): read from the store, never from a copied file.
 pub fn signing_key(config: &StoreConfig) -> Result<Vec<u8>> {
     shared_key(&connect(config)?)
-}
-
-/// `url` without its password, for messages.
-fn redact(url: &str) -> String {
-    match url.split_once("://").and_then(|(scheme, rest)| {
-        let (auth, host) = rest.rsplit_once('@')?;
-        let user = auth.split(':').next().unwrap_or("");
-        Some(format!("{scheme}://{user}@{host}"))
-    }) {
-        Some(r) => r,
-        None => url.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact;
-
-    #[test]
-    fn passwords_never_reach_messages() {
-        assert_eq!(
-            redact("postgres://app:s3cr%40t@db:5432/lake"),
-            "postgres://app@db:5432/lake"
-        );
-        assert_eq!(redact("postgres://app@db/lake"), "postgres://app@db/lake");
-        assert_eq!(redact("not a url"), "not a url");
-    }
 }

@@ -44,7 +44,7 @@ use crate::pool::{Conn, Pool};
 pub use migrations::SCHEMA_VERSION;
 
 /// How to reach the store; see [`PgStore::connect`].
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct PgOptions {
     /// `postgres://USER[:PASSWORD]@HOST:PORT/DB[?sslmode=disable|prefer|require]`
     /// (libpq's URL form). The password may instead come from `PGPASSWORD`.
@@ -57,6 +57,25 @@ pub struct PgOptions {
     /// How long one store call (connecting included) may take before the
     /// request it serves is denied as UNAVAILABLE.
     pub timeout: Duration,
+}
+
+impl std::fmt::Debug for PgOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgOptions")
+            .field("url", &redact_url(&self.url))
+            .field("ca_file", &self.ca_file)
+            .field("max_connections", &self.max_connections)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// A store URL safe to print: `postgres://USER@HOST:PORT/DB` if it parses,
+/// else a placeholder (it may hold a password anywhere).
+pub fn redact_url(url: &str) -> String {
+    tokio_postgres::Config::from_str(url)
+        .map(|c| redacted(&c))
+        .unwrap_or_else(|_| "<a store URL that does not parse>".to_string())
 }
 
 impl PgOptions {
@@ -121,8 +140,25 @@ impl PgStore {
         {
             config.password(password);
         }
+        // libpq's default, `prefer`, falls back to plaintext when the server
+        // (or anyone in the path) declines TLS; a store holding the signing
+        // key must not. Only an explicit `sslmode=disable` connects in the
+        // clear.
+        if config.get_ssl_mode() == tokio_postgres::config::SslMode::Prefer {
+            config.ssl_mode(tokio_postgres::config::SslMode::Require);
+        }
         config.connect_timeout(options.timeout);
         config.application_name("lakegate");
+        // Bound the server's side too: when a call times out here, the
+        // backend must not keep the version row locked for other nodes.
+        let ms = options.timeout.as_millis();
+        config.options(format!(
+            "-c statement_timeout={ms} -c lock_timeout={ms} \
+             -c idle_in_transaction_session_timeout={ms}"
+        ));
+        config.keepalives(true);
+        config.keepalives_idle(Duration::from_secs(30));
+        config.tcp_user_timeout(options.timeout);
         let label = redacted(&config);
         let tls = tls::connector(config.get_ssl_mode(), options.ca_file.as_deref())
             .map_err(|e| Error::StoreUnavailable(format!("store `{label}`: {e}")))?;
@@ -217,10 +253,21 @@ async fn read_version(conn: &mut Conn) -> Result<u64> {
 impl Store for PgStore {
     fn version(&self) -> Result<u64> {
         self.call(|pool: Arc<Pool>| async move {
-            let mut conn = pool.get().await?;
-            let v = read_version(&mut conn).await?;
-            pool.put(conn);
-            Ok(v)
+            // A pooled connection may have died with a restart of the
+            // database that we have not noticed yet: try once more on a
+            // fresh one before denying.
+            let mut last = None;
+            for _ in 0..2 {
+                let mut conn = pool.get().await?;
+                match read_version(&mut conn).await {
+                    Ok(v) => {
+                        pool.put(conn);
+                        return Ok(v);
+                    }
+                    Err(e) => last = Some(e),
+                }
+            }
+            Err(last.unwrap_or_else(|| Error::StoreUnavailable("no connection".into())))
         })
     }
 

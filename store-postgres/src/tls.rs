@@ -1,5 +1,7 @@
 //! TLS to the database: rustls (ring), verified against a CA file or the
-//! system's roots. `sslmode=disable` is the only way to connect in the clear.
+//! system's roots. `sslmode=disable` is the only way to connect in the clear
+//! ([`crate::PgStore::connect`] turns libpq's default `prefer` into
+//! `require`).
 
 use std::path::Path;
 use std::sync::Arc;

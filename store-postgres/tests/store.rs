@@ -31,9 +31,14 @@ fn shared_server() -> &'static PgServer {
     SERVER.get_or_init(PgServer::start)
 }
 
+/// A new database and its URL; the test server has no TLS, so the URL says
+/// `sslmode=disable` (without it, the store insists on TLS).
 fn fresh_db(pg: &PgServer, name: &str) -> String {
     pg.create_user_db(name, "pw", name);
-    format!("postgres://{name}:pw@127.0.0.1:{}/{name}", pg.port)
+    format!(
+        "postgres://{name}:pw@127.0.0.1:{}/{name}?sslmode=disable",
+        pg.port
+    )
 }
 
 fn open(url: &str) -> PgStore {
@@ -117,6 +122,42 @@ fn every_node_gets_the_first_writers_key() {
     let kb = b.shared_key("signing", &[2; 32]).unwrap().unwrap();
     assert_eq!(ka, vec![1; 32]);
     assert_eq!(kb, ka, "the second node must adopt the stored key");
+}
+
+/// libpq's default, `prefer`, would fall back to plaintext if TLS is
+/// declined; the store insists on TLS unless the URL disables it.
+#[test]
+fn without_sslmode_the_store_insists_on_tls() {
+    let pg = shared_server();
+    let url = fresh_db(pg, "insist");
+    for url in [
+        url.replace("?sslmode=disable", ""),
+        url.replace("disable", "prefer"),
+    ] {
+        let mut options = PgOptions::new(&url);
+        options.timeout = Duration::from_secs(2);
+        match PgStore::connect(&options) {
+            Err(Error::StoreUnavailable(m)) => {
+                assert!(m.contains("TLS") || m.contains("SSL"), "{m}")
+            }
+            other => panic!("{url}: a server without TLS must be refused, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn store_urls_print_without_passwords() {
+    for url in [
+        "postgres://app:hunter2@db:5432/lake",
+        "postgres://app@db/lake?password=hunter2",
+        "host=db user=app password=hunter2 dbname=lake",
+        "postgres://app:hunter2@[not a host",
+    ] {
+        let shown = store_postgres::redact_url(url);
+        assert!(!shown.contains("hunter2"), "{url} -> {shown}");
+        let debug = format!("{:?}", PgOptions::new(url));
+        assert!(!debug.contains("hunter2"), "{url} -> {debug}");
+    }
 }
 
 #[test]
@@ -226,7 +267,7 @@ fn tls_to_the_store_is_verified() {
         .signed_by(&key, &rcgen::Issuer::new(params, ca))
         .unwrap();
     pg.enable_tls(&leaf.pem(), &key.serialize_pem());
-    let url = format!("{}?sslmode=require", fresh_db(&pg, "tls"));
+    let url = fresh_db(&pg, "tls").replace("sslmode=disable", "sslmode=require");
     let dir = tempfile::tempdir().unwrap();
     let ca_file = dir.path().join("ca.pem");
     std::fs::write(&ca_file, ca_cert.pem()).unwrap();

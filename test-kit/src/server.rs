@@ -85,6 +85,7 @@ pub struct Builder {
     audit_log: Option<PathBuf>,
     store: Option<grpc_proxy::store::StoreConfig>,
     jwks: Option<grpc_proxy::auth::jwks::JwksConfig>,
+    dev_tokens: bool,
 }
 
 impl Default for Builder {
@@ -100,6 +101,7 @@ impl Default for Builder {
             audit_log: None,
             store: None,
             jwks: None,
+            dev_tokens: true,
         }
     }
 }
@@ -142,6 +144,12 @@ impl Builder {
     /// Also verifies this identity provider's tokens.
     pub fn jwks(mut self, config: grpc_proxy::auth::jwks::JwksConfig) -> Self {
         self.jwks = Some(config);
+        self
+    }
+
+    /// Refuses development tokens (`--no-dev-tokens`).
+    pub fn no_dev_tokens(mut self) -> Self {
+        self.dev_tokens = false;
         self
     }
 
@@ -212,6 +220,7 @@ impl Builder {
             data_dir: data.clone(),
             store: self.store.clone(),
             jwks: self.jwks.clone(),
+            dev_tokens: self.dev_tokens,
             listen: "127.0.0.1:0".into(),
             metrics_listen: None,
             admins,

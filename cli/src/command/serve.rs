@@ -92,6 +92,15 @@ pub struct Args {
     /// The claim listing the principal's groups.
     #[arg(long, default_value = "groups", value_name = "CLAIM")]
     jwt_groups_claim: String,
+    /// Take a token without the groups claim as "no groups". Off by
+    /// default: a missing claim is refused, so that a misconfigured provider
+    /// cannot let callers escape deny rules written for their groups.
+    #[arg(long)]
+    jwt_groups_optional: bool,
+    /// Refuse development tokens (`lakegate token`): only the identity
+    /// provider's tokens and client certificates authenticate.
+    #[arg(long)]
+    no_dev_tokens: bool,
     /// Take attribute NAME (for row filters' ${principal.attrs.NAME}) from
     /// CLAIM (dotted for nested claims), e.g. region=custom.region
     /// (repeatable).
@@ -191,6 +200,7 @@ fn jwks(a: &mut Args) -> Result<Option<JwksConfig>, CliError> {
             account,
             principal_claim: a.jwt_principal_claim.clone(),
             groups_claim: a.jwt_groups_claim.clone(),
+            groups_optional: a.jwt_groups_optional,
             attrs: std::mem::take(&mut a.jwt_attrs),
         },
         min_refresh: a.jwks_min_refresh,
@@ -203,6 +213,7 @@ pub async fn run(mut a: Args) -> Result<(), CliError> {
     let jwks = jwks(&mut a)?;
     let cfg = ServerConfig {
         jwks,
+        dev_tokens: !a.no_dev_tokens,
         data_dir: a.data_dir,
         store: a.store.map(|url| grpc_proxy::store::StoreConfig {
             url,

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use policy_engine::Principal;
-use policy_engine::model::AccountId;
+use policy_engine::model::{AccountId, PrincipalKind};
 use serde_json::Value;
 
 use super::{AuthError, Claims, MAX_TOKEN_BYTES, Verified};
@@ -32,6 +32,9 @@ use crate::error::clip;
 
 /// Default least time between two fetches of the key set.
 pub const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(10);
+/// How long fetched keys are trusted without fetching the set again: a key
+/// the provider withdrew stops verifying within this time.
+pub const MAX_KEY_AGE: Duration = Duration::from_secs(3600);
 /// How long one fetch of the key set may take.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// Largest key set we read.
@@ -53,12 +56,17 @@ pub struct ClaimMapping {
     /// (`--jwt-account`); a bare name becomes `ACCOUNT:user/NAME`.
     pub account: AccountId,
     /// The claim naming the principal (`--jwt-principal-claim`, default
-    /// `sub`): a bare name, or `ACCOUNT:user/NAME` / `ACCOUNT:role/NAME` of
-    /// that account.
+    /// `sub`): a bare name, or `ACCOUNT:user/NAME` of that account. Pick a
+    /// claim the provider controls, never one users can edit.
     pub principal_claim: String,
     /// The claim listing groups (`--jwt-groups-claim`, default `groups`):
-    /// bare names become `ACCOUNT:group/NAME`. Missing means no groups.
+    /// bare names become `ACCOUNT:group/NAME`.
     pub groups_claim: String,
+    /// Whether a token without the groups claim means "no groups"
+    /// (`--jwt-groups-optional`). Off by default: a provider that left the
+    /// claim out (a typo in the claim name, a group overage) would otherwise
+    /// let the caller escape deny rules written for its groups.
+    pub groups_optional: bool,
     /// Attributes for row filters (`--jwt-attr NAME=CLAIM`): each from a
     /// claim (dotted for nested objects) holding a string, number or boolean.
     pub attrs: Vec<(String, String)>,
@@ -101,11 +109,38 @@ impl std::fmt::Debug for Jwks {
     }
 }
 
-/// The algorithm a key verifies, or `None` for keys we do not accept.
+/// The algorithm a key verifies, or `None` for keys we do not accept: a
+/// key published for encryption, for other operations than `verify`, or
+/// for another algorithm than RS256/ES256 is not used, whatever its type.
 fn algorithm(jwk: &Jwk) -> Option<Algorithm> {
+    use jsonwebtoken::jwk::{KeyAlgorithm, KeyOperations, PublicKeyUse};
+    if jwk
+        .common
+        .public_key_use
+        .as_ref()
+        .is_some_and(|u| *u != PublicKeyUse::Signature)
+    {
+        return None;
+    }
+    if jwk
+        .common
+        .key_operations
+        .as_ref()
+        .is_some_and(|ops| !ops.contains(&KeyOperations::Verify))
+    {
+        return None;
+    }
+    let declared = jwk.common.key_algorithm;
     match &jwk.algorithm {
-        AlgorithmParameters::RSA(_) => Some(Algorithm::RS256),
-        AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => {
+        AlgorithmParameters::RSA(_)
+            if declared.is_none() || declared == Some(KeyAlgorithm::RS256) =>
+        {
+            Some(Algorithm::RS256)
+        }
+        AlgorithmParameters::EllipticCurve(p)
+            if p.curve == EllipticCurve::P256
+                && (declared.is_none() || declared == Some(KeyAlgorithm::ES256)) =>
+        {
             Some(Algorithm::ES256)
         }
         _ => None,
@@ -153,17 +188,20 @@ fn fetch_url(url: &str) -> Result<Vec<u8>, String> {
                             .timeout(FETCH_TIMEOUT)
                             .build()
                             .map_err(|e| e.to_string())?;
-                        let resp = client
+                        let mut resp = client
                             .get(&url)
                             .send()
                             .await
                             .and_then(|r| r.error_for_status())
                             .map_err(|e| e.to_string())?;
-                        let body = resp.bytes().await.map_err(|e| e.to_string())?;
-                        if body.len() > MAX_JWKS_BYTES {
-                            return Err(format!("it is larger than {MAX_JWKS_BYTES} bytes"));
+                        let mut body = Vec::new();
+                        while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
+                            if body.len() + chunk.len() > MAX_JWKS_BYTES {
+                                return Err(format!("it is larger than {MAX_JWKS_BYTES} bytes"));
+                            }
+                            body.extend_from_slice(&chunk);
                         }
-                        Ok(body.to_vec())
+                        Ok(body)
                     })
                 });
             let _ = tx.send(out);
@@ -178,6 +216,9 @@ impl Jwks {
     /// parsed is an error (the server refuses to start); an unreachable URL
     /// is logged, and the set is fetched again on the first token.
     pub fn new(config: JwksConfig) -> Result<Self, String> {
+        if let JwksSource::Url(url) = &config.source {
+            check_url(url)?;
+        }
         let jwks = Self {
             config,
             cache: RwLock::new(Cached {
@@ -221,25 +262,24 @@ impl Jwks {
     }
 
     /// The key for `kid`: cached, or after fetching the set again (unless
-    /// it was fetched less than `min_refresh` ago). A failed
-    /// fetch keeps the cached keys.
+    /// it was fetched less than `min_refresh` ago). The set is also fetched
+    /// again once it is [`MAX_KEY_AGE`] old, dropping withdrawn keys. A
+    /// failed fetch keeps the cached keys.
     fn key(&self, kid: &str) -> Option<(DecodingKey, Algorithm)> {
-        if let Some(k) = self.cached(kid) {
+        let age = self.cache.read().ok()?.fetched.map(|t| t.elapsed());
+        let stale = age.is_none_or(|a| a >= MAX_KEY_AGE);
+        if !stale && let Some(k) = self.cached(kid) {
             return Some(k);
         }
-        let _one_fetch = self.refreshing.lock().ok()?;
-        // Another caller may have fetched while we waited.
-        if let Some(k) = self.cached(kid) {
-            return Some(k);
-        }
-        let recent = self
-            .cache
-            .read()
-            .ok()?
-            .fetched
-            .is_some_and(|t| t.elapsed() < self.config.min_refresh);
+        // One caller fetches; the others do not wait for it (a flood of
+        // unknown `kid`s must not park every worker): they use what is
+        // cached, and an unknown `kid` is refused.
+        let Ok(_one_fetch) = self.refreshing.try_lock() else {
+            return self.cached(kid);
+        };
+        let recent = age.is_some_and(|a| a < self.config.min_refresh);
         if recent {
-            return None;
+            return self.cached(kid);
         }
         match self.load() {
             Ok(keys) => self.store(keys),
@@ -289,6 +329,7 @@ impl Jwks {
         }
         let mut validation = Validation::new(alg);
         validation.leeway = 0;
+        validation.validate_nbf = true;
         validation.set_issuer(&[&self.config.issuer]);
         validation.set_audience(&[&self.config.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
@@ -322,7 +363,16 @@ impl Jwks {
         max_lifetime: Duration,
     ) -> Result<Verified, AuthError> {
         let m = &self.config.mapping;
-        let time = |name: &str| claims.get(name).and_then(Value::as_u64);
+        // A time claim that is present must be a whole number of seconds:
+        // one we cannot read is refused, never ignored.
+        let time = |name: &str| -> Result<Option<u64>, AuthError> {
+            match claims.get(name) {
+                None => Ok(None),
+                Some(v) => v.as_u64().map(Some).ok_or_else(|| {
+                    AuthError::Malformed(format!("its `{name}` is not a whole number of seconds"))
+                }),
+            }
+        };
         let sub = claims
             .get(&m.principal_claim)
             .and_then(Value::as_str)
@@ -330,8 +380,28 @@ impl Jwks {
                 AuthError::Malformed(format!("it has no string claim `{}`", m.principal_claim))
             })?;
         let principal = self.name(sub, "user")?;
+        // Group overage (Entra ID): the groups are elsewhere, and the token
+        // does not carry them all.
+        if claims.contains_key("hasgroups")
+            || claims
+                .get("_claim_names")
+                .is_some_and(|n| n.get(&m.groups_claim).is_some())
+        {
+            return Err(AuthError::Malformed(format!(
+                "its groups are not in the token (group overage); configure the identity \
+                 provider to send `{}` in the token",
+                m.groups_claim
+            )));
+        }
         let groups: Vec<String> = match claims.get(&m.groups_claim) {
-            None | Some(Value::Null) => Vec::new(),
+            None if m.groups_optional => Vec::new(),
+            None => {
+                return Err(AuthError::Malformed(format!(
+                    "it has no `{}` claim; configure the identity provider to send it (an \
+                     empty list for no groups), or start lakegate with --jwt-groups-optional",
+                    m.groups_claim
+                )));
+            }
             Some(Value::Array(items)) => items
                 .iter()
                 .map(|g| {
@@ -375,10 +445,9 @@ impl Jwks {
             sub: principal,
             groups,
             attrs,
-            exp: time("exp")
-                .ok_or_else(|| AuthError::Malformed("its `exp` is not a number".into()))?,
-            iat: time("iat"),
-            nbf: time("nbf"),
+            exp: time("exp")?.ok_or_else(|| AuthError::Malformed("it has no `exp`".into()))?,
+            iat: time("iat")?,
+            nbf: time("nbf")?,
         };
         super::checked(mapped, max_lifetime)
     }
@@ -392,14 +461,42 @@ impl Jwks {
         } else {
             format!("{account}:{kind}/{value}")
         };
+        let kind_ok = |p: &Principal| match p.kind() {
+            Some(PrincipalKind::User) => kind == "user",
+            Some(PrincipalKind::Group) => kind == "group",
+            // A claim never chooses a role: roles are assumed, not asserted.
+            Some(PrincipalKind::Role) | None => false,
+        };
         match Principal::parse(&text) {
-            Ok(p) if p.account() == account => Ok(p.to_string()),
+            Ok(p) if p.account() == account && kind_ok(&p) => Ok(p.to_string()),
             _ if kind == "group" => Err(AuthError::BadGroup {
                 group: clip(value),
                 account: account.to_string(),
             }),
             _ => Err(AuthError::BadSubject(clip(value))),
         }
+    }
+}
+
+/// A key set URL must be `https://`, except on loopback (tests, a local
+/// agent): over plain HTTP anyone in the path could add keys.
+fn check_url(url: &str) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| format!("the JWKS URL `{}` is not a URL ({e})", clip(url)))?;
+    let loopback = match parsed.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err(format!(
+            "the JWKS URL `{}` must be https:// (plain http only on loopback), so that nobody \
+             in the path can add keys",
+            clip(url)
+        )),
     }
 }
 

@@ -165,6 +165,7 @@ fn config(url: &str) -> JwksConfig {
             account: AccountId::parse("111111111111").unwrap(),
             principal_claim: "sub".into(),
             groups_claim: "groups".into(),
+            groups_optional: false,
             attrs: vec![("region".into(), "custom.region".into())],
         },
         min_refresh: Duration::from_millis(300),
@@ -300,6 +301,40 @@ async fn every_bad_identity_provider_token_is_unauthenticated() {
             "no kid",
             jsonwebtoken::encode(&no_kid, &claims("alice"), &ec.encoding).unwrap(),
         ),
+        (
+            "a role as subject",
+            sign(&ec, &with(&|c| c["sub"] = json!("111111111111:role/admin"))),
+        ),
+        (
+            "no groups claim",
+            sign(
+                &ec,
+                &with(&|c| drop(c.as_object_mut().unwrap().remove("groups"))),
+            ),
+        ),
+        (
+            "group overage",
+            sign(
+                &ec,
+                &with(&|c| c["_claim_names"] = json!({"groups": "src1"})),
+            ),
+        ),
+        (
+            "hasgroups",
+            sign(&ec, &with(&|c| c["hasgroups"] = json!(true))),
+        ),
+        (
+            "nbf not a number",
+            sign(&ec, &with(&|c| c["nbf"] = json!("soon"))),
+        ),
+        (
+            "nbf in the future",
+            sign(&ec, &with(&|c| c["nbf"] = json!(now() + 300))),
+        ),
+        (
+            "exp as a float",
+            sign(&ec, &with(&|c| c["exp"] = json!(now() as f64 + 600.5))),
+        ),
     ];
     for (what, token) in cases {
         let e = h.query(&token, SQL).await.unwrap_err();
@@ -352,6 +387,50 @@ async fn a_key_rotation_needs_no_restart_and_a_dead_provider_keeps_cached_keys()
         .query(&sign(&es256("2027-01"), &claims("alice")), SQL)
         .await;
     assert_eq!(e.unwrap_err().code(), Code::Unauthenticated);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_for_other_uses_are_not_used_and_dev_tokens_can_be_turned_off() {
+    let ec = es256("ec-1");
+    let mut enc = es256("enc-1");
+    enc.jwk["use"] = json!("enc");
+    let mut rs512 = rs256("rsa-512");
+    rs512.jwk["alg"] = json!("RS512");
+    let idp = idp(vec![ec.jwk.clone(), enc.jwk.clone(), rs512.jwk.clone()]).await;
+    let h = Builder::new()
+        .jwks(config(&idp.url))
+        .no_dev_tokens()
+        .start_with_sales()
+        .await;
+    h.grant("111111111111:user/alice", table("sales.orders", &[]), &[]);
+    assert!(h.query(&sign(&ec, &claims("alice")), SQL).await.is_ok());
+    for key in [&enc, &rs512] {
+        let e = h
+            .query(&sign(key, &claims("alice")), SQL)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::Unauthenticated, "{}", key.kid);
+    }
+    let dev = h.token("111111111111:user/alice", &[], &[]);
+    let e = h.query(&dev, SQL).await.unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated);
+    assert!(e.message().contains("--no-dev-tokens"), "{}", e.message());
+    idp.task.abort();
+}
+
+#[test]
+fn a_jwks_url_must_be_https_unless_on_loopback() {
+    for (url, ok) in [
+        ("http://idp.example.com/jwks.json", false),
+        ("ftp://127.0.0.1/jwks.json", false),
+        ("not a url", false),
+        ("https://idp.example.com/jwks.json", true),
+        ("http://127.0.0.1:1/jwks.json", true),
+        ("http://[::1]:1/jwks.json", true),
+    ] {
+        let got = grpc_proxy::auth::jwks::Jwks::new(config(url));
+        assert_eq!(got.is_ok(), ok, "{url}: {:?}", got.err());
+    }
 }
 
 #[test]

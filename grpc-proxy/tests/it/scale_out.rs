@@ -27,7 +27,10 @@ fn shared_pg() -> &'static PgServer {
 
 fn database(pg: &PgServer, name: &str) -> String {
     pg.create_user_db(name, "pw", name);
-    format!("postgres://{name}:pw@127.0.0.1:{}/{name}", pg.port)
+    format!(
+        "postgres://{name}:pw@127.0.0.1:{}/{name}?sslmode=disable",
+        pg.port
+    )
 }
 
 /// `GET path` on the node's operations port: (status code, body).

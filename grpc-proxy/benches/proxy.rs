@@ -646,6 +646,31 @@ async fn run(quick: bool) {
         None,
     )
     .await;
+    // The same embedded proxy on a PostgreSQL store (a real server on
+    // loopback): every statement reads the version over the network.
+    let pg = test_kit::PgServer::start();
+    pg.create_user_db("bench", "pw", "bench");
+    let pg_url = format!(
+        "postgres://bench:pw@127.0.0.1:{}/bench?sslmode=disable",
+        pg.port
+    );
+    let pg_server = {
+        let staged = Builder::new()
+            .data_dir(&dir.path().join("data-pg"))
+            .audit_log(&dir.path().join("audit-pg.jsonl"))
+            .store(&pg_url)
+            .open();
+        build_catalog(staged.governance(), &lake).await;
+        staged.serve().await
+    };
+    let pg_alice = grpc_proxy::auth::mint_token(
+        &pg_server.key,
+        &Principal::parse(ALICE).unwrap(),
+        &[],
+        &Default::default(),
+        Duration::from_secs(24 * 3600),
+    )
+    .unwrap();
     let key = embedded_server.key.clone();
     let (embedded, sidecar) = (embedded_server.addr.clone(), sidecar_server.addr.clone());
     let direct_addr = direct.addr.clone();
@@ -673,6 +698,7 @@ async fn run(quick: bool) {
         target("embedded", &embedded, Some(&alice), q).await,
         target("relay", &relay, None, qd.clone()).await,
         target("sidecar", &sidecar, Some(&alice), q).await,
+        target("embedded_pg", &pg_server.addr, Some(&pg_alice), q).await,
     ];
     let lat = latencies(&mut targets, s.warmup, s.samples, 1).await;
     for (t, l) in targets.iter().zip(&lat) {
@@ -684,7 +710,7 @@ async fn run(quick: bool) {
             us(l.info_p50)
         );
     }
-    let [direct_l, emb_l, relay_l, side_l] = &lat[..] else {
+    let [direct_l, emb_l, relay_l, side_l, pg_l] = &lat[..] else {
         unreachable!()
     };
     let added_p50 = us(emb_l.p50) - us(direct_l.p50);
@@ -712,7 +738,18 @@ async fn run(quick: bool) {
         us(side_l.p50) - us(direct_l.p50),
         pass(over_relay <= 100.0)
     );
+    println!(
+        "store_tax/postgres: p50_us={:.0} p99_us={:.0} sqlite_p50_us={:.0} sqlite_p99_us={:.0} added_p50_us={:.0} added_p99_us={:.0} ratio_p50={:.2} (embedded engine; the store's version is read once per statement over loopback)",
+        us(pg_l.p50),
+        us(pg_l.p99),
+        us(emb_l.p50),
+        us(emb_l.p99),
+        us(pg_l.p50) - us(emb_l.p50),
+        us(pg_l.p99) - us(emb_l.p99),
+        us(pg_l.p50) / us(emb_l.p50)
+    );
     drop(targets);
+    drop(pg_server);
     breakdown(&data, &s).await;
 
     // ------------------------------------------------ 2. streaming

@@ -51,6 +51,9 @@ pub struct ServerConfig {
     /// An upstream Flight SQL engine (sidecar mode); `None` runs the
     /// embedded engine in process.
     pub upstream: Option<String>,
+    /// CA certificates (PEM) trusted for a `grpcs://` upstream's
+    /// certificate (`--upstream-ca`).
+    pub upstream_ca: Option<PathBuf>,
     /// Build the demo catalog in the data directory (if it has none yet).
     pub demo: bool,
     /// The audit log file (default: `DATA_DIR/audit.jsonl`).
@@ -233,22 +236,7 @@ impl AppState {
         let key = self.key.as_ref().clone();
         let backend = match &self.config.upstream {
             Some(url) => {
-                let url = url
-                    .strip_prefix("grpc://")
-                    .map(|r| format!("http://{r}"))
-                    .or_else(|| {
-                        url.strip_prefix("grpc+tls://")
-                            .map(|r| format!("https://{r}"))
-                    })
-                    .unwrap_or_else(|| url.clone());
-                let channel = tonic::transport::Channel::from_shared(url.clone())
-                    .map_err(|e| {
-                        Error::Engine(format!(
-                            "upstream `{url}` is not a URL ({e}); write grpc://HOST:PORT"
-                        ))
-                    })?
-                    .connect_lazy();
-                Backend::Upstream(channel)
+                Backend::Upstream(upstream_channel(url, self.config.upstream_ca.as_deref())?)
             }
             None => {
                 let snap = self
@@ -495,6 +483,49 @@ pub async fn serve(
     // Everything audited so far reaches the disk before we exit.
     audit.flush().await;
     result
+}
+
+/// The channel to the upstream engine: `grpc://HOST:PORT` in the clear, or
+/// `grpcs://HOST:PORT` (also `grpc+tls://`) over TLS, verified against
+/// `ca` (PEM). Connected lazily: an upstream that is down fails each
+/// statement with UNAVAILABLE, not the start.
+fn upstream_channel(url: &str, ca: Option<&Path>) -> Result<tonic::transport::Channel> {
+    let bad = |e: String| {
+        Error::Engine(format!(
+            "upstream `{url}` is not usable ({e}); write grpc://HOST:PORT, or grpcs://HOST:PORT \
+             with --upstream-ca"
+        ))
+    };
+    let (http, tls) = if let Some(rest) = url.strip_prefix("grpc://") {
+        (format!("http://{rest}"), false)
+    } else if let Some(rest) = url
+        .strip_prefix("grpcs://")
+        .or_else(|| url.strip_prefix("grpc+tls://"))
+    {
+        (format!("https://{rest}"), true)
+    } else {
+        return Err(bad("the scheme is not grpc:// or grpcs://".into()));
+    };
+    let mut endpoint =
+        tonic::transport::Channel::from_shared(http).map_err(|e| bad(e.to_string()))?;
+    if tls {
+        let Some(ca) = ca else {
+            return Err(bad(
+                "a grpcs:// upstream needs --upstream-ca, the CA that issued its certificate"
+                    .into(),
+            ));
+        };
+        let pem = read_pem(ca)?;
+        endpoint = endpoint
+            .tls_config(
+                tonic::transport::ClientTlsConfig::new()
+                    .ca_certificate(tonic::transport::Certificate::from_pem(pem)),
+            )
+            .map_err(|e| bad(e.to_string()))?;
+    } else if ca.is_some() {
+        return Err(bad("--upstream-ca needs a grpcs:// upstream".into()));
+    }
+    Ok(endpoint.connect_lazy())
 }
 
 /// Serves `/metrics` and `/healthz` (see `--metrics-listen`) on `listener`

@@ -78,6 +78,7 @@ pub struct Builder {
     admins: Vec<String>,
     deployment: Deployment,
     upstream: Option<String>,
+    upstream_ca: Option<PathBuf>,
     data_dir: Option<PathBuf>,
     tls: Option<TlsFiles>,
     client_certs: Option<String>,
@@ -94,6 +95,7 @@ impl Default for Builder {
             admins: vec![ADMIN.into()],
             deployment: Deployment::Embedded,
             upstream: None,
+            upstream_ca: None,
             data_dir: None,
             tls: None,
             client_certs: None,
@@ -150,6 +152,12 @@ impl Builder {
     /// Refuses development tokens (`--no-dev-tokens`).
     pub fn no_dev_tokens(mut self) -> Self {
         self.dev_tokens = false;
+        self
+    }
+
+    /// Trusts this CA (PEM) for a `grpcs://` upstream.
+    pub fn upstream_ca(mut self, pem: &Path) -> Self {
+        self.upstream_ca = Some(pem.to_path_buf());
         self
     }
 
@@ -225,6 +233,7 @@ impl Builder {
             metrics_listen: None,
             admins,
             upstream,
+            upstream_ca: self.upstream_ca.clone(),
             demo: false,
             audit_log: self.audit_log.clone(),
             tls: self.tls.clone(),

@@ -44,6 +44,9 @@ pub struct Args {
     /// e.g. grpc://127.0.0.1:50052; default: the embedded engine, in process.
     #[arg(long, value_name = "URL")]
     upstream: Option<String>,
+    /// Trust this CA (PEM) for a grpcs:// upstream's certificate.
+    #[arg(long, value_name = "FILE", requires = "upstream")]
+    upstream_ca: Option<PathBuf>,
     /// Build a demo catalog (two databases, demo principals and grants) in
     /// the data directory, and print what to try next.
     #[arg(long)]
@@ -223,6 +226,7 @@ pub async fn run(mut a: Args) -> Result<(), CliError> {
         metrics_listen: a.metrics_listen,
         admins: a.admins,
         upstream: a.upstream,
+        upstream_ca: a.upstream_ca,
         demo: a.demo,
         audit_log: a.audit_log,
         tls: match (a.tls_cert, a.tls_key) {

@@ -7,7 +7,8 @@
 //! - `limits`: bounds and bindings of tickets, handles, memory and time;
 //! - `query_path`: the query path's correctness rules;
 //! - `jwks`: identity provider tokens (RS256, ES256), key rotation;
-//! - `scale_out`: two nodes on one PostgreSQL store.
+//! - `scale_out`: two nodes on one PostgreSQL store, /metrics and /healthz;
+//! - `upstream_tls`: a grpcs:// upstream verified against its CA.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -23,3 +24,4 @@ mod leaks;
 mod limits;
 mod query_path;
 mod scale_out;
+mod upstream_tls;

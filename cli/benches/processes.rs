@@ -219,28 +219,20 @@ fn lakegate(endpoint: Option<&str>, token: Option<&str>, args: &[&str]) -> Strin
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn token(data: &str, principal: &str) -> String {
+/// A token for `principal`, signed with the key `key` names: `--data-dir
+/// DIR` or `--store URL`.
+fn token(key: &[&str], principal: &str) -> String {
     // Well inside `serve`'s default --max-token-lifetime (24h).
-    let t = lakegate(
-        None,
-        None,
-        &[
-            "token",
-            "--data-dir",
-            data,
-            "--principal",
-            principal,
-            "--ttl",
-            "14400",
-        ],
-    );
-    t.trim().to_string()
+    let mut args = vec!["token"];
+    args.extend_from_slice(key);
+    args.extend(["--principal", principal, "--ttl", "14400"]);
+    lakegate(None, None, &args).trim().to_string()
 }
 
 /// Registers the lake and its tables through `serve`, as an admin would,
 /// and grants alice SELECT on both tables. Returns alice's token.
-fn build_catalog(endpoint: &str, data: &str, lake: &Path) -> String {
-    let admin = token(data, ADMIN);
+fn build_catalog(endpoint: &str, key: &[&str], lake: &Path) -> String {
+    let admin = token(key, ADMIN);
     let loc = format!("file://{}/", lake.display());
     let run = |args: &[&str]| lakegate(Some(endpoint), Some(&admin), args);
     run(&["location", "register", &loc]);
@@ -276,7 +268,7 @@ fn build_catalog(endpoint: &str, data: &str, lake: &Path) -> String {
             table,
         ]);
     }
-    token(data, ALICE)
+    token(key, ALICE)
 }
 
 /// CPU time (user + system, all threads, living and exited) of a process, in
@@ -487,7 +479,31 @@ async fn run(quick: bool) {
         "lakegate listening on ",
         log("embedded"),
     );
-    let alice = build_catalog(&embedded.url(), &data_s, &lake);
+    let alice = build_catalog(&embedded.url(), &["--data-dir", &data_s], &lake);
+
+    // The same embedded server on a PostgreSQL store (a real server on
+    // loopback, its own catalog built the same way): the store's tax.
+    let pg = test_kit::PgServer::start();
+    pg.create_user_db("bench", "pw", "bench");
+    let pg_url = format!(
+        "postgres://bench:pw@127.0.0.1:{}/bench?sslmode=disable",
+        pg.port
+    );
+    let pg_data = dir.path().join("data-pg");
+    let mut c = Command::new(BIN);
+    c.args(["serve", "--data-dir"])
+        .arg(&pg_data)
+        .args(["--listen", "127.0.0.1:0", "--store", &pg_url])
+        .args(["--admin", ADMIN, "--audit-log"])
+        .arg(audit("embedded_pg"))
+        .stdin(Stdio::null());
+    let embedded_pg = Proc::spawn(
+        "embedded_pg",
+        c,
+        "lakegate listening on ",
+        log("embedded_pg"),
+    );
+    let pg_alice = build_catalog(&embedded_pg.url(), &["--store", &pg_url], &lake);
 
     let mut c = Command::new(BIN);
     c.args(["engine", "--data-dir", &data_s, "--listen", "127.0.0.1:0"])
@@ -522,6 +538,7 @@ async fn run(quick: bool) {
         ("embedded", embedded.pid().to_string()),
         ("relay", relay.pid().to_string()),
         ("sidecar", sidecar.pid().to_string()),
+        ("embedded_pg", embedded_pg.pid().to_string()),
     ]);
 
     // ------------------------------------------------ 1. one-row latency
@@ -536,6 +553,7 @@ async fn run(quick: bool) {
         target("embedded", &embedded.url(), Some(&alice), q).await,
         target("relay", &relay.url(), None, &qd).await,
         target("sidecar", &sidecar.url(), Some(&alice), q).await,
+        target("embedded_pg", &embedded_pg.url(), Some(&pg_alice), q).await,
     ];
     let lat = latencies(&mut targets, s.warmup, s.samples).await;
     for (t, l) in targets.iter().zip(&lat) {
@@ -550,7 +568,7 @@ async fn run(quick: bool) {
             us(l.last_third_p50)
         );
     }
-    let [direct_l, emb_l, relay_l, side_l] = &lat[..] else {
+    let [direct_l, emb_l, relay_l, side_l, pg_l] = &lat[..] else {
         unreachable!()
     };
     let added_p50 = us(emb_l.p50) - us(direct_l.p50);
@@ -583,6 +601,17 @@ async fn run(quick: bool) {
         over_relay,
         us(side_l.p99) - us(relay_l.p99),
         pass(over_relay <= 100.0)
+    );
+
+    println!(
+        "store_tax/postgres_vs_sqlite: p50_us={:.0} p99_us={:.0} sqlite_p50_us={:.0} sqlite_p99_us={:.0} added_p50_us={:.0} added_p99_us={:.0} ratio_p50={:.3} (embedded serve; one version read per statement over loopback)",
+        us(pg_l.p50),
+        us(pg_l.p99),
+        us(emb_l.p50),
+        us(emb_l.p99),
+        us(pg_l.p50) - us(emb_l.p50),
+        us(pg_l.p99) - us(emb_l.p99),
+        us(pg_l.p50) / us(emb_l.p50)
     );
 
     // Where the time goes: CPU per statement of every process, one arm at

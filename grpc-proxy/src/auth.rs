@@ -1,5 +1,7 @@
 //! Authentication: development bearer tokens (HS256 JWTs) signed with the
-//! data directory's key, turned into a [`policy_engine::Caller`].
+//! server's key (the data directory's, or the shared store's), identity
+//! provider tokens (RS256/ES256, [`jwks`]), and client certificates, each
+//! turned into a [`policy_engine::Caller`].
 //!
 //! A token carries `sub` (the principal: a user or role), `groups`
 //! (`ACCOUNT:group/NAME`, all in the principal's account), `attrs` (string
@@ -61,6 +63,11 @@ pub const HOW_TO_GET_A_TOKEN: &str = "mint one with `lakegate token --data-dir D
 pub const HOW_TO_GET_AN_IDP_TOKEN: &str = "send a token from the identity provider this server \
      trusts (RS256 or ES256, with its issuer and audience), or a development token from \
      `lakegate token`, with --token or LAKEGATE_TOKEN";
+
+/// How to get a token when the server takes only the identity provider's.
+pub const HOW_TO_GET_ONLY_AN_IDP_TOKEN: &str = "send a token from the identity provider this \
+     server trusts (RS256 or ES256, with its issuer and audience), with --token or \
+     LAKEGATE_TOKEN";
 
 /// Why a token was refused. Messages are lower case and name the problem;
 /// [`Authenticator::authenticate`] adds how to get a good token.
@@ -134,6 +141,9 @@ pub enum AuthError {
     /// The time-to-live is zero or does not fit.
     #[error("the token lifetime must be between 1 second and 10 years")]
     BadTtl,
+    /// A development token, on a server started with `--no-dev-tokens`.
+    #[error("development tokens are turned off on this server (--no-dev-tokens)")]
+    DevTokensOff,
     /// Signing failed (a bug).
     #[error("could not sign the token: {0}")]
     Sign(String),
@@ -466,16 +476,15 @@ impl Authenticator {
         bearer_token(metadata)
             .and_then(|t| match &self.jwks {
                 Some(jwks) if jwks::Jwks::claims_token(t) => jwks.verify(t, self.max_lifetime),
-                _ if !self.dev_tokens => Err(AuthError::Malformed(
-                    "development tokens are turned off on this server (--no-dev-tokens)".into(),
-                )),
+                _ if !self.dev_tokens => Err(AuthError::DevTokensOff),
                 _ => verify_token(&self.key, t, self.max_lifetime),
             })
             .map_err(|e| {
                 tracing::debug!(error = %e, "request refused: unauthenticated");
-                let how = match &self.jwks {
-                    Some(_) => HOW_TO_GET_AN_IDP_TOKEN,
-                    None => HOW_TO_GET_A_TOKEN,
+                let how = match (&self.jwks, self.dev_tokens) {
+                    (Some(_), true) => HOW_TO_GET_AN_IDP_TOKEN,
+                    (Some(_), false) => HOW_TO_GET_ONLY_AN_IDP_TOKEN,
+                    (None, _) => HOW_TO_GET_A_TOKEN,
                 };
                 status(ProxyError::Unauthenticated(format!("{e}; {how}")))
             })

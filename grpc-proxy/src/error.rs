@@ -83,7 +83,7 @@ pub enum Error {
     #[error("cannot start the query engine: {0}")]
     Engine(String),
     /// The identity provider's key set (`--jwks-file`) cannot be used.
-    #[error("{0}; fix --jwks-file, or pass --jwks-url")]
+    #[error("cannot use the identity provider's key set: {0}; fix --jwks-url or --jwks-file")]
     Jwks(String),
     /// Writing to stdout failed.
     #[error("cannot write to stdout: {0}")]

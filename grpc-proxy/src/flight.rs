@@ -192,8 +192,15 @@ impl FlightProxy {
         Ok((c.caller, exp))
     }
 
-    fn snapshot(&self) -> Result<Arc<Snapshot>, Status> {
-        self.gov.snapshot().map_err(from_error)
+    /// The current snapshot, read on a blocking thread: the version read is
+    /// a network call with a PostgreSQL store, and an outage must not park
+    /// the async workers for the store's timeout.
+    async fn snapshot(&self) -> Result<Arc<Snapshot>, Status> {
+        let gov = self.gov.clone();
+        tokio::task::spawn_blocking(move || gov.snapshot())
+            .await
+            .map_err(|e| status(ProxyError::Internal(format!("snapshot task failed: {e}"))))?
+            .map_err(from_error)
     }
 }
 

@@ -1,8 +1,9 @@
 //! The operations port (`--metrics-listen`): `GET /metrics` (Prometheus'
-//! text format) and `GET /healthz` (ready only while the governance store
-//! answers), over plain HTTP/1.1, one request per connection.
+//! text format), `GET /healthz` (ready only while the governance store
+//! answers) and `GET /livez` (the process serves), over plain HTTP/1.1, one
+//! request per connection.
 //!
-//! Deliberately small, without an HTTP framework: two fixed routes, a
+//! Deliberately small, without an HTTP framework: three fixed routes, a
 //! request head of at most 8 KiB read within 5 seconds, and nothing from the
 //! request echoed back. It serves no governed data, so it carries no
 //! authentication; bind it to a port only the monitoring system reaches.
@@ -65,7 +66,12 @@ async fn answer(mut sock: TcpStream, gov: Arc<Governance>) {
                 crate::metrics::metrics().render(),
             ),
             "/healthz" => health(gov).await,
-            _ => (404, "text/plain", "try /metrics or /healthz\n".to_string()),
+            "/livez" => (200, "text/plain", "ok\n".to_string()),
+            _ => (
+                404,
+                "text/plain",
+                "try /metrics, /healthz or /livez\n".to_string(),
+            ),
         },
     };
     let reason = match code {

@@ -44,7 +44,8 @@ pub struct ServerConfig {
     pub store: Option<crate::store::StoreConfig>,
     /// Address to listen on (`HOST:PORT`; port 0 picks a free port).
     pub listen: String,
-    /// `--metrics-listen HOST:PORT`: serve `/metrics` and `/healthz` there.
+    /// `--metrics-listen HOST:PORT`: serve `/metrics`, `/healthz` and
+    /// `/livez` there.
     pub metrics_listen: Option<String>,
     /// Data lake admins to bootstrap, each in its own account.
     pub admins: Vec<Principal>,
@@ -165,8 +166,9 @@ fn read_pem(path: &Path) -> Result<Vec<u8>> {
 /// Everything the services on the port share.
 #[derive(Clone)]
 pub struct AppState {
-    /// The policy engine over the data directory's store. Its calls block
-    /// (SQLite): call them from `tokio::task::spawn_blocking`.
+    /// The policy engine over the store (the data directory's SQLite file or
+    /// PostgreSQL). Its calls block: call them from
+    /// `tokio::task::spawn_blocking`.
     pub governance: Arc<Governance>,
     /// Verifies bearer tokens; every service authenticates every call with it.
     pub auth: Arc<Authenticator>,
@@ -190,10 +192,8 @@ impl AppState {
         prepare_data_dir(&config.data_dir)?;
         let opened = crate::store::open(&config.data_dir, config.store.as_ref())?;
         let key = opened.key;
-        let governance = Governance::new(opened.store).map_err(|e| Error::Store {
-            store: opened.label.clone(),
-            message: e.to_string(),
-        })?;
+        let governance = Governance::new(opened.store)
+            .map_err(|e| crate::store::store_error(&opened.label, e))?;
         bootstrap(&governance, &config.admins)?;
         let client_certs = load_client_certs(&config)?;
         let governance = Arc::new(governance);
@@ -208,6 +208,12 @@ impl AppState {
             .with_max_token_lifetime(config.limits.max_token_lifetime)
             .with_client_certs(client_certs);
         if !config.dev_tokens {
+            if config.jwks.is_none() && config.tls.as_ref().is_none_or(|t| t.client_ca.is_none()) {
+                tracing::warn!(
+                    "--no-dev-tokens without --jwks-url, --jwks-file or --client-ca: no \
+                     credential can authenticate"
+                );
+            }
             auth = auth.without_dev_tokens();
         }
         if let Some(jwks) = &config.jwks {
@@ -528,8 +534,8 @@ fn upstream_channel(url: &str, ca: Option<&Path>) -> Result<tonic::transport::Ch
     Ok(endpoint.connect_lazy())
 }
 
-/// Serves `/metrics` and `/healthz` (see `--metrics-listen`) on `listener`
-/// in the background.
+/// Serves `/metrics`, `/healthz` and `/livez` (see `--metrics-listen`) on
+/// `listener` in the background.
 pub fn spawn_ops(state: &AppState, listener: TcpListener) {
     tokio::spawn(crate::ops_http::serve(listener, state.governance.clone()));
 }

@@ -18,7 +18,8 @@ const SIGNING_KEY: &str = "signing";
 /// `--store URL [--store-ca FILE]`.
 #[derive(Clone)]
 pub struct StoreConfig {
-    /// `postgres://USER@HOST:PORT/DB[?sslmode=require]`.
+    /// `postgres://USER@HOST:PORT/DB`: TLS with a verified certificate
+    /// unless `?sslmode=disable`.
     pub url: String,
     /// CA certificates (PEM) trusted for the database's TLS certificate.
     pub ca_file: Option<PathBuf>,
@@ -44,7 +45,8 @@ pub struct Opened {
     pub label: String,
 }
 
-fn store_error(label: &str, e: policy_engine::Error) -> Error {
+/// The start-up error for a store that cannot be opened.
+pub(crate) fn store_error(label: &str, e: policy_engine::Error) -> Error {
     Error::Store {
         store: label.to_string(),
         message: match e {
@@ -112,6 +114,12 @@ pub fn open(data_dir: &Path, config: Option<&StoreConfig>) -> Result<Opened> {
             })
         }
     }
+}
+
+/// The PostgreSQL store `config` names, for a process that only reads the
+/// catalog (`lakegate engine --store`).
+pub fn connect_shared(config: &StoreConfig) -> Result<Arc<dyn Store>> {
+    Ok(Arc::new(connect(config)?))
 }
 
 fn connect(config: &StoreConfig) -> Result<PgStore> {

@@ -46,8 +46,10 @@ pub use migrations::SCHEMA_VERSION;
 /// How to reach the store; see [`PgStore::connect`].
 #[derive(Clone)]
 pub struct PgOptions {
-    /// `postgres://USER[:PASSWORD]@HOST:PORT/DB[?sslmode=disable|prefer|require]`
-    /// (libpq's URL form). The password may instead come from `PGPASSWORD`.
+    /// `postgres://USER[:PASSWORD]@HOST:PORT/DB[?sslmode=disable]` (libpq's
+    /// URL form). TLS is required, and the server's certificate verified
+    /// (as libpq's `verify-full`), unless `sslmode=disable`. The password may
+    /// instead come from `PGPASSWORD`.
     pub url: String,
     /// PEM file of the certificate authorities trusted for the database's
     /// TLS certificate; without it, the system's roots.
@@ -343,7 +345,10 @@ impl Store for PgStore {
                 .map_err(|e| err(&e))?;
             let now: i64 = row.try_get(0).map_err(|e| err(&e))?;
             if u64::try_from(now).ok() != Some(expected_version) {
-                // Dropping the transaction rolls it back.
+                // Roll back and keep the connection: a lost race is not a
+                // broken connection.
+                tx.rollback().await.map_err(|e| err(&e))?;
+                pool.put(conn);
                 return Err(Error::Conflict);
             }
             let upsert = tx
@@ -387,21 +392,30 @@ impl Store for PgStore {
             let conn = pool.get().await?;
             let label = pool.label.clone();
             let err = |e: &tokio_postgres::Error| pool::error(&label, e);
-            // Whoever inserts first wins; everyone reads the winner.
-            conn.client
-                .execute(
-                    "INSERT INTO lakegate_keys (name, value) VALUES ($1, $2)
-                     ON CONFLICT (name) DO NOTHING",
-                    &[&name, &candidate],
-                )
-                .await
-                .map_err(|e| err(&e))?;
-            let row = conn
-                .client
-                .query_one("SELECT value FROM lakegate_keys WHERE name = $1", &[&name])
-                .await
-                .map_err(|e| err(&e))?;
-            let key: Vec<u8> = row.try_get(0).map_err(|e| err(&e))?;
+            let read = "SELECT value FROM lakegate_keys WHERE name = $1";
+            // Read first, so that a reader (`token --store`, `engine
+            // --store`) needs no write right once the key exists.
+            let key: Vec<u8> = match conn.client.query_opt(read, &[&name]).await {
+                Ok(Some(row)) => row.try_get(0).map_err(|e| err(&e))?,
+                Ok(None) => {
+                    // Whoever inserts first wins; everyone reads the winner.
+                    conn.client
+                        .execute(
+                            "INSERT INTO lakegate_keys (name, value) VALUES ($1, $2)
+                             ON CONFLICT (name) DO NOTHING",
+                            &[&name, &candidate],
+                        )
+                        .await
+                        .map_err(|e| err(&e))?;
+                    let row = conn
+                        .client
+                        .query_one(read, &[&name])
+                        .await
+                        .map_err(|e| err(&e))?;
+                    row.try_get(0).map_err(|e| err(&e))?
+                }
+                Err(e) => return Err(err(&e)),
+            };
             pool.put(conn);
             Ok(Some(key))
         })

@@ -25,8 +25,40 @@ pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 /// nodes starting at once.
 const MIGRATION_LOCK: i64 = 0x6c61_6b65_6761_7465;
 
-/// Applies the pending migrations in one transaction.
+/// The schema version the store holds, without writing: `None` if it has
+/// no lakegate schema yet.
+async fn current(client: &Client, label: &str) -> Result<Option<i32>> {
+    let err = |e: tokio_postgres::Error| crate::pool::error(label, &e);
+    let exists: bool = client
+        .query_one("SELECT to_regclass('lakegate_schema') IS NOT NULL", &[])
+        .await
+        .map_err(err)?
+        .try_get(0)
+        .map_err(err)?;
+    if !exists {
+        return Ok(None);
+    }
+    let row = client
+        .query_opt("SELECT version FROM lakegate_schema WHERE id = 1", &[])
+        .await
+        .map_err(err)?;
+    row.map(|r| r.try_get(0).map_err(err)).transpose()
+}
+
+/// Applies the pending migrations in one transaction. A store already at
+/// this binary's version is only read, so nodes that only read the catalog
+/// need no write right on the schema.
 pub(crate) async fn apply(client: &mut Client, label: &str) -> Result<()> {
+    match current(client, label).await? {
+        Some(have) if have == SCHEMA_VERSION => return Ok(()),
+        Some(have) if have > SCHEMA_VERSION => {
+            return Err(Error::StoreUnavailable(format!(
+                "store `{label}` has schema version {have}, newer than this lakegate \
+                 understands ({SCHEMA_VERSION}); upgrade lakegate"
+            )));
+        }
+        _ => {}
+    }
     let err = |e: tokio_postgres::Error| crate::pool::error(label, &e);
     let tx = client.transaction().await.map_err(err)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])

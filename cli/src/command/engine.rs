@@ -7,18 +7,30 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use policy_engine::{Governance, SqliteStore};
+use policy_engine::{Governance, SqliteStore, Store};
 
 use super::DEFAULT_DATA_DIR;
 use super::limits::{parse_bytes, parse_duration};
 use crate::exit::CliError;
 
-/// `engine [--data-dir DIR] [--listen ADDR] [--account ACCOUNT] [--statement-timeout D] [--max-statement-memory B] [--max-total-memory B]`
+/// `engine [--data-dir DIR | --store URL] [--listen ADDR] [--account ACCOUNT] [--statement-timeout D] [--max-statement-memory B] [--max-total-memory B]`
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The data directory whose catalog (lakegate.db) names the tables.
     #[arg(long, default_value = DEFAULT_DATA_DIR, value_name = "DIR")]
     data_dir: PathBuf,
+    /// Read the catalog from the PostgreSQL store the proxies share
+    /// (`serve --store`) instead of DATA_DIR/lakegate.db.
+    #[arg(long, env = "LAKEGATE_STORE", value_name = "URL")]
+    store: Option<String>,
+    /// Trust this CA (PEM) for the store's TLS certificate.
+    #[arg(
+        long,
+        env = "LAKEGATE_STORE_CA",
+        value_name = "FILE",
+        requires = "store"
+    )]
+    store_ca: Option<PathBuf>,
     /// Address to listen on; keep it reachable by lakegate only.
     #[arg(long, default_value = "127.0.0.1:50052", value_name = "ADDR")]
     listen: String,
@@ -41,17 +53,33 @@ pub struct Args {
 
 /// Runs the engine until Ctrl-C or SIGTERM.
 pub async fn run(a: Args) -> Result<(), CliError> {
-    let store_path = a.data_dir.join(grpc_proxy::server::STORE_FILE);
-    if !store_path.exists() {
-        return Err(CliError::error(format!(
-            "`{}` has no lakegate store; run `lakegate serve --data-dir {}` first",
-            a.data_dir.display(),
-            a.data_dir.display()
-        )));
-    }
-    let store = SqliteStore::open(&store_path)
-        .map_err(|e| CliError::error(format!("cannot open `{}`: {e}", store_path.display())))?;
-    let gov = Governance::new(Arc::new(store)).map_err(|e| CliError::error(e.to_string()))?;
+    let store: Arc<dyn Store> = match a.store {
+        Some(url) => {
+            let config = grpc_proxy::store::StoreConfig {
+                url,
+                ca_file: a.store_ca,
+            };
+            tokio::task::spawn_blocking(move || grpc_proxy::store::connect_shared(&config))
+                .await
+                .map_err(|e| CliError::error(e.to_string()))?
+                .map_err(|e| CliError::error(e.to_string()))?
+        }
+        None => {
+            let store_path = a.data_dir.join(grpc_proxy::server::STORE_FILE);
+            if !store_path.exists() {
+                return Err(CliError::error(format!(
+                    "`{}` has no lakegate store; run `lakegate serve --data-dir {}` first, \
+                     or pass the --store the servers share",
+                    a.data_dir.display(),
+                    a.data_dir.display()
+                )));
+            }
+            Arc::new(SqliteStore::open(&store_path).map_err(|e| {
+                CliError::error(format!("cannot open `{}`: {e}", store_path.display()))
+            })?)
+        }
+    };
+    let gov = Governance::new(store).map_err(|e| CliError::error(e.to_string()))?;
     let snap = gov.snapshot().map_err(|e| CliError::error(e.to_string()))?;
     let engine = lakegate_engine::Engine::with_limits(
         &snap.catalog,

@@ -15,13 +15,14 @@ use crate::exit::CliError;
 /// `serve [--data-dir DIR] [--listen ADDR] [--upstream URL] [--demo] [--admin ID]... [--audit-log FILE]`
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Directory holding the store (lakegate.db) and the token signing key.
+    /// Directory holding the audit log and blueprint runs, and, without
+    /// --store, the store (lakegate.db) and the token signing key.
     #[arg(long, default_value = DEFAULT_DATA_DIR, value_name = "DIR")]
     data_dir: PathBuf,
     /// Keep the governance state in this PostgreSQL database instead of
     /// DATA_DIR/lakegate.db, shared by every node started with the same URL:
-    /// postgres://USER@HOST:PORT/DB (add ?sslmode=require for TLS; the
-    /// password from the URL or PGPASSWORD).
+    /// postgres://USER@HOST:PORT/DB (TLS with a verified certificate, unless
+    /// ?sslmode=disable; the password from the URL or PGPASSWORD).
     #[arg(long, env = "LAKEGATE_STORE", value_name = "URL")]
     store: Option<String>,
     /// Trust this CA (PEM) for the store's TLS certificate (default: the
@@ -36,12 +37,14 @@ pub struct Args {
     /// Address to listen on; port 0 picks a free port (printed on start).
     #[arg(long, default_value = DEFAULT_LISTEN, value_name = "ADDR")]
     listen: String,
-    /// Serve Prometheus metrics at /metrics and readiness at /healthz
-    /// (HTTP, no authentication) on this address, e.g. 127.0.0.1:9464.
+    /// Serve Prometheus metrics at /metrics, readiness at /healthz and
+    /// liveness at /livez (HTTP, no authentication) on this address, e.g.
+    /// 127.0.0.1:9464.
     #[arg(long, value_name = "ADDR")]
     metrics_listen: Option<String>,
     /// Forward rewritten queries to this Flight SQL engine (sidecar mode),
-    /// e.g. grpc://127.0.0.1:50052; default: the embedded engine, in process.
+    /// e.g. grpc://127.0.0.1:50052, or grpcs://HOST:PORT with --upstream-ca;
+    /// default: the embedded engine, in process.
     #[arg(long, value_name = "URL")]
     upstream: Option<String>,
     /// Trust this CA (PEM) for a grpcs:// upstream's certificate.
@@ -194,7 +197,8 @@ fn jwks(a: &mut Args) -> Result<Option<JwksConfig>, CliError> {
             "--jwks-url and --jwks-file need --jwt-issuer, --jwt-audience and --jwt-account",
         ));
     };
-    let account = AccountId::parse(&account).map_err(|e| CliError::usage(e.to_string()))?;
+    let account =
+        AccountId::parse(&account).map_err(|e| CliError::usage(format!("--jwt-account: {e}")))?;
     Ok(Some(JwksConfig {
         source,
         issuer,

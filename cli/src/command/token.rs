@@ -1,5 +1,6 @@
-//! `lakegate token`: mint a development bearer token with the data
-//! directory's signing key. Prints the token only.
+//! `lakegate token`: mint a development bearer token with the server's
+//! signing key (the data directory's, or the shared store's with
+//! `--store`). Prints the token only.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -284,15 +284,19 @@ impl Server {
         s
     }
 
-    /// Mints a token with `lakegate token`.
+    /// Mints a token with `lakegate token`: with the data directory's key,
+    /// or the shared store's if the server runs with `--store`.
     pub fn token(&self, principal: &str, groups: &[&str]) -> String {
-        let mut args = vec![
-            "token",
-            "--data-dir",
-            self.data_dir.to_str().unwrap(),
-            "--principal",
-            principal,
-        ];
+        let store = self
+            .extra
+            .iter()
+            .position(|a| a == "--store")
+            .and_then(|i| self.extra.get(i + 1));
+        let mut args = match store {
+            Some(url) => vec!["token", "--store", url.as_str()],
+            None => vec!["token", "--data-dir", self.data_dir.to_str().unwrap()],
+        };
+        args.extend(["--principal", principal]);
         for g in groups {
             args.push("--group");
             args.push(g);

@@ -30,5 +30,6 @@ mod lf_tags;
 mod limits;
 mod policy;
 mod query_path;
+mod scale_out;
 mod security;
 mod startup;

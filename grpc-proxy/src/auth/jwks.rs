@@ -277,6 +277,8 @@ impl Jwks {
         let Ok(_one_fetch) = self.refreshing.try_lock() else {
             return self.cached(kid);
         };
+        // Another caller may have fetched just before we took the lock.
+        let age = self.cache.read().ok()?.fetched.map(|t| t.elapsed());
         let recent = age.is_some_and(|a| a < self.config.min_refresh);
         if recent {
             return self.cached(kid);

@@ -107,7 +107,7 @@ impl FlightProxy {
     /// Rewrites `sql` for `caller` against the current snapshot and plans it
     /// on the backend (computing the result schema).
     pub(super) async fn plan(&self, caller: &Caller, sql: &str) -> Result<Plan, Status> {
-        let snap = self.snapshot()?;
+        let snap = self.snapshot().await?;
         let mut opts = RewriteOptions::new(caller.account().clone());
         opts.placement = self.backend.placement();
         // The embedded engine plans the AST; the audit writer prints it.
@@ -170,7 +170,7 @@ impl FlightProxy {
         prep_id: &str,
         sql: &str,
     ) -> Result<(String, Arc<Plan>), Status> {
-        let snap = self.snapshot()?;
+        let snap = self.snapshot().await?;
         let fingerprint = caller_fingerprint(caller);
         let ok = |p: &Plan| p.caller == fingerprint && p.version == snap.catalog.version;
         let planned = match self.plans.get(prep_id, ok) {

@@ -79,7 +79,7 @@ impl FlightProxy {
         };
         // The planned state has the live catalog's tables (a repository
         // never changes tables): the engine serves the live version.
-        let live = self.gov.snapshot().map_err(from_error)?;
+        let live = self.snapshot().await?;
         engine.refresh(&live.catalog).map_err(engine_status)?;
         let mut opts = RewriteOptions::new(subject.account().clone());
         opts.placement = Placement::Secured;

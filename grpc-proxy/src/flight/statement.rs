@@ -140,7 +140,7 @@ impl FlightProxy {
         let started = Instant::now();
         let mut rec = self.audit_base(&caller, "statement", Some(&sealed.sql));
         rec.source = peer;
-        let snap = self.snapshot()?;
+        let snap = self.snapshot().await?;
         // Opening the seal checked that it names this very caller.
         let plan = match self.cached(&sealed.plan, &sealed.caller, snap.catalog.version) {
             Some(p) => p,

@@ -6,9 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use lakegate_store_postgres::{PgOptions, PgStore};
 use policy_engine::{SqliteStore, Store};
 use rand::RngCore;
-use store_postgres::{PgOptions, PgStore};
 
 use crate::error::{Error, Result};
 
@@ -28,7 +28,7 @@ pub struct StoreConfig {
 impl std::fmt::Debug for StoreConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StoreConfig")
-            .field("url", &store_postgres::redact_url(&self.url))
+            .field("url", &lakegate_store_postgres::redact_url(&self.url))
             .field("ca_file", &self.ca_file)
             .finish()
     }
@@ -125,7 +125,8 @@ pub fn connect_shared(config: &StoreConfig) -> Result<Arc<dyn Store>> {
 fn connect(config: &StoreConfig) -> Result<PgStore> {
     let mut options = PgOptions::new(config.url.clone());
     options.ca_file = config.ca_file.clone();
-    PgStore::connect(&options).map_err(|e| store_error(&store_postgres::redact_url(&config.url), e))
+    PgStore::connect(&options)
+        .map_err(|e| store_error(&lakegate_store_postgres::redact_url(&config.url), e))
 }
 
 /// The store's shared signing key, created (32 random bytes) if it has none.

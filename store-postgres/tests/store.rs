@@ -17,11 +17,11 @@ mod store_changes;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use lakegate_store_postgres::{PgOptions, PgStore};
 use policy_engine::model::{AccountId, Caller, Principal};
 use policy_engine::{Error, Governance, GrantRequest, MemStore, ResourceSpec, Store};
 use proptest::prelude::*;
 use store_changes::change;
-use store_postgres::{PgOptions, PgStore};
 use test_kit::PgServer;
 
 /// One server for the tests that do not stop it; each test takes its own
@@ -153,7 +153,7 @@ fn store_urls_print_without_passwords() {
         "host=db user=app password=hunter2 dbname=lake",
         "postgres://app:hunter2@[not a host",
     ] {
-        let shown = store_postgres::redact_url(url);
+        let shown = lakegate_store_postgres::redact_url(url);
         assert!(!shown.contains("hunter2"), "{url} -> {shown}");
         let debug = format!("{:?}", PgOptions::new(url));
         assert!(!debug.contains("hunter2"), "{url} -> {debug}");

@@ -56,8 +56,8 @@ pub const MAX_CLOCK_SKEW_SECS: u64 = 60;
 
 /// How to get a token; appended to every UNAUTHENTICATED message.
 pub const HOW_TO_GET_A_TOKEN: &str = "mint one with `lakegate token --data-dir DIR --principal \
-     ACCOUNT:user/NAME` (DIR is the server's data directory) and pass it with --token or \
-     LAKEGATE_TOKEN";
+     ACCOUNT:user/NAME` (DIR is the server's data directory; `--store URL` instead if the \
+     server runs on a shared store) and pass it with --token or LAKEGATE_TOKEN";
 
 /// How to get a token when the server also verifies an identity provider's.
 pub const HOW_TO_GET_AN_IDP_TOKEN: &str = "send a token from the identity provider this server \

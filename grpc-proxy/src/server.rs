@@ -157,7 +157,8 @@ pub const CLIENT_CERTS_FILE: &str = "client-certs.json";
 fn read_pem(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| {
         Error::Engine(format!(
-            "cannot read TLS file `{}`: {e}; check --tls-cert, --tls-key and --client-ca",
+            "cannot read TLS file `{}`: {e}; check --tls-cert, --tls-key, --client-ca and \
+             --upstream-ca",
             path.display()
         ))
     })

@@ -109,7 +109,7 @@ fn migrations_run_once_when_nodes_start_together() {
     assert_eq!(
         pg.sql("together", "SELECT version FROM lakegate_schema")
             .trim(),
-        "1"
+        lakegate_store_postgres::SCHEMA_VERSION.to_string()
     );
 }
 

@@ -283,7 +283,7 @@ impl Jwks {
         if recent {
             return self.cached(kid);
         }
-        match self.load() {
+        match off_the_runtime(|| self.load()) {
             Ok(keys) => self.store(keys),
             Err(e) => {
                 tracing::warn!(error = %e, "JWKS refresh failed; keeping the cached keys");
@@ -477,6 +477,19 @@ impl Jwks {
             }),
             _ => Err(AuthError::BadSubject(clip(value))),
         }
+    }
+}
+
+/// Runs `f`, which blocks (a fetch), so that the async worker it runs on
+/// hands its other tasks to other workers first: verification is called
+/// synchronously from request handlers, and a task parked behind a blocked
+/// worker (the key set's own server, in a test) would otherwise wait for the
+/// fetch's timeout.
+fn off_the_runtime<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }
 

@@ -27,20 +27,7 @@ proptest! {
         let path = dir.path().join("store.db");
         let sqlite = SqliteStore::open(&path).unwrap();
         let model = MemStore::new();
-        for (changes, stale) in &batches {
-            let v = model.version().unwrap();
-            prop_assert_eq!(sqlite.version().unwrap(), v);
-            if *stale && v > 0 {
-                // A commit against an old version changes nothing anywhere.
-                prop_assert_eq!(sqlite.commit(v - 1, changes), Err(Error::Conflict));
-                prop_assert_eq!(model.commit(v - 1, changes), Err(Error::Conflict));
-            } else {
-                let a = sqlite.commit(v, changes).unwrap();
-                let b = model.commit(v, changes).unwrap();
-                prop_assert_eq!(a, b);
-            }
-            prop_assert_eq!(sqlite.load().unwrap(), model.load().unwrap());
-        }
+        store_changes::replay(&sqlite, &model, &batches)?;
         drop(sqlite);
         let reopened = SqliteStore::open(&path).unwrap();
         prop_assert_eq!(reopened.load().unwrap(), model.load().unwrap());

@@ -9,7 +9,33 @@ use policy_engine::model::{
     GrantOrigin, LfTag, LocationUri, Permission, PolicyFile, Principal, Resource, RowFilter, Table,
     TableName, TagAssignment, TagTarget,
 };
+use policy_engine::{Error, MemStore, Store};
 use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
+
+/// Commits `batches` to `store` and to the reference `model` alike (a
+/// batch marked stale commits against the previous version, which must
+/// change nothing anywhere), checking after each that both agree.
+pub fn replay(
+    store: &dyn Store,
+    model: &MemStore,
+    batches: &[(Vec<Change>, bool)],
+) -> Result<(), TestCaseError> {
+    for (changes, stale) in batches {
+        let v = model.version().unwrap();
+        prop_assert_eq!(store.version().unwrap(), v);
+        if *stale && v > 0 {
+            prop_assert_eq!(store.commit(v - 1, changes), Err(Error::Conflict));
+            prop_assert_eq!(model.commit(v - 1, changes), Err(Error::Conflict));
+        } else {
+            let a = store.commit(v, changes).unwrap();
+            let b = model.commit(v, changes).unwrap();
+            prop_assert_eq!(a, b);
+        }
+        prop_assert_eq!(store.load().unwrap(), model.load().unwrap());
+    }
+    Ok(())
+}
 
 fn acct(i: u8) -> AccountId {
     AccountId::parse(&format!("11111111111{}", i % 2)).unwrap()

@@ -36,20 +36,31 @@ fn runner() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("adbc_runner.py")
 }
 
+/// Where a case's statements run.
+#[derive(Debug, Clone)]
+enum Via {
+    /// The embedded engine, or `lakegate engine` behind `--upstream`.
+    Lakegate(Deployment),
+    /// Ballista's scheduler at this URL (`--upstream-kind ballista`).
+    Ballista(String),
+}
+
 /// A case's server, reached through ADBC and the governance API.
 struct AdbcTarget {
     server: TestServer,
     rt: tokio::runtime::Handle,
+    upstream: bool,
 }
 
 impl AdbcTarget {
     /// Builds the case's catalog (declared columns, JSON-lines files of its
     /// rows in the server's lake) and starts the proxy.
-    fn start(rt: &tokio::runtime::Runtime, case: &Case, d: Deployment) -> Result<Self> {
-        let staged = Builder::new()
-            .admins(case.catalog.admins.clone())
-            .deployment(d)
-            .open();
+    fn start(rt: &tokio::runtime::Runtime, case: &Case, via: &Via) -> Result<Self> {
+        let builder = Builder::new().admins(case.catalog.admins.clone());
+        let (staged, upstream) = match via {
+            Via::Lakegate(d) => (builder.deployment(*d).open(), *d == Deployment::Sidecar),
+            Via::Ballista(url) => (builder.ballista(url.clone()).open(), true),
+        };
         let root = format!("file://{}/", staged.lake().display());
         build_catalog(staged.governance(), case, Format::Json, &root)?;
         for t in &case.catalog.tables {
@@ -65,6 +76,7 @@ impl AdbcTarget {
         Ok(Self {
             server,
             rt: rt.handle().clone(),
+            upstream,
         })
     }
 
@@ -176,7 +188,7 @@ impl Target for AdbcTarget {
     }
 
     fn upstream(&self) -> bool {
-        self.server.engine.is_some()
+        self.upstream
     }
 }
 
@@ -210,7 +222,7 @@ fn run_adbc(req: serde_json::Value) -> Result<serde_json::Value> {
     Ok(serde_json::from_slice(&out.stdout)?)
 }
 
-fn every_case_holds(d: Deployment) {
+fn every_case_holds(via: &Via) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -221,7 +233,7 @@ fn every_case_holds(d: Deployment) {
     let mut failures = Vec::new();
     let (mut access, mut queries) = (0, 0);
     for c in &cases {
-        let run = AdbcTarget::start(&rt, c, d).and_then(|mut t| run_case(c, &mut t));
+        let run = AdbcTarget::start(&rt, c, via).and_then(|mut t| run_case(c, &mut t));
         match run {
             Ok(ran) => {
                 access += ran.access;
@@ -232,7 +244,7 @@ fn every_case_holds(d: Deployment) {
     }
     assert!(
         failures.is_empty(),
-        "failing cases ({d:?}):\n{}",
+        "failing cases ({via:?}):\n{}",
         failures.join("\n")
     );
     assert!(
@@ -247,10 +259,25 @@ fn every_case_holds(d: Deployment) {
 
 #[test]
 fn every_case_holds_through_adbc() {
-    every_case_holds(Deployment::Embedded);
+    every_case_holds(&Via::Lakegate(Deployment::Embedded));
 }
 
 #[test]
 fn every_case_holds_through_adbc_on_a_sidecar() {
-    every_case_holds(Deployment::Sidecar);
+    every_case_holds(&Via::Lakegate(Deployment::Sidecar));
+}
+
+/// The corpus through a sidecar in front of a real Ballista cluster (a
+/// scheduler with Flight SQL and two executors): the same rows and the same
+/// refusals as the embedded engine, with the catalog's tables declared in
+/// lakegate's Ballista session.
+#[test]
+fn every_case_holds_through_adbc_on_ballista() {
+    let cluster = test_kit::ballista::BallistaCluster::start(2);
+    let url = cluster.url();
+    let outcome = std::panic::catch_unwind(|| every_case_holds(&Via::Ballista(url)));
+    if let Err(panic) = outcome {
+        eprintln!("Ballista's logs:\n{}", cluster.logs());
+        std::panic::resume_unwind(panic);
+    }
 }

@@ -56,6 +56,7 @@
 
 mod bounded;
 pub mod crawl;
+pub mod ddl;
 pub mod delta;
 mod engine;
 pub mod error;

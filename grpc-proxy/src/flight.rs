@@ -52,7 +52,6 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
-use arrow_flight::flight_service_client::FlightServiceClient;
 use arrow_flight::sql::metadata::{SqlInfoData, SqlInfoDataBuilder, XdbcTypeInfoDataBuilder};
 use arrow_flight::sql::server::FlightSqlService;
 use arrow_flight::sql::{
@@ -79,7 +78,6 @@ use policy_engine::model::TableName;
 use policy_engine::rewrite::{self, Placement, RewriteOptions, Rewritten, TableResolver};
 use policy_engine::{Caller, Governance, TableAccess};
 use prost::Message;
-use tonic::transport::Channel;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::audit::{AuditLog, AuditRecord};

@@ -82,6 +82,7 @@ pub mod schedule;
 pub mod server;
 pub mod status;
 pub mod store;
+pub mod upstream;
 
 pub use error::{Error, Result};
 

@@ -49,12 +49,10 @@ pub struct ServerConfig {
     pub metrics_listen: Option<String>,
     /// Data lake admins to bootstrap, each in its own account.
     pub admins: Vec<Principal>,
-    /// An upstream Flight SQL engine (sidecar mode); `None` runs the
-    /// embedded engine in process.
-    pub upstream: Option<String>,
-    /// CA certificates (PEM) trusted for a `grpcs://` upstream's
-    /// certificate (`--upstream-ca`).
-    pub upstream_ca: Option<PathBuf>,
+    /// An upstream Flight SQL engine (sidecar mode: `--upstream`,
+    /// `--upstream-ca`, `--upstream-kind`, `--upstream-user`); `None` runs
+    /// the embedded engine in process.
+    pub upstream: Option<crate::upstream::UpstreamConfig>,
     /// Build the demo catalog in the data directory (if it has none yet).
     pub demo: bool,
     /// The audit log file (default: `DATA_DIR/audit.jsonl`).
@@ -154,7 +152,7 @@ pub struct TlsFiles {
 /// principals, in `DATA_DIR/client-certs.json`.
 pub const CLIENT_CERTS_FILE: &str = "client-certs.json";
 
-fn read_pem(path: &Path) -> Result<Vec<u8>> {
+pub(crate) fn read_pem(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| {
         Error::Engine(format!(
             "cannot read TLS file `{}`: {e}; check --tls-cert, --tls-key, --client-ca and \
@@ -242,8 +240,8 @@ impl AppState {
     pub async fn attach_flight(&mut self) -> Result<AuditLog> {
         let key = self.key.as_ref().clone();
         let backend = match &self.config.upstream {
-            Some(url) => {
-                Backend::Upstream(upstream_channel(url, self.config.upstream_ca.as_deref())?)
+            Some(upstream) => {
+                Backend::Upstream(Arc::new(crate::upstream::Upstream::connect(upstream)?))
             }
             None => {
                 let snap = self
@@ -490,49 +488,6 @@ pub async fn serve(
     // Everything audited so far reaches the disk before we exit.
     audit.flush().await;
     result
-}
-
-/// The channel to the upstream engine: `grpc://HOST:PORT` in the clear, or
-/// `grpcs://HOST:PORT` (also `grpc+tls://`) over TLS, verified against
-/// `ca` (PEM). Connected lazily: an upstream that is down fails each
-/// statement with UNAVAILABLE, not the start.
-fn upstream_channel(url: &str, ca: Option<&Path>) -> Result<tonic::transport::Channel> {
-    let bad = |e: String| {
-        Error::Engine(format!(
-            "upstream `{url}` is not usable ({e}); write grpc://HOST:PORT, or grpcs://HOST:PORT \
-             with --upstream-ca"
-        ))
-    };
-    let (http, tls) = if let Some(rest) = url.strip_prefix("grpc://") {
-        (format!("http://{rest}"), false)
-    } else if let Some(rest) = url
-        .strip_prefix("grpcs://")
-        .or_else(|| url.strip_prefix("grpc+tls://"))
-    {
-        (format!("https://{rest}"), true)
-    } else {
-        return Err(bad("the scheme is not grpc:// or grpcs://".into()));
-    };
-    let mut endpoint =
-        tonic::transport::Channel::from_shared(http).map_err(|e| bad(e.to_string()))?;
-    if tls {
-        let Some(ca) = ca else {
-            return Err(bad(
-                "a grpcs:// upstream needs --upstream-ca, the CA that issued its certificate"
-                    .into(),
-            ));
-        };
-        let pem = read_pem(ca)?;
-        endpoint = endpoint
-            .tls_config(
-                tonic::transport::ClientTlsConfig::new()
-                    .ca_certificate(tonic::transport::Certificate::from_pem(pem)),
-            )
-            .map_err(|e| bad(e.to_string()))?;
-    } else if ca.is_some() {
-        return Err(bad("--upstream-ca needs a grpcs:// upstream".into()));
-    }
-    Ok(endpoint.connect_lazy())
 }
 
 /// Serves `/metrics`, `/healthz` and `/livez` (see `--metrics-listen`) on

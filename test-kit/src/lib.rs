@@ -24,6 +24,7 @@
     reason = "test infrastructure: a panic is a failed test with the reason in it"
 )]
 
+pub mod ballista;
 pub mod engine;
 pub mod flight;
 pub mod lake;

@@ -79,6 +79,7 @@ pub struct Builder {
     deployment: Deployment,
     upstream: Option<String>,
     upstream_ca: Option<PathBuf>,
+    upstream_kind: grpc_proxy::upstream::UpstreamKind,
     data_dir: Option<PathBuf>,
     tls: Option<TlsFiles>,
     client_certs: Option<String>,
@@ -96,6 +97,7 @@ impl Default for Builder {
             deployment: Deployment::Embedded,
             upstream: None,
             upstream_ca: None,
+            upstream_kind: Default::default(),
             data_dir: None,
             tls: None,
             client_certs: None,
@@ -130,6 +132,14 @@ impl Builder {
     /// Forwards statements to this Flight SQL server (`grpc://HOST:PORT`).
     pub fn upstream(mut self, url: impl Into<String>) -> Self {
         self.upstream = Some(url.into());
+        self
+    }
+
+    /// Forwards statements to Ballista's scheduler at `url`
+    /// (`--upstream URL --upstream-kind ballista`; see [`crate::ballista`]).
+    pub fn ballista(mut self, url: impl Into<String>) -> Self {
+        self.upstream = Some(url.into());
+        self.upstream_kind = grpc_proxy::upstream::UpstreamKind::Ballista;
         self
     }
 
@@ -232,8 +242,12 @@ impl Builder {
             listen: "127.0.0.1:0".into(),
             metrics_listen: None,
             admins,
-            upstream,
-            upstream_ca: self.upstream_ca.clone(),
+            upstream: upstream.map(|url| grpc_proxy::upstream::UpstreamConfig {
+                url,
+                ca: self.upstream_ca.clone(),
+                kind: self.upstream_kind,
+                credentials: None,
+            }),
             demo: false,
             audit_log: self.audit_log.clone(),
             tls: self.tls.clone(),

@@ -50,6 +50,21 @@ pub struct Args {
     /// Trust this CA (PEM) for a grpcs:// upstream's certificate.
     #[arg(long, value_name = "FILE", requires = "upstream")]
     upstream_ca: Option<PathBuf>,
+    /// What serves at --upstream: `engine` (lakegate engine over the same
+    /// store) or `ballista` (Ballista's scheduler started with --flight-sql:
+    /// lakegate signs in with the Flight handshake and declares the
+    /// catalog's tables in its session).
+    #[arg(
+        long,
+        value_name = "KIND",
+        default_value = "engine",
+        requires = "upstream"
+    )]
+    upstream_kind: grpc_proxy::upstream::UpstreamKind,
+    /// Sign in to the upstream's handshake as this user (HTTP Basic), with
+    /// the password in the environment variable LAKEGATE_UPSTREAM_PASSWORD.
+    #[arg(long, value_name = "USER", requires = "upstream")]
+    upstream_user: Option<String>,
     /// Build a demo catalog (two databases, demo principals and grants) in
     /// the data directory, and print what to try next.
     #[arg(long)]
@@ -229,8 +244,18 @@ pub async fn run(mut a: Args) -> Result<(), CliError> {
         listen: a.listen,
         metrics_listen: a.metrics_listen,
         admins: a.admins,
-        upstream: a.upstream,
-        upstream_ca: a.upstream_ca,
+        upstream: match a.upstream {
+            Some(url) => Some(grpc_proxy::upstream::UpstreamConfig {
+                url,
+                ca: a.upstream_ca,
+                kind: a.upstream_kind,
+                credentials: match a.upstream_user {
+                    Some(user) => Some((user, upstream_password()?)),
+                    None => None,
+                },
+            }),
+            None => None,
+        },
         demo: a.demo,
         audit_log: a.audit_log,
         tls: match (a.tls_cert, a.tls_key) {
@@ -266,4 +291,15 @@ fn init_logging() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+/// The upstream password, from `LAKEGATE_UPSTREAM_PASSWORD` (never a flag:
+/// flags show in `ps`).
+fn upstream_password() -> Result<String, CliError> {
+    std::env::var("LAKEGATE_UPSTREAM_PASSWORD").map_err(|_| {
+        CliError::usage(
+            "--upstream-user needs the password in the environment variable \
+             LAKEGATE_UPSTREAM_PASSWORD",
+        )
+    })
 }

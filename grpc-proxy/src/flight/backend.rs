@@ -21,7 +21,7 @@ pub enum Backend {
     Embedded(Arc<Engine>),
     /// An external Flight SQL server; the rewritten SQL carries the filters
     /// and masks inline.
-    Upstream(Channel),
+    Upstream(Arc<crate::upstream::Upstream>),
 }
 
 /// What a backend planned for one statement.
@@ -72,19 +72,16 @@ impl Backend {
                     query: Some(q),
                 })
             }
-            Backend::Upstream(channel) => {
-                // The plain Flight client, so the upstream's status code
-                // reaches the error boundary intact.
-                let cmd = CommandStatementQuery {
-                    query: rewritten.sql.clone(),
-                    transaction_id: None,
-                };
-                let descriptor = FlightDescriptor::new_cmd(cmd.as_any().encode_to_vec());
-                let info = FlightServiceClient::new(channel.clone())
-                    .get_flight_info(descriptor)
+            Backend::Upstream(upstream) => {
+                let reads: Vec<_> = rewritten
+                    .tables
+                    .iter()
+                    .map(|t| (t.access.account.clone(), t.access.table.clone()))
+                    .collect();
+                let info = upstream
+                    .plan(&snap.catalog, &reads, &rewritten.sql)
                     .await
-                    .map_err(upstream_error)?
-                    .into_inner();
+                    .map_err(upstream_error)?;
                 let schema: Schema = info.clone().try_decode_schema().map_err(|e| {
                     status(ProxyError::Internal(format!(
                         "the upstream's FlightInfo has no usable schema: {e}"
@@ -125,17 +122,14 @@ impl Backend {
                 };
                 batches.map(Opened::Batches).map_err(engine_status)
             }
-            Backend::Upstream(channel) => {
+            Backend::Upstream(upstream) => {
                 let Some(ticket) = plan.upstream.get(endpoint).cloned() else {
                     return Err(status(ProxyError::BadTicket(
                         "this ticket names no endpoint of its query; run the query again",
                     )));
                 };
-                let r = FlightServiceClient::new(channel.clone())
-                    .do_get(ticket)
-                    .await
-                    .map_err(upstream_error)?;
-                Ok(Opened::Frames(Box::new(r.into_inner())))
+                let frames = upstream.do_get(ticket).await.map_err(upstream_error)?;
+                Ok(Opened::Frames(Box::new(frames)))
             }
         }
     }

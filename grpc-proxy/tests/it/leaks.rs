@@ -21,7 +21,7 @@ use policy_engine::filters::NewDataFilter;
 use policy_engine::{GrantRequest, ResourceSpec};
 use test_kit::*;
 
-const BOB: &str = "111111111111:user/bob";
+pub(crate) const BOB: &str = "111111111111:user/bob";
 
 /// Values bob must never see: every e-mail, and the ids and amounts of the
 /// rows outside EU.
@@ -37,7 +37,7 @@ const HIDDEN: &[&str] = &[
     "APAC",
 ];
 
-fn filter(h: &TestServer, name: &str, rows: &str, columns: &[&str]) {
+pub(crate) fn filter(h: &TestServer, name: &str, rows: &str, columns: &[&str]) {
     h.gov
         .create_data_filter(
             &admin(),
@@ -75,7 +75,7 @@ async fn eu_only() -> (TestServer, TestServer) {
     (h, side)
 }
 
-fn assert_nothing_hidden(what: &str, batches: &[arrow::record_batch::RecordBatch]) {
+pub(crate) fn assert_nothing_hidden(what: &str, batches: &[arrow::record_batch::RecordBatch]) {
     for row in rows(batches) {
         for cell in row {
             assert!(
@@ -263,28 +263,31 @@ async fn attributes_are_literals_not_text_on_both_deployments() {
     }
 }
 
+/// Statements whose error, if the engine raised it, would depend on a row
+/// bob may not see (he sees EU rows 1 and 2): each must return rows 1 and 2.
+pub(crate) const HIDDEN_ROW_ERRORS: &[&str] = &[
+    // Division by zero only on a hidden row.
+    "SELECT id FROM sales.orders WHERE 1/(CASE WHEN region='US' THEN 0 ELSE 1 END) = 1 ORDER BY id",
+    "SELECT id FROM sales.orders WHERE 1/(CAST(amount AS BIGINT) - 30) > -1000 ORDER BY id",
+    "SELECT id FROM sales.orders WHERE 1/(CASE WHEN id = 3 THEN 0 ELSE 1 END) = 1 ORDER BY id",
+    // Binary search on a hidden amount.
+    "SELECT id FROM sales.orders WHERE 1/(CASE WHEN amount > 25 AND amount < 35 THEN 0 ELSE 1 END) = 1 ORDER BY id",
+    // A cast that fails only on a hidden row.
+    "SELECT id FROM sales.orders WHERE CAST(CASE WHEN id = 4 THEN 'x' ELSE '1' END AS INT) = 1 ORDER BY id",
+    "SELECT id FROM sales.orders WHERE CAST(CASE WHEN region = 'APAC' THEN 'x' ELSE '1' END AS INT) = 1 ORDER BY id",
+    // The same inside a join and a subquery.
+    "SELECT o.id FROM sales.orders o JOIN sales.orders p ON o.id = p.id \
+     WHERE 1/(CASE WHEN o.region='US' THEN 0 ELSE 1 END) = 1 ORDER BY o.id",
+    "SELECT id FROM (SELECT * FROM sales.orders) s \
+     WHERE 1/(CASE WHEN amount = 40 THEN 0 ELSE 1 END) = 1 ORDER BY id",
+];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hidden_rows_never_influence_errors_on_both_deployments() {
     let (h, side) = eu_only().await;
-    let attacks = [
-        // Division by zero only on a hidden row.
-        "SELECT id FROM sales.orders WHERE 1/(CASE WHEN region='US' THEN 0 ELSE 1 END) = 1 ORDER BY id",
-        "SELECT id FROM sales.orders WHERE 1/(CAST(amount AS BIGINT) - 30) > -1000 ORDER BY id",
-        "SELECT id FROM sales.orders WHERE 1/(CASE WHEN id = 3 THEN 0 ELSE 1 END) = 1 ORDER BY id",
-        // Binary search on a hidden amount.
-        "SELECT id FROM sales.orders WHERE 1/(CASE WHEN amount > 25 AND amount < 35 THEN 0 ELSE 1 END) = 1 ORDER BY id",
-        // A cast that fails only on a hidden row.
-        "SELECT id FROM sales.orders WHERE CAST(CASE WHEN id = 4 THEN 'x' ELSE '1' END AS INT) = 1 ORDER BY id",
-        "SELECT id FROM sales.orders WHERE CAST(CASE WHEN region = 'APAC' THEN 'x' ELSE '1' END AS INT) = 1 ORDER BY id",
-        // The same inside a join and a subquery.
-        "SELECT o.id FROM sales.orders o JOIN sales.orders p ON o.id = p.id \
-         WHERE 1/(CASE WHEN o.region='US' THEN 0 ELSE 1 END) = 1 ORDER BY o.id",
-        "SELECT id FROM (SELECT * FROM sales.orders) s \
-         WHERE 1/(CASE WHEN amount = 40 THEN 0 ELSE 1 END) = 1 ORDER BY id",
-    ];
     for (name, target) in [("embedded", &h), ("sidecar", &side)] {
         let bob = target.token(BOB, &[], &[]);
-        for sql in attacks {
+        for sql in HIDDEN_ROW_ERRORS {
             let b = target
                 .query(&bob, sql)
                 .await

@@ -8,7 +8,8 @@
 //! - `query_path`: the query path's correctness rules;
 //! - `jwks`: identity provider tokens (RS256, ES256), key rotation;
 //! - `scale_out`: two nodes on one PostgreSQL store, /metrics and /healthz;
-//! - `upstream_tls`: a grpcs:// upstream verified against its CA.
+//! - `upstream_tls`: a grpcs:// upstream verified against its CA;
+//! - `ballista`: a real Ballista cluster as the upstream.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -18,6 +19,7 @@
     reason = "test code: a panic is a failed test, and test items are not API"
 )]
 
+mod ballista;
 mod flight;
 mod jwks;
 mod leaks;

@@ -1,0 +1,208 @@
+//! A real Apache DataFusion Ballista cluster on loopback: one scheduler with
+//! its Flight SQL endpoint (`--flight-sql`) and two executors, from the
+//! binaries `.ci/run` installs (`scripts/install-ballista`). Stopped when
+//! dropped.
+//!
+//! The binaries are looked up in `LAKEGATE_BALLISTA_BIN`, else in
+//! `${LAKEGATE_TOOLS:-$HOME/.cache/lakegate-tools}/ballista-VERSION/bin`;
+//! a test that needs them and finds none fails and says how to install
+//! them, rather than passing without Ballista.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The Ballista release `scripts/install-ballista` installs.
+pub const VERSION: &str = "55.0.0";
+
+/// A running cluster: scheduler and executors, each a child process.
+#[derive(Debug)]
+pub struct BallistaCluster {
+    scheduler: SocketAddr,
+    children: Vec<Child>,
+    dir: tempfile::TempDir,
+}
+
+impl BallistaCluster {
+    /// Starts a scheduler and `executors` executors, and waits until each
+    /// listens.
+    pub fn start(executors: usize) -> Self {
+        let bin = bin_dir();
+        for name in ["ballista-scheduler", "ballista-executor"] {
+            assert!(
+                bin.join(name).is_file(),
+                "{} is missing: install Ballista {VERSION} with scripts/install-ballista (.ci/run \
+                 does), or point LAKEGATE_BALLISTA_BIN at a folder holding ballista-scheduler \
+                 and ballista-executor built with the flight-sql feature",
+                bin.join(name).display()
+            );
+        }
+        let dir = tempfile::tempdir().expect("a folder for Ballista");
+        let scheduler = free_addr();
+        let mut cluster = Self {
+            scheduler,
+            children: Vec::new(),
+            dir,
+        };
+        let port = scheduler.port().to_string();
+        cluster.spawn(
+            "scheduler",
+            Command::new(bin.join("ballista-scheduler")).args([
+                "--bind-host",
+                "127.0.0.1",
+                "--external-host",
+                "127.0.0.1",
+                "--bind-port",
+                &port,
+                "--flight-sql",
+            ]),
+        );
+        wait_for(scheduler, "the Ballista scheduler");
+        for i in 0..executors {
+            let (flight, grpc, health) = (free_addr(), free_addr(), free_addr());
+            let work = cluster.dir.path().join(format!("executor-{i}"));
+            std::fs::create_dir_all(&work).expect("executor work folder");
+            cluster.spawn(
+                &format!("executor-{i}"),
+                Command::new(bin.join("ballista-executor")).args([
+                    "--bind-host",
+                    "127.0.0.1",
+                    "--external-host",
+                    "127.0.0.1",
+                    "--bind-port",
+                    &flight.port().to_string(),
+                    "--bind-grpc-port",
+                    &grpc.port().to_string(),
+                    "--bind-health-port",
+                    &health.port().to_string(),
+                    "--scheduler-host",
+                    "127.0.0.1",
+                    "--scheduler-port",
+                    &port,
+                    "--scheduler-connect-timeout-seconds",
+                    "30",
+                    "--vcores",
+                    "2",
+                    "--work-dir",
+                    &work.display().to_string(),
+                ]),
+            );
+            wait_for(flight, "a Ballista executor");
+        }
+        cluster
+    }
+
+    /// The scheduler's Flight SQL endpoint, as `--upstream` takes it.
+    pub fn url(&self) -> String {
+        format!("grpc://{}", self.scheduler)
+    }
+
+    /// Stops the scheduler only (executors keep running), as a crash would.
+    pub fn stop_scheduler(&mut self) {
+        if let Some(c) = self.children.first_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the scheduler again on the same port; its sessions are gone.
+    pub fn restart_scheduler(&mut self) {
+        self.stop_scheduler();
+        let port = self.scheduler.port().to_string();
+        let child = self.command(
+            "scheduler-again",
+            Command::new(bin_dir().join("ballista-scheduler")).args([
+                "--bind-host",
+                "127.0.0.1",
+                "--external-host",
+                "127.0.0.1",
+                "--bind-port",
+                &port,
+                "--flight-sql",
+            ]),
+        );
+        if let Some(c) = self.children.first_mut() {
+            *c = child;
+        }
+        wait_for(self.scheduler, "the restarted Ballista scheduler");
+    }
+
+    /// What the cluster's processes wrote (for a failing test's message).
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        if let Ok(entries) = std::fs::read_dir(self.dir.path()) {
+            for e in entries.flatten() {
+                if e.path().extension().is_some_and(|x| x == "log") {
+                    let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+                    let tail: Vec<&str> = text.lines().rev().take(30).collect();
+                    out.push_str(&format!("--- {}\n", e.path().display()));
+                    for l in tail.into_iter().rev() {
+                        out.push_str(l);
+                        out.push('\n');
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn spawn(&mut self, name: &str, cmd: &mut Command) {
+        let child = self.command(name, cmd);
+        self.children.push(child);
+    }
+
+    fn command(&self, name: &str, cmd: &mut Command) -> Child {
+        let log = std::fs::File::create(self.dir.path().join(format!("{name}.log")))
+            .expect("a Ballista log file");
+        let err = log.try_clone().expect("a Ballista log file");
+        cmd.current_dir(self.dir.path())
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start Ballista's {name}: {e}"))
+    }
+}
+
+impl Drop for BallistaCluster {
+    fn drop(&mut self) {
+        for c in self.children.iter_mut().rev() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Where the Ballista binaries are.
+pub fn bin_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("LAKEGATE_BALLISTA_BIN") {
+        return PathBuf::from(dir);
+    }
+    let tools = std::env::var_os("LAKEGATE_TOOLS").map_or_else(
+        || {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/lakegate-tools")
+        },
+        PathBuf::from,
+    );
+    tools.join(format!("ballista-{VERSION}")).join("bin")
+}
+
+fn free_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+}
+
+fn wait_for(addr: SocketAddr, what: &str) {
+    let until = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        assert!(
+            Instant::now() < until,
+            "{what} did not listen on {addr} within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

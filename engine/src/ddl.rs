@@ -80,8 +80,19 @@ pub fn create_external_table(table: &Table) -> Result<String, String> {
         columns.join(", ")
     );
     if !table.partition_keys.is_empty() {
-        let keys: Vec<String> = table.partition_keys.iter().map(|k| quoted(&[k])).collect();
-        sql.push_str(&format!(" PARTITIONED BY ({})", keys.join(", ")));
+        // DataFusion matches partition keys to columns by their printed
+        // form, quotes included, so they go bare: plain names only.
+        if let Some(k) = table.partition_keys.iter().find(|k| !plain(k)) {
+            return Err(format!(
+                "partition key `{k}` of table `{}` is not a plain lower-case name, which this \
+                 upstream needs; query it on a server with the embedded engine",
+                table.name
+            ));
+        }
+        sql.push_str(&format!(
+            " PARTITIONED BY ({})",
+            table.partition_keys.join(", ")
+        ));
     }
     let location = table.location.as_str();
     sql.push_str(&format!(
@@ -127,6 +138,16 @@ fn sql_type(arrow: &str) -> Option<String> {
         }
         _ => return None,
     })
+}
+
+/// Whether `name` is `[a-z_][a-z0-9_]*`, so that it reads back unquoted as
+/// itself.
+fn plain(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// `"a"."b"`, each part quoted (an embedded `"` doubled).
@@ -245,6 +266,25 @@ mod tests {
             sql.contains("'file:///lake/it''s/'' STORED AS CSV --/'"),
             "{sql}"
         );
+    }
+
+    #[test]
+    fn partition_keys_are_declared_bare_and_only_when_plain() {
+        let mut t = table(
+            "sales",
+            "orders",
+            &[("id", "Int64"), ("region", "Utf8")],
+            "file:///lake/sales/orders/",
+            Format::Parquet,
+        );
+        t.partition_keys = vec!["region".into()];
+        let sql = create_external_table(&t).unwrap();
+        assert!(sql.contains("PARTITIONED BY (region)"), "{sql}");
+        for key in ["Region", "re gion", "region\"", "1region", "from)"] {
+            t.partition_keys = vec![key.into()];
+            let err = create_external_table(&t).unwrap_err();
+            assert!(err.contains("not a plain"), "{key}: {err}");
+        }
     }
 
     #[test]

@@ -125,6 +125,9 @@ pub struct Upstream {
     kind: UpstreamKind,
     basic: Option<AsciiMetadataValue>,
     session: tokio::sync::Mutex<Option<Arc<Session>>>,
+    /// The current session's bearer token, for DoGet, which must not wait
+    /// while a new session's tables are declared.
+    bearer: std::sync::RwLock<Option<AsciiMetadataValue>>,
 }
 
 impl Upstream {
@@ -149,6 +152,7 @@ impl Upstream {
             kind: cfg.kind,
             basic,
             session: tokio::sync::Mutex::new(None),
+            bearer: std::sync::RwLock::new(None),
         })
     }
 
@@ -189,12 +193,10 @@ impl Upstream {
         &self,
         ticket: Ticket,
     ) -> std::result::Result<Streaming<FlightData>, Status> {
-        let bearer = self
-            .session
-            .lock()
-            .await
-            .as_ref()
-            .and_then(|s| s.bearer.clone());
+        let bearer = match self.bearer.read() {
+            Ok(b) => b.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
         let mut req = Request::new(ticket);
         if let Some(b) = bearer {
             req.metadata_mut().insert("authorization", b);
@@ -254,6 +256,10 @@ impl Upstream {
         }
         let fresh = Arc::new(self.declare(catalog).await?);
         *cur = Some(fresh.clone());
+        match self.bearer.write() {
+            Ok(mut b) => *b = fresh.bearer.clone(),
+            Err(p) => *p.into_inner() = fresh.bearer.clone(),
+        }
         Ok(fresh)
     }
 

@@ -84,6 +84,10 @@ impl BallistaCluster {
                     "30",
                     "--vcores",
                     "2",
+                    // A restarted scheduler learns of its executors from
+                    // their next heartbeat (default every 60 s).
+                    "--executor-heartbeat-interval-seconds",
+                    "2",
                     "--work-dir",
                     &work.display().to_string(),
                 ]),

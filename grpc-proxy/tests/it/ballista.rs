@@ -10,8 +10,6 @@
 //!   error; a scheduler that is down is UNAVAILABLE, naming the upstream;
 //! - a keyed-hash mask is never sent to Ballista.
 
-use std::time::Duration;
-
 use policy_engine::model::Format;
 use test_kit::ballista::BallistaCluster;
 use test_kit::*;
@@ -73,8 +71,12 @@ async fn ballista_serves_only_what_policy_shows() {
             .query(&alice, "SELECT id, email FROM sales.orders ORDER BY id")
             .await
             .unwrap();
-        assert_nothing_hidden("a redacted email", &b);
-        assert_eq!(rows(&b).len(), 4);
+        let emails: Vec<String> = rows(&b).into_iter().map(|row| row[1].clone()).collect();
+        assert_eq!(emails.len(), 4);
+        assert!(
+            emails.iter().all(|e| !e.contains('@')),
+            "a redacted e-mail leaked: {emails:?}"
+        );
 
         // The keyed hash needs lakegate's key: never sent upstream unkeyed.
         h.grant(
@@ -154,32 +156,20 @@ async fn ballista_follows_the_catalog_and_survives_a_scheduler_restart() {
             },
         )
         .unwrap();
+    // (A table the caller may not describe reads as missing.)
     let e = q("SELECT note FROM sales.notes").await.unwrap_err();
-    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    assert!(e.message().contains("not found"), "{e:?}");
 
     // The scheduler restarts and forgets lakegate's session: the next
     // statement signs in and declares the tables again.
     cluster.restart_scheduler();
-    // Executors register with the new scheduler on their next heartbeat.
-    let mut last = None;
-    for _ in 0..60 {
-        match q("SELECT id FROM sales.orders ORDER BY id").await {
-            Ok(b) => {
-                last = None;
-                assert_eq!(rows(&b).len(), 4);
-                break;
-            }
-            Err(e) => {
-                last = Some(e);
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        }
-    }
-    assert!(
-        last.is_none(),
-        "after a restart: {last:?}\n{}",
-        cluster.logs()
-    );
+    // The first statement after it succeeds: no error reaches the caller
+    // (its job waits for the executors' next heartbeat to the new
+    // scheduler, every 2 s in this cluster).
+    let got = q("SELECT id FROM sales.orders ORDER BY id")
+        .await
+        .unwrap_or_else(|e| panic!("after a restart: {e:?}\n{}", cluster.logs()));
+    assert_eq!(rows(&got).len(), 4);
 
     // A scheduler that is down: UNAVAILABLE, naming the upstream.
     cluster.stop_scheduler();

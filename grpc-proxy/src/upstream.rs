@@ -299,19 +299,29 @@ impl Upstream {
             .await?;
         }
         for (key, table) in &catalog.tables {
-            let declared = match lakegate_engine::ddl::create_external_table(table) {
-                Ok(sql) => self.update(&session, &sql).await.map_err(|s| {
-                    format!(
-                        "the upstream refused the declaration of table `{}`: {}",
-                        table.name,
-                        s.message()
-                    )
-                }),
-                Err(why) => Err(why),
+            let checked = match lakegate_engine::ddl::create_external_table(table) {
+                Ok(sql) => match self.update(&session, &sql).await {
+                    Ok(()) => self.check_schema(&session, table).await,
+                    Err(s) => Err(s),
+                },
+                Err(why) => Ok(Err(why)),
             };
-            let checked = match declared {
-                Ok(()) => self.check_schema(&session, table).await?,
-                Err(why) => Err(why),
+            // An outage fails the whole session (nothing is kept, the next
+            // statement tries again); the upstream's refusal of one table
+            // refuses that table. Its reason may name the location's files:
+            // it goes to the log, not to callers.
+            let checked = match checked {
+                Ok(r) => r,
+                Err(s) if transient(&s) => return Err(s),
+                Err(s) => {
+                    tracing::warn!(table = %table.name, detail = %s.message(), "the upstream refused a table");
+                    Err(format!(
+                        "the upstream could not read table `{}` (details are in lakegate's \
+                         log); ask the operator to check that its location is readable from \
+                         the upstream's executors",
+                        table.name
+                    ))
+                }
             };
             if let Err(why) = checked {
                 tracing::warn!(table = %table.name, %why, "table not declared to the upstream");
@@ -482,6 +492,21 @@ impl Upstream {
         }
         req
     }
+}
+
+/// Whether `s` says the upstream (or the way to it) failed, rather than
+/// that it refused the request.
+fn transient(s: &Status) -> bool {
+    matches!(
+        s.code(),
+        Code::Unavailable
+            | Code::Unauthenticated
+            | Code::Cancelled
+            | Code::DeadlineExceeded
+            | Code::ResourceExhausted
+            | Code::Aborted
+            | Code::Unknown
+    )
 }
 
 /// A failed sign-in: the upstream is unusable until the operator acts, so

@@ -20,7 +20,9 @@ pub const VERSION: &str = "55.0.0";
 #[derive(Debug)]
 pub struct BallistaCluster {
     scheduler: SocketAddr,
-    children: Vec<Child>,
+    /// The scheduler process (`None` while stopped).
+    scheduler_process: Option<Child>,
+    executors: Vec<Child>,
     dir: tempfile::TempDir,
 }
 
@@ -42,28 +44,17 @@ impl BallistaCluster {
         let scheduler = free_addr();
         let mut cluster = Self {
             scheduler,
-            children: Vec::new(),
+            scheduler_process: None,
+            executors: Vec::new(),
             dir,
         };
         let port = scheduler.port().to_string();
-        cluster.spawn(
-            "scheduler",
-            Command::new(bin.join("ballista-scheduler")).args([
-                "--bind-host",
-                "127.0.0.1",
-                "--external-host",
-                "127.0.0.1",
-                "--bind-port",
-                &port,
-                "--flight-sql",
-            ]),
-        );
-        wait_for(scheduler, "the Ballista scheduler");
+        cluster.scheduler_process = Some(cluster.start_scheduler("scheduler"));
         for i in 0..executors {
             let (flight, grpc, health) = (free_addr(), free_addr(), free_addr());
             let work = cluster.dir.path().join(format!("executor-{i}"));
             std::fs::create_dir_all(&work).expect("executor work folder");
-            cluster.spawn(
+            let executor = cluster.command(
                 &format!("executor-{i}"),
                 Command::new(bin.join("ballista-executor")).args([
                     "--bind-host",
@@ -92,7 +83,8 @@ impl BallistaCluster {
                     &work.display().to_string(),
                 ]),
             );
-            wait_for(flight, "a Ballista executor");
+            let executor = wait_for(flight, "a Ballista executor", executor);
+            cluster.executors.push(executor);
         }
         cluster
     }
@@ -104,7 +96,7 @@ impl BallistaCluster {
 
     /// Stops the scheduler only (executors keep running), as a crash would.
     pub fn stop_scheduler(&mut self) {
-        if let Some(c) = self.children.first_mut() {
+        if let Some(mut c) = self.scheduler_process.take() {
             let _ = c.kill();
             let _ = c.wait();
         }
@@ -113,23 +105,25 @@ impl BallistaCluster {
     /// Starts the scheduler again on the same port; its sessions are gone.
     pub fn restart_scheduler(&mut self) {
         self.stop_scheduler();
-        let port = self.scheduler.port().to_string();
+        self.scheduler_process = Some(self.start_scheduler("scheduler-again"));
+    }
+
+    /// Starts the scheduler with Flight SQL on its port, and waits until it
+    /// listens.
+    fn start_scheduler(&self, log: &str) -> Child {
         let child = self.command(
-            "scheduler-again",
+            log,
             Command::new(bin_dir().join("ballista-scheduler")).args([
                 "--bind-host",
                 "127.0.0.1",
                 "--external-host",
                 "127.0.0.1",
                 "--bind-port",
-                &port,
+                &self.scheduler.port().to_string(),
                 "--flight-sql",
             ]),
         );
-        if let Some(c) = self.children.first_mut() {
-            *c = child;
-        }
-        wait_for(self.scheduler, "the restarted Ballista scheduler");
+        wait_for(self.scheduler, "the Ballista scheduler", child)
     }
 
     /// What the cluster's processes wrote (for a failing test's message).
@@ -151,11 +145,6 @@ impl BallistaCluster {
         out
     }
 
-    fn spawn(&mut self, name: &str, cmd: &mut Command) {
-        let child = self.command(name, cmd);
-        self.children.push(child);
-    }
-
     fn command(&self, name: &str, cmd: &mut Command) -> Child {
         let log = std::fs::File::create(self.dir.path().join(format!("{name}.log")))
             .expect("a Ballista log file");
@@ -172,10 +161,11 @@ impl BallistaCluster {
 
 impl Drop for BallistaCluster {
     fn drop(&mut self) {
-        for c in self.children.iter_mut().rev() {
+        for c in self.executors.iter_mut() {
             let _ = c.kill();
             let _ = c.wait();
         }
+        self.stop_scheduler();
     }
 }
 
@@ -200,13 +190,19 @@ fn free_addr() -> SocketAddr {
         .expect("a free loopback port")
 }
 
-fn wait_for(addr: SocketAddr, what: &str) {
+/// Waits until `addr` accepts connections, then hands `child` back; kills
+/// it (and fails) if it does not within a minute.
+fn wait_for(addr: SocketAddr, what: &str, mut child: Child) -> Child {
     let until = Instant::now() + Duration::from_secs(60);
     while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-        assert!(
-            Instant::now() < until,
-            "{what} did not listen on {addr} within 60 s"
-        );
+        if Instant::now() >= until || child.try_wait().ok().flatten().is_some() {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{what} did not listen on {addr} within 60 s"
+            );
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
+    child
 }

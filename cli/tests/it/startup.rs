@@ -133,3 +133,40 @@ fn restart_keeps_state_and_key() {
         assert_eq!(mode & 0o777, 0o600);
     }
 }
+
+#[test]
+fn upstream_flags_that_cannot_work_stop_the_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let refused = |n: &str, args: &[&str]| {
+        spawn_serve(&data, &tmp.path().join(format!("{n}.log")), args)
+            .map(|_| ())
+            .expect_err("server started")
+    };
+    let err = refused(
+        "kind",
+        &[
+            "--upstream",
+            "grpc://127.0.0.1:1",
+            "--upstream-kind",
+            "trino",
+        ],
+    );
+    assert!(err.contains("is not an upstream kind"), "{err}");
+    let err = refused("no-upstream", &["--upstream-kind", "ballista"]);
+    assert!(err.contains("--upstream"), "{err}");
+    // The password is never a flag; without it in the environment, the
+    // user alone is refused rather than signing in without a password.
+    let err = refused(
+        "password",
+        &[
+            "--upstream",
+            "grpc://127.0.0.1:1",
+            "--upstream-kind",
+            "ballista",
+            "--upstream-user",
+            "lakegate",
+        ],
+    );
+    assert!(err.contains("LAKEGATE_UPSTREAM_PASSWORD"), "{err}");
+}

@@ -198,9 +198,7 @@ fn wait_for(addr: SocketAddr, what: &str, mut child: Child) -> Child {
         if Instant::now() >= until || child.try_wait().ok().flatten().is_some() {
             let _ = child.kill();
             let _ = child.wait();
-            panic!(
-                "{what} did not listen on {addr} within 60 s"
-            );
+            panic!("{what} did not listen on {addr} within 60 s");
         }
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -3,12 +3,17 @@
 //! `CREATE DATABASE` for an account, `CREATE SCHEMA` for a database and
 //! `CREATE EXTERNAL TABLE` for a table, with the catalog's columns and types.
 //!
-//! Catalog names, column names and locations come from admins, so each
-//! statement is printed with quoted identifiers and an escaped literal, then
-//! parsed again with DataFusion's own parser, and refused unless it declares
-//! exactly the names, columns, format and location it was built from. A
-//! table whose format or a column type the upstream cannot read as the
-//! catalog records it is refused with the reason, never declared loosely.
+//! Catalog names, column names and locations come from admins, so every
+//! name is printed quoted (an embedded `"` doubled) and the location as an
+//! escaped literal; `CREATE EXTERNAL TABLE` is then parsed again with
+//! DataFusion's own parser, and refused unless it declares exactly the
+//! names, columns, format, partition keys and location it was built from. A
+//! table the upstream cannot read as the catalog records it is refused with
+//! the reason, never declared loosely: Delta tables (their live files are in
+//! the log), CSV tables (DataFusion reads CSV values by position, so a file
+//! whose header lists the columns in another order would put one column's
+//! values under another's grant and mask; the embedded engine checks every
+//! file's header, Ballista cannot), and types without an exact SQL form.
 
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::sql::parser::{DFParser, Statement};
@@ -47,11 +52,19 @@ pub fn select_all(table: &Table) -> String {
 pub fn create_external_table(table: &Table) -> Result<String, String> {
     let stored = match table.format {
         Format::Parquet => "PARQUET",
-        Format::Csv => "CSV",
         Format::Json => "JSON",
+        Format::Csv => {
+            return Err(format!(
+                "table `{}` is a CSV table, which this upstream reads by column position \
+                 without checking each file's header (a file with its columns in another \
+                 order would show one column's values under another's name); query it on a \
+                 server with the embedded engine, or store it as Parquet",
+                table.name
+            ));
+        }
         Format::Delta => {
             return Err(format!(
-                "table `{}` is a Delta table, and this upstream reads Parquet, CSV and JSON \
+                "table `{}` is a Delta table, and this upstream reads Parquet and JSON \
                  locations only (a Delta table's live files are listed in its log); query it \
                  on a server with the embedded engine",
                 table.name
@@ -99,9 +112,6 @@ pub fn create_external_table(table: &Table) -> Result<String, String> {
         " LOCATION {}",
         Value::SingleQuotedString(location.to_string())
     ));
-    if table.format == Format::Csv {
-        sql.push_str(" OPTIONS ('format.has_header' 'true')");
-    }
     check(&sql, table, &name, stored)?;
     Ok(sql)
 }
@@ -307,5 +317,17 @@ mod tests {
             Format::Delta,
         );
         assert!(create_external_table(&t).unwrap_err().contains("Delta"));
+        let t = table(
+            "d",
+            "t",
+            &[("c", "Int64")],
+            "file:///lake/d/t/",
+            Format::Csv,
+        );
+        assert!(
+            create_external_table(&t)
+                .unwrap_err()
+                .contains("by column position")
+        );
     }
 }

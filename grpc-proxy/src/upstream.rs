@@ -111,7 +111,15 @@ struct Session {
     databases: Vec<(AccountId, String)>,
     tables: BTreeMap<(AccountId, TableName), policy_engine::model::Table>,
     refused: BTreeMap<(AccountId, TableName), String>,
+    /// When the upstream refused a table (an unreadable location, say,
+    /// which an operator may fix without changing the catalog): declare
+    /// again after this.
+    retry_after: Option<std::time::Instant>,
 }
+
+/// How long a table the upstream refused stays refused before the session
+/// is declared again.
+const RETRY_REFUSED: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Session {
     fn declares(&self, catalog: &Catalog) -> bool {
@@ -135,6 +143,28 @@ impl Upstream {
     /// statement with UNAVAILABLE, not the start.
     pub fn connect(cfg: &UpstreamConfig) -> Result<Self> {
         let basic = match &cfg.credentials {
+            Some(_) if cfg.kind == UpstreamKind::Engine => {
+                return Err(Error::Engine(
+                    "--upstream-user is for an upstream that signs in with the Flight handshake \
+                     (`--upstream-kind ballista`); `lakegate engine` takes no credentials"
+                        .into(),
+                ));
+            }
+            Some((user, _)) if user.contains(':') || user.is_empty() => {
+                return Err(Error::Engine(
+                    "--upstream-user must be a non-empty name without `:` (HTTP Basic \
+                     credentials are `USER:PASSWORD`)"
+                        .into(),
+                ));
+            }
+            Some(_) if cfg.url.starts_with("grpc://") && !loopback(&cfg.url) => {
+                return Err(Error::Engine(format!(
+                    "--upstream-user would send a password in the clear to `{}`; use \
+                     grpcs://HOST:PORT with --upstream-ca (plain grpc:// is allowed to a \
+                     loopback address only)",
+                    cfg.url
+                )));
+            }
             Some((user, password)) => {
                 let encoded =
                     base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
@@ -175,6 +205,16 @@ impl Upstream {
             for t in reads {
                 if let Some(why) = session.refused.get(t) {
                     return Err(Status::failed_precondition(why.clone()));
+                }
+                // A session declared for a newer catalog, by a concurrent
+                // statement: its tables must be the ones this one checked.
+                if self.kind == UpstreamKind::Ballista
+                    && session.tables.get(t) != catalog.tables.get(t)
+                {
+                    return Err(Status::aborted(format!(
+                        "table `{}` changed while this statement was planned; run it again",
+                        t.1
+                    )));
                 }
             }
             let req = self.authorized(Request::new(descriptor.clone()), &session);
@@ -233,12 +273,17 @@ impl Upstream {
                 databases: Vec::new(),
                 tables: BTreeMap::new(),
                 refused: BTreeMap::new(),
+                retry_after: None,
             }));
         }
         // Held while a new session is declared, so concurrent statements
         // wait for it instead of declaring their own.
         let mut cur = self.session.lock().await;
-        if let Some(s) = cur.as_ref() {
+        let stale = |s: &Session| {
+            s.retry_after
+                .is_some_and(|t| std::time::Instant::now() >= t)
+        };
+        if let Some(s) = cur.as_ref().filter(|s| !stale(s)) {
             if s.version >= catalog.version {
                 return Ok(s.clone());
             }
@@ -249,6 +294,7 @@ impl Upstream {
                     databases: s.databases.clone(),
                     tables: s.tables.clone(),
                     refused: s.refused.clone(),
+                    retry_after: s.retry_after,
                 });
                 *cur = Some(kept.clone());
                 return Ok(kept);
@@ -271,7 +317,18 @@ impl Upstream {
             databases: catalog.databases.keys().cloned().collect(),
             tables: catalog.tables.clone(),
             refused: BTreeMap::new(),
+            retry_after: None,
         };
+        // The dialect lakegate prints in (the rewritten SQL's round trip and
+        // the declarations' are checked against it), whatever the
+        // scheduler's default.
+        self.update(&session, "SET datafusion.sql_parser.dialect = 'generic'")
+            .await?;
+        self.update(
+            &session,
+            "SET datafusion.sql_parser.enable_ident_normalization = true",
+        )
+        .await?;
         // Strings as the catalog records them (Utf8), not view types.
         self.update(
             &session,
@@ -314,6 +371,7 @@ impl Upstream {
                 Ok(r) => r,
                 Err(s) if transient(&s) => return Err(s),
                 Err(s) => {
+                    session.retry_after = Some(std::time::Instant::now() + RETRY_REFUSED);
                     tracing::warn!(table = %table.name, detail = %s.message(), "the upstream refused a table");
                     Err(format!(
                         "the upstream could not read table `{}` (details are in lakegate's \
@@ -494,6 +552,23 @@ impl Upstream {
     }
 }
 
+/// Whether a `grpc://` URL's host is a loopback address.
+fn loopback(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("grpc://") else {
+        return false;
+    };
+    let host = rest.split('/').next().unwrap_or_default();
+    let host = match host.rsplit_once(':') {
+        Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
+        _ => host,
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Whether `s` says the upstream (or the way to it) failed, rather than
 /// that it refused the request.
 fn transient(s: &Status) -> bool {
@@ -570,4 +645,47 @@ fn channel(url: &str, ca: Option<&Path>) -> Result<Channel> {
         return Err(bad("--upstream-ca needs a grpcs:// upstream".into()));
     }
     Ok(endpoint.connect_lazy())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic, reason = "test code")]
+
+    use super::*;
+
+    fn cfg(url: &str, kind: UpstreamKind, user: &str) -> UpstreamConfig {
+        UpstreamConfig {
+            url: url.into(),
+            ca: None,
+            kind,
+            credentials: Some((user.into(), "s3cret".into())),
+        }
+    }
+
+    #[tokio::test]
+    async fn credentials_are_refused_where_they_could_leak_or_mean_nothing() {
+        let refused = |c: UpstreamConfig| match Upstream::connect(&c) {
+            Ok(_) => panic!("accepted {c:?}"),
+            Err(e) => e.to_string(),
+        };
+        let e = refused(cfg("grpc://10.0.0.7:50050", UpstreamKind::Ballista, "lg"));
+        assert!(e.contains("in the clear"), "{e}");
+        assert!(!e.contains("s3cret"), "{e}");
+        let e = refused(cfg("grpc://127.0.0.1:50050", UpstreamKind::Engine, "lg"));
+        assert!(e.contains("takes no credentials"), "{e}");
+        let e = refused(cfg("grpc://127.0.0.1:50050", UpstreamKind::Ballista, "a:b"));
+        assert!(e.contains("without `:`"), "{e}");
+        for ok in [
+            "grpc://127.0.0.1:50050",
+            "grpc://localhost:50050",
+            "grpc://[::1]:50050",
+        ] {
+            assert!(
+                Upstream::connect(&cfg(ok, UpstreamKind::Ballista, "lg")).is_ok(),
+                "{ok}"
+            );
+        }
+        let debug = format!("{:?}", cfg("grpc://x:1", UpstreamKind::Ballista, "lg"));
+        assert!(!debug.contains("s3cret"), "{debug}");
+    }
 }

@@ -202,5 +202,11 @@ fn wait_for(addr: SocketAddr, what: &str, mut child: Child) -> Child {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    // Something listens; if our process died meanwhile, it is another's
+    // (the port was free when picked, then released for the child).
+    std::thread::sleep(Duration::from_millis(200));
+    if child.try_wait().ok().flatten().is_some() {
+        panic!("{what} exited; another process took {addr}");
+    }
     child
 }

@@ -6,22 +6,32 @@
 //!  kind      sign-in                         tables
 //!  engine    none (loopback, same store)     `lakegate engine` reads the store itself
 //!  ballista  Flight handshake → bearer       CREATE DATABASE / SCHEMA / EXTERNAL TABLE
-//!            (Basic credentials if given)    in lakegate's own session, per catalog version
+//!            (Basic credentials if given,    in lakegate's own session, per table set
+//!            over TLS or loopback only)
 //! ```
 //!
 //! Decisions we made:
-//! - A Ballista session is declared for one catalog version and replaced
-//!   (a new handshake, every table declared again) when a statement brings a
-//!   newer one, rather than altered in place, because a replaced session
-//!   cannot keep a dropped table or an old location.
+//! - A Ballista session is declared for one set of tables and replaced (a
+//!   new handshake, every table declared again) when a statement brings a
+//!   catalog whose tables differ, rather than altered in place, because a
+//!   replaced session cannot keep a dropped table or an old location. A
+//!   catalog that differs only in grants keeps the session.
 //! - Each declared table's schema is read back from the upstream (a prepared
 //!   statement, which plans without running) and compared with the catalog;
-//!   a table whose schema differs, or that cannot be declared exactly (Delta,
-//!   some types), is refused by name for every statement that reads it.
+//!   a table whose schema differs, or that cannot be declared exactly (see
+//!   `lakegate_engine::ddl`: Delta, CSV, some types), is refused by name for
+//!   every statement that reads it. A table the upstream itself refused (an
+//!   unreadable location) is tried again after `RETRY_REFUSED`.
+//! - The session pins the SQL dialect and identifier normalisation lakegate
+//!   prints for, so the scheduler parses the text that was checked as it
+//!   was checked, whatever its defaults.
 //! - When the upstream forgets the session (its idle timeout, a restart) it
 //!   answers UNAUTHENTICATED; the statement signs in again, declares the
 //!   tables again and is planned once more. A second refusal is the
 //!   operator's problem and is reported as such.
+//! - Declaring is sequential, under one lock: concurrent statements wait
+//!   for it rather than declaring their own (its cost grows with the
+//!   number of tables; see the issue notes).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

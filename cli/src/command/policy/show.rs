@@ -13,7 +13,16 @@ fn list(v: &[String]) -> String {
 fn access_lines(a: &AccessChange) -> Vec<String> {
     let rows = |s: &AccessSummary| s.rows.clone().unwrap_or_else(|| "all rows".into());
     let describe = |s: &AccessSummary| {
-        let mut out = vec![format!("columns {}", list(&s.columns)), rows(s)];
+        // Table permissions without SELECT read no column and no row; say
+        // so rather than print an empty column list and "all rows".
+        let mut out = if s.columns.is_empty() {
+            vec!["no columns (no SELECT)".to_string()]
+        } else {
+            vec![format!("columns {}", list(&s.columns)), rows(s)]
+        };
+        if !s.permissions.is_empty() {
+            out.push(format!("permissions {}", list(&s.permissions)));
+        }
         if !s.masks.is_empty() {
             out.push(format!(
                 "masked {}",
@@ -59,6 +68,24 @@ fn access_lines(a: &AccessChange) -> Vec<String> {
             }
             if !lost.is_empty() {
                 out.push(format!("- columns {}", list(&lost)));
+            }
+            let gained: Vec<String> = s
+                .permissions
+                .iter()
+                .filter(|p| !b.permissions.contains(p))
+                .cloned()
+                .collect();
+            let lost: Vec<String> = b
+                .permissions
+                .iter()
+                .filter(|p| !s.permissions.contains(p))
+                .cloned()
+                .collect();
+            if !gained.is_empty() {
+                out.push(format!("+ permissions {}", list(&gained)));
+            }
+            if !lost.is_empty() {
+                out.push(format!("- permissions {}", list(&lost)));
             }
             if b.rows != s.rows {
                 out.push(format!("~ rows: {} -> {}", rows(b), rows(s)));
@@ -171,4 +198,57 @@ pub fn human(p: &Plan, dir: &str) -> String {
         );
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::indexing_slicing,
+        reason = "test code: a panic is a failed test"
+    )]
+    use super::*;
+
+    fn summary(columns: &[&str], permissions: &[&str]) -> AccessSummary {
+        AccessSummary {
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+            rows: None,
+            masks: Default::default(),
+            cells: Default::default(),
+            permissions: permissions.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+
+    fn change(before: Option<AccessSummary>, after: Option<AccessSummary>) -> AccessChange {
+        AccessChange {
+            principal: "111111111111:user/alice".into(),
+            table: "sales.orders".into(),
+            before,
+            after,
+        }
+    }
+
+    #[test]
+    fn a_permission_only_gain_says_what_it_grants_and_that_no_column_is_read() {
+        let lines = access_lines(&change(
+            None,
+            Some(summary(&[], &["INSERT", "GRANT INSERT"])),
+        ));
+        assert_eq!(
+            lines,
+            [
+                "GAINS access",
+                "  no columns (no SELECT)",
+                "  permissions INSERT, GRANT INSERT"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_permission_only_change_is_not_an_empty_entry() {
+        let lines = access_lines(&change(
+            Some(summary(&["id"], &["INSERT"])),
+            Some(summary(&["id"], &["DELETE"])),
+        ));
+        assert_eq!(lines, ["+ permissions DELETE", "- permissions INSERT"]);
+    }
 }

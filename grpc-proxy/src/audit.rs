@@ -1,17 +1,29 @@
-//! The audit log: one JSON line per decision (DESIGN §4), written off the
-//! query path by a background task, flushed on shutdown.
+//! The audit log: one JSON line per decision (DESIGN §4).
 //!
-//! We hand records to a bounded channel and write them from one task because
-//! the query path must not wait on the disk; the channel is bounded so a stuck
-//! disk slows queries down instead of growing memory without limit, and
-//! [`AuditLog::shutdown`] drains it so a clean shutdown loses nothing.
+//! A decision that releases data is written to the file *before* the data
+//! flows: the request waits until the writer task has handed its line to
+//! the operating system, and a line that cannot be written denies the
+//! decision (UNAVAILABLE), unless the server runs with
+//! `--audit-best-effort`. A statement that streams a result gets a second
+//! line, `"event": "end"`, with the same `id`, the rows returned, the
+//! duration and the error, when the stream ends, fails or is dropped.
+//!
+//! One task writes everything, so lines never interleave; lines waiting at
+//! the same moment go to the file in one `write` (group commit), so the
+//! wait costs one system call per batch, not per decision. The file is
+//! synced on a bounded interval (`--audit-sync-interval`) and at shutdown,
+//! and rotated by size (`--audit-rotate-size`): the full file is synced and
+//! renamed to `FILE.TIMESTAMP`, a new file is opened, and every line lands
+//! whole in exactly one of them. A failed write is cut back to the last
+//! whole line and the file is opened again at the next batch, so the log
+//! recovers when the disk does.
 
+mod writer;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, oneshot};
 
 /// Default audit file name inside the data directory.
@@ -22,6 +34,12 @@ pub const AUDIT_FILE: &str = "audit.jsonl";
 pub struct AuditRecord {
     /// RFC 3339-ish UTC time (seconds since the epoch with millis, plus ISO form).
     pub time: String,
+    /// `decision` (the decision, written before any data flows) or `end`
+    /// (a result stream's end: rows, duration and error).
+    pub event: String,
+    /// Ties a statement's `end` line to its `decision` line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     /// The caller.
     pub principal: String,
     /// The caller's groups.
@@ -53,7 +71,7 @@ pub struct AuditRecord {
     /// does not print it).
     #[serde(skip)]
     pub rewritten_from: Option<std::sync::Arc<policy_engine::rewrite::Rewritten>>,
-    /// Rows returned (for completed streams).
+    /// Rows returned (on a stream's `end` line).
     pub rows: Option<u64>,
     /// Wall time in milliseconds.
     pub duration_ms: f64,
@@ -64,7 +82,7 @@ pub struct AuditRecord {
 impl AuditRecord {
     /// Fills in what the request path leaves to the writer: the statement's
     /// hash and the rewritten SQL.
-    fn complete(&mut self) {
+    pub(crate) fn complete(&mut self) {
         if self.statement_hash.is_none()
             && let Some(sql) = &self.statement
         {
@@ -114,85 +132,155 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// How the audit log is written (the `serve --audit-*` flags).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditOptions {
+    /// Serve decisions whose line could not be written (`--audit-best-effort`).
+    pub best_effort: bool,
+    /// Longest time a written line may wait for `fsync` (`--audit-sync-interval`).
+    pub sync_interval: Duration,
+    /// Rotate the file once it reaches this size (`--audit-rotate-size`);
+    /// `None` never rotates.
+    pub rotate_bytes: Option<u64>,
+}
+
+/// Default `--audit-sync-interval`.
+pub const DEFAULT_SYNC_INTERVAL: Duration = Duration::from_secs(1);
+/// Default `--audit-rotate-size`.
+pub const DEFAULT_ROTATE_BYTES: u64 = 256 * 1024 * 1024;
+
+impl Default for AuditOptions {
+    fn default() -> Self {
+        Self {
+            best_effort: false,
+            sync_interval: DEFAULT_SYNC_INTERVAL,
+            rotate_bytes: Some(DEFAULT_ROTATE_BYTES),
+        }
+    }
+}
+
+/// An audit line that could not be written: the decision it records must
+/// not take effect (unless `--audit-best-effort`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditUnwritable(pub String);
+
+impl std::fmt::Display for AuditUnwritable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the audit log cannot be written: {}", self.0)
+    }
+}
+
+impl std::error::Error for AuditUnwritable {}
+
+/// A message to the writer task.
 enum Msg {
-    Record(Box<AuditRecord>),
+    /// A line, and who waits for it to be written.
+    Record(
+        Box<AuditRecord>,
+        Option<oneshot::Sender<Result<(), AuditUnwritable>>>,
+    ),
+    /// Write and sync everything queued so far.
     Flush(oneshot::Sender<()>),
 }
+
+/// How many records may wait for the writer; a stuck disk slows requests
+/// down instead of growing memory.
+const QUEUE: usize = 4096;
 
 /// A handle to the audit writer; cheap to clone.
 #[derive(Clone)]
 pub struct AuditLog {
     tx: mpsc::Sender<Msg>,
     path: PathBuf,
+    best_effort: bool,
 }
 
 impl AuditLog {
-    /// Opens (appending) the audit file and starts the writer task.
+    /// Opens (appending) the audit file with the default options and
+    /// starts the writer task.
     pub async fn open(path: &Path) -> std::io::Result<Self> {
-        if let Some(dir) = path.parent() {
-            tokio::fs::create_dir_all(dir).await?;
-        }
-        let file = tokio::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .await?;
-        let (tx, mut rx) = mpsc::channel::<Msg>(4096);
-        let shown = path.display().to_string();
-        tokio::spawn(async move {
-            let mut w = tokio::io::BufWriter::new(file);
-            while let Some(msg) = rx.recv().await {
-                match msg {
-                    Msg::Record(mut r) => {
-                        r.complete();
-                        let line = match serde_json::to_string(&r) {
-                            Ok(l) => l,
-                            Err(e) => {
-                                tracing::error!("audit record not serialisable: {e}");
-                                continue;
-                            }
-                        };
-                        if let Err(e) = w.write_all(line.as_bytes()).await {
-                            tracing::error!("audit log {shown}: {e}");
-                        }
-                        if let Err(e) = w.write_all(b"\n").await {
-                            tracing::error!("audit log {shown}: {e}");
-                        }
-                        // Flush when the queue is momentarily empty, so the file
-                        // is current without a write per record under load.
-                        if rx.is_empty()
-                            && let Err(e) = w.flush().await
-                        {
-                            tracing::error!("audit log {shown}: {e}");
-                        }
-                    }
-                    Msg::Flush(done) => {
-                        if let Err(e) = w.flush().await {
-                            tracing::error!("audit log {shown}: {e}");
-                        }
-                        if let Err(e) = w.get_mut().sync_data().await {
-                            tracing::error!("audit log {shown}: {e}");
-                        }
-                        let _ = done.send(());
-                    }
-                }
-            }
-            let _ = w.flush().await;
-        });
+        Self::open_with(path, AuditOptions::default()).await
+    }
+
+    /// Opens (appending) the audit file and starts the writer task. A file
+    /// that cannot be opened is an error here, whatever the options: a
+    /// server that could not audit a single decision should not start.
+    pub async fn open_with(path: &Path, options: AuditOptions) -> std::io::Result<Self> {
+        let file = writer::open(path).await?;
+        let (tx, rx) = mpsc::channel::<Msg>(QUEUE);
+        let best_effort = options.best_effort;
+        tokio::spawn(writer::run(path.to_path_buf(), file, options, rx));
         Ok(Self {
             tx,
             path: path.to_path_buf(),
+            best_effort,
         })
     }
 
-    /// Queues a record (waits only if 4096 records are already queued).
-    pub async fn write(&self, mut record: AuditRecord) {
+    /// Records a decision. Returns once its line is in the file, or with
+    /// the reason it is not; with `--audit-best-effort`, once it is queued
+    /// (a line that is then not written is logged and counted).
+    pub async fn write(&self, mut record: AuditRecord) -> Result<(), AuditUnwritable> {
         if record.time.is_empty() {
             record.time = now_rfc3339();
         }
-        crate::metrics::metrics().decision(&record.operation, &record.decision, record.duration_ms);
-        if self.tx.send(Msg::Record(Box::new(record))).await.is_err() {
-            tracing::error!("audit writer stopped; record lost");
+        if record.event.is_empty() {
+            record.event = "decision".into();
+        }
+        if record.event == "decision" {
+            crate::metrics::metrics().decision(
+                &record.operation,
+                &record.decision,
+                record.duration_ms,
+            );
+        }
+        let stopped = || AuditUnwritable("the audit writer has stopped".into());
+        if self.best_effort {
+            return self
+                .tx
+                .send(Msg::Record(Box::new(record), None))
+                .await
+                .map_err(|_| {
+                    crate::metrics::metrics().audit_failure(1);
+                    tracing::error!("audit writer stopped; record lost");
+                    stopped()
+                });
+        }
+        let (done, wait) = oneshot::channel();
+        if self
+            .tx
+            .send(Msg::Record(Box::new(record), Some(done)))
+            .await
+            .is_err()
+        {
+            crate::metrics::metrics().audit_failure(1);
+            return Err(stopped());
+        }
+        wait.await.unwrap_or_else(|_| Err(stopped()))
+    }
+
+    /// Queues a record without waiting: the end of a result stream, whose
+    /// data has already flowed. It keeps its place in the queue, so a
+    /// flush that follows writes it.
+    pub fn write_later(&self, mut record: AuditRecord) {
+        if record.time.is_empty() {
+            record.time = now_rfc3339();
+        }
+        match self.tx.try_send(Msg::Record(Box::new(record), None)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(msg)) => {
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    if tx.send(msg).await.is_err() {
+                        crate::metrics::metrics().audit_failure(1);
+                        tracing::error!("audit writer stopped; record lost");
+                    }
+                });
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                crate::metrics::metrics().audit_failure(1);
+                tracing::error!("audit writer stopped; record lost");
+            }
         }
     }
 
@@ -207,6 +295,11 @@ impl AuditLog {
     /// The audit file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether decisions are served when their line cannot be written.
+    pub fn best_effort(&self) -> bool {
+        self.best_effort
     }
 }
 
@@ -232,7 +325,8 @@ mod tests {
                 decision: "allow".into(),
                 ..Default::default()
             })
-            .await;
+            .await
+            .unwrap();
         }
         log.flush().await;
         let text = std::fs::read_to_string(&path).unwrap();
@@ -241,6 +335,100 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(lines[99]).unwrap();
         assert_eq!(v["principal"], "111111111111:user/u99");
         assert!(v["time"].as_str().unwrap().ends_with('Z'));
+    }
+
+    fn record(i: usize) -> AuditRecord {
+        AuditRecord {
+            principal: format!("111111111111:user/u{i}"),
+            decision: "allow".into(),
+            statement: Some(format!("SELECT {i} /* {} */", "x".repeat(200))),
+            ..Default::default()
+        }
+    }
+
+    /// Every line of the log and its rotated files, parsed.
+    fn all_lines(dir: &Path) -> Vec<serde_json::Value> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).unwrap() {
+            let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+            for l in text.lines() {
+                out.push(serde_json::from_str(l).expect("a whole JSON line"));
+            }
+        }
+        out
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rotation_by_size_loses_no_line_under_concurrent_writers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(AUDIT_FILE);
+        let options = AuditOptions {
+            rotate_bytes: Some(16 * 1024),
+            ..AuditOptions::default()
+        };
+        let log = AuditLog::open_with(&path, options).await.unwrap();
+        let mut tasks = Vec::new();
+        for t in 0..8 {
+            let log = log.clone();
+            tasks.push(tokio::spawn(async move {
+                for i in 0..250 {
+                    log.write(record(t * 1000 + i)).await.unwrap();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        log.flush().await;
+        let files = std::fs::read_dir(dir.path()).unwrap().count();
+        assert!(files > 10, "rotated into {files} files");
+        let mut seen: Vec<String> = all_lines(dir.path())
+            .iter()
+            .map(|v| v["principal"].as_str().unwrap().to_string())
+            .collect();
+        seen.sort();
+        let mut want: Vec<String> = (0..8)
+            .flat_map(|t| (0..250).map(move |i| format!("111111111111:user/u{}", t * 1000 + i)))
+            .collect();
+        want.sort();
+        assert_eq!(seen, want, "each line exactly once, whole");
+    }
+
+    #[tokio::test]
+    async fn a_full_disk_fails_the_decision_and_the_log_recovers_when_it_clears() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.jsonl");
+        let path = dir.path().join(AUDIT_FILE);
+        // The log's path leads to a device on which every write fails
+        // with ENOSPC, as on a full disk.
+        std::os::unix::fs::symlink("/dev/full", &path).unwrap();
+        let log = AuditLog::open(&path).await.unwrap();
+        let err = log.write(record(1)).await.unwrap_err();
+        assert!(err.to_string().contains("No space left"), "{err}");
+        // Still failing: every decision is refused, none is lost silently.
+        assert!(log.write(record(2)).await.is_err());
+        // The disk "clears": the path now leads to a writable file.
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink(&real, &path).unwrap();
+        log.write(record(3)).await.unwrap();
+        log.flush().await;
+        let text = std::fs::read_to_string(&real).unwrap();
+        assert_eq!(text.lines().count(), 1);
+        assert!(text.contains("u3"));
+    }
+
+    #[tokio::test]
+    async fn best_effort_serves_decisions_whose_line_is_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(AUDIT_FILE);
+        std::os::unix::fs::symlink("/dev/full", &path).unwrap();
+        let options = AuditOptions {
+            best_effort: true,
+            ..AuditOptions::default()
+        };
+        let log = AuditLog::open_with(&path, options).await.unwrap();
+        log.write(record(1)).await.unwrap();
+        log.flush().await;
     }
 
     #[test]

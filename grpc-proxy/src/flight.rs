@@ -22,13 +22,15 @@
 //! ```text
 //! flight/plan.rs        rewrite + backend plan, prepared statements, the plan cache
 //! flight/statement.rs   GetFlightInfo / DoGet of a statement, audit records
-//! flight/stream.rs      result streams: rows counted, deadline, audit, no task
+//! flight/stream.rs      result streams: rows counted, deadline, result limits, audit, no task
+//! flight/limits.rs      statements running per principal
 //! flight/metadata.rs    SQL info, catalogs, schemas, tables, key commands
 //! flight/refused.rs     the refused commands, one table of what and what to do
 //! crate::status         every error → gRPC status, in one place
 //! ```
 
 mod backend;
+mod limits;
 mod metadata;
 mod plan;
 mod planned;
@@ -104,13 +106,26 @@ pub struct ProxyLimits {
     pub statement_timeout: Duration,
     /// Bounds on the plans kept for tickets.
     pub plan_cache: PlanCacheLimits,
+    /// Most statements one principal may plan or run at once; 0 is no limit.
+    pub max_concurrent_statements_per_principal: usize,
+    /// Most rows one statement may return.
+    pub max_result_rows: Option<u64>,
+    /// Most bytes (Arrow IPC frames) one statement may return.
+    pub max_result_bytes: Option<u64>,
 }
+
+/// Default `--max-concurrent-statements-per-principal`.
+pub const DEFAULT_MAX_CONCURRENT_STATEMENTS_PER_PRINCIPAL: usize = 64;
 
 impl Default for ProxyLimits {
     fn default() -> Self {
         Self {
             statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
             plan_cache: PlanCacheLimits::default(),
+            max_concurrent_statements_per_principal:
+                DEFAULT_MAX_CONCURRENT_STATEMENTS_PER_PRINCIPAL,
+            max_result_rows: None,
+            max_result_bytes: None,
         }
     }
 }
@@ -127,6 +142,7 @@ pub struct FlightProxy {
     hash_key: Vec<u8>,
     plans: PlanCache<Plan>,
     limits: ProxyLimits,
+    running: Arc<limits::Running>,
     sql_info: SqlInfoData,
 }
 
@@ -158,13 +174,16 @@ impl FlightProxy {
             hash_key,
             plans: PlanCache::new(PlanCacheLimits::default()),
             limits: ProxyLimits::default(),
+            running: limits::Running::new(DEFAULT_MAX_CONCURRENT_STATEMENTS_PER_PRINCIPAL),
             sql_info: sql_info()?,
         })
     }
 
-    /// Enforces these bounds (plan cache, statement timeout).
+    /// Enforces these bounds (plan cache, statement timeout, running
+    /// statements per principal, result size).
     pub fn with_limits(mut self, limits: ProxyLimits) -> Self {
         self.plans = PlanCache::new(limits.plan_cache);
+        self.running = limits::Running::new(limits.max_concurrent_statements_per_principal);
         self.limits = limits;
         self
     }

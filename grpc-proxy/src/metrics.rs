@@ -51,6 +51,8 @@ pub struct Metrics {
     plan_cache_hits: AtomicU64,
     plan_cache_misses: AtomicU64,
     upstream_errors: AtomicU64,
+    audit_failures: AtomicU64,
+    limit_refusals: AtomicU64,
 }
 
 /// The process's registry.
@@ -102,6 +104,17 @@ impl Metrics {
     /// A call to the upstream engine that failed on its side or in transit.
     pub fn upstream_error(&self) {
         self.upstream_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Audit lines that could not be written (their decisions were denied,
+    /// unless `--audit-best-effort`).
+    pub fn audit_failure(&self, lines: u64) {
+        self.audit_failures.fetch_add(lines, Ordering::Relaxed);
+    }
+
+    /// A statement refused or cancelled by a resource limit.
+    pub fn limit_refusal(&self) {
+        self.limit_refusals.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The registry in Prometheus' text exposition format (0.0.4).
@@ -199,6 +212,16 @@ impl Metrics {
                 "lakegate_upstream_errors_total",
                 "Calls to the upstream engine that failed.",
                 self.upstream_errors.load(Ordering::Relaxed),
+            ),
+            (
+                "lakegate_audit_write_failures_total",
+                "Audit lines that could not be written.",
+                self.audit_failures.load(Ordering::Relaxed),
+            ),
+            (
+                "lakegate_limit_refusals_total",
+                "Statements refused or cancelled by a resource limit.",
+                self.limit_refusals.load(Ordering::Relaxed),
             ),
         ] {
             let _ = writeln!(

@@ -57,6 +57,9 @@ pub struct ServerConfig {
     pub demo: bool,
     /// The audit log file (default: `DATA_DIR/audit.jsonl`).
     pub audit_log: Option<PathBuf>,
+    /// How the audit log is written: strict or best effort, sync interval,
+    /// rotation size.
+    pub audit: crate::audit::AuditOptions,
     /// Serve TLS (rustls) with this certificate and key; with a client CA,
     /// client certificates listed in `DATA_DIR/client-certs.json` authenticate
     /// Flight SQL and governance calls (mTLS).
@@ -97,6 +100,13 @@ pub struct Limits {
     /// Estimated bytes of one principal's plans kept for tickets
     /// (`--max-plan-cache-bytes-per-principal`).
     pub max_plan_cache_bytes_per_principal: usize,
+    /// Statements one principal may plan or run at once; 0 is no limit
+    /// (`--max-concurrent-statements-per-principal`).
+    pub max_concurrent_statements_per_principal: usize,
+    /// Rows one statement may return (`--max-result-rows`).
+    pub max_result_rows: Option<u64>,
+    /// Bytes one statement may return (`--max-result-bytes`).
+    pub max_result_bytes: Option<u64>,
 }
 
 impl Default for Limits {
@@ -110,6 +120,10 @@ impl Default for Limits {
             max_total_memory: engine.max_total_memory,
             max_plan_cache_bytes: cache.max_bytes,
             max_plan_cache_bytes_per_principal: cache.max_bytes_per_principal,
+            max_concurrent_statements_per_principal:
+                crate::flight::DEFAULT_MAX_CONCURRENT_STATEMENTS_PER_PRINCIPAL,
+            max_result_rows: None,
+            max_result_bytes: None,
         }
     }
 }
@@ -132,6 +146,9 @@ impl Limits {
                 max_bytes: self.max_plan_cache_bytes,
                 max_bytes_per_principal: self.max_plan_cache_bytes_per_principal,
             },
+            max_concurrent_statements_per_principal: self.max_concurrent_statements_per_principal,
+            max_result_rows: self.max_result_rows,
+            max_result_bytes: self.max_result_bytes,
         }
     }
 }
@@ -261,7 +278,7 @@ impl AppState {
             .audit_log
             .clone()
             .unwrap_or_else(|| self.config.data_dir.join(crate::audit::AUDIT_FILE));
-        let audit = AuditLog::open(&audit_path)
+        let audit = AuditLog::open_with(&audit_path, self.config.audit.clone())
             .await
             .map_err(|e| Error::Audit {
                 path: audit_path.clone(),

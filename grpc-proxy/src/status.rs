@@ -28,6 +28,18 @@ pub enum ProxyError {
     /// The statement ran past `--statement-timeout` (the duration) and was
     /// stopped.
     Deadline(Duration),
+    /// The decision's audit line could not be written, so the decision
+    /// does not take effect.
+    Audit(crate::audit::AuditUnwritable),
+    /// A resource limit: which flag, its value, and what was asked for.
+    Limit {
+        /// The flag that sets it, e.g. `--max-result-rows`.
+        flag: &'static str,
+        /// What went over it, e.g. "the result has more than 1000 rows".
+        what: String,
+        /// What to do instead.
+        todo: &'static str,
+    },
     /// A request lakegate does not serve: what it was, and what to do.
     Refused {
         /// What was refused, e.g. "a Substrait plan".
@@ -87,6 +99,18 @@ pub fn status(err: ProxyError) -> Status {
              stopped; make it cheaper, e.g. filter earlier or aggregate less",
             timeout.as_millis()
         )),
+        ProxyError::Audit(e) => {
+            tracing::error!("decision denied: {e}");
+            Status::unavailable(
+                "the audit log cannot be written, so this decision was denied (lakegate does not \
+                 serve what it cannot record); the operator must free the audit log's disk or fix \
+                 its file, or run with --audit-best-effort",
+            )
+        }
+        ProxyError::Limit { flag, what, todo } => {
+            crate::metrics::metrics().limit_refusal();
+            Status::resource_exhausted(format!("{what}, over the limit `{flag}`; {todo}"))
+        }
         ProxyError::Refused { what, todo } => {
             Status::permission_denied(format!("{what} is not allowed through lakegate; {todo}"))
         }

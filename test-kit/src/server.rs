@@ -85,6 +85,7 @@ pub struct Builder {
     client_certs: Option<String>,
     limits: Limits,
     audit_log: Option<PathBuf>,
+    audit: grpc_proxy::audit::AuditOptions,
     store: Option<grpc_proxy::store::StoreConfig>,
     jwks: Option<grpc_proxy::auth::jwks::JwksConfig>,
     dev_tokens: bool,
@@ -103,6 +104,7 @@ impl Default for Builder {
             client_certs: None,
             limits: Limits::default(),
             audit_log: None,
+            audit: Default::default(),
             store: None,
             jwks: None,
             dev_tokens: true,
@@ -201,6 +203,12 @@ impl Builder {
         self
     }
 
+    /// How the audit log is written (strict or best effort, sync, rotation).
+    pub fn audit(mut self, options: grpc_proxy::audit::AuditOptions) -> Self {
+        self.audit = options;
+        self
+    }
+
     /// Opens the store and bootstraps the admins; the catalog can then be
     /// built before the proxy starts.
     pub fn open(self) -> Staged {
@@ -250,6 +258,7 @@ impl Builder {
             }),
             demo: false,
             audit_log: self.audit_log.clone(),
+            audit: self.audit.clone(),
             tls: self.tls.clone(),
             limits: self.limits.clone(),
             blueprints: None,

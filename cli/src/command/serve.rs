@@ -72,6 +72,23 @@ pub struct Args {
     /// Where to append the audit log (default: DATA_DIR/audit.jsonl).
     #[arg(long, value_name = "FILE")]
     audit_log: Option<PathBuf>,
+    /// Serve decisions even when their audit line cannot be written (a full
+    /// or failing disk). This gives up the guarantee that every decision
+    /// that released data is in the audit log: lost lines are only logged
+    /// and counted (lakegate_audit_write_failures_total). Without it such
+    /// decisions are denied with UNAVAILABLE until the log can be written.
+    #[arg(long)]
+    audit_best_effort: bool,
+    /// Sync the audit log to disk at least this often (lines are written to
+    /// the file before their data flows; this bounds what a power loss can
+    /// take), e.g. 1s, 200ms.
+    #[arg(long, default_value = "1s", value_name = "DURATION", value_parser = parse_duration)]
+    audit_sync_interval: Duration,
+    /// Rotate the audit log when it reaches this size: it is renamed to
+    /// FILE.TIMESTAMP and a new FILE is started; rotated files are kept
+    /// (remove or ship them yourself). 0 never rotates.
+    #[arg(long, default_value = "256MiB", value_name = "BYTES", value_parser = parse_rotate_size)]
+    audit_rotate_size: usize,
     /// Serve TLS with this certificate chain (PEM); needs --tls-key.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -153,6 +170,18 @@ pub struct Args {
     /// oldest dropped first).
     #[arg(long, default_value = "32MiB", value_name = "BYTES", value_parser = parse_bytes)]
     max_plan_cache_bytes_per_principal: usize,
+    /// Statements one principal may plan or run at once; one more is
+    /// refused with RESOURCE_EXHAUSTED (0: no limit).
+    #[arg(long, default_value_t = grpc_proxy::flight::DEFAULT_MAX_CONCURRENT_STATEMENTS_PER_PRINCIPAL, value_name = "N")]
+    max_concurrent_statements_per_principal: usize,
+    /// Rows one statement may return; a result that would pass it is
+    /// cancelled with RESOURCE_EXHAUSTED (default: no limit).
+    #[arg(long, value_name = "N")]
+    max_result_rows: Option<u64>,
+    /// Bytes (Arrow IPC) one statement may return, e.g. 1GiB; a result that
+    /// would pass it is cancelled with RESOURCE_EXHAUSTED (default: no limit).
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    max_result_bytes: Option<usize>,
     /// Run the blueprints (`*.toml`) in this folder on their schedules
     /// (needs --blueprints-as).
     #[arg(long, value_name = "DIR", requires = "blueprints_as")]
@@ -229,6 +258,15 @@ fn jwks(a: &mut Args) -> Result<Option<JwksConfig>, CliError> {
     }))
 }
 
+/// `--audit-rotate-size`: a size, or 0 for never.
+fn parse_rotate_size(s: &str) -> Result<usize, String> {
+    if s.trim() == "0" {
+        Ok(0)
+    } else {
+        parse_bytes(s)
+    }
+}
+
 /// Runs the server.
 pub async fn run(mut a: Args) -> Result<(), CliError> {
     init_logging();
@@ -258,6 +296,11 @@ pub async fn run(mut a: Args) -> Result<(), CliError> {
         },
         demo: a.demo,
         audit_log: a.audit_log,
+        audit: grpc_proxy::audit::AuditOptions {
+            best_effort: a.audit_best_effort,
+            sync_interval: a.audit_sync_interval,
+            rotate_bytes: (a.audit_rotate_size > 0).then_some(a.audit_rotate_size as u64),
+        },
         tls: match (a.tls_cert, a.tls_key) {
             (Some(cert), Some(key)) => Some(grpc_proxy::server::TlsFiles {
                 cert,
@@ -273,6 +316,9 @@ pub async fn run(mut a: Args) -> Result<(), CliError> {
             max_total_memory: a.max_total_memory,
             max_plan_cache_bytes: a.max_plan_cache_bytes,
             max_plan_cache_bytes_per_principal: a.max_plan_cache_bytes_per_principal,
+            max_concurrent_statements_per_principal: a.max_concurrent_statements_per_principal,
+            max_result_rows: a.max_result_rows,
+            max_result_bytes: a.max_result_bytes.map(|b| b as u64),
         },
         blueprints: a.blueprints.zip(a.blueprints_as),
         source_secrets: a.source_secrets.into_iter().collect(),

@@ -228,6 +228,28 @@ impl Server {
         let _ = self.child.wait();
     }
 
+    /// Stops the server with SIGTERM, as a service manager would, and waits
+    /// for it to exit cleanly.
+    pub fn terminate(&mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                assert!(st.success(), "exit {st:?}");
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "server did not stop on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Kills the server (as `kill -9` would) and starts it again on the same
     /// data directory; the endpoint changes, tokens stay valid.
     pub fn restart(&mut self) {

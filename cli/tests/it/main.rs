@@ -12,6 +12,7 @@
 )]
 
 mod admin_flow;
+mod audit;
 mod auth;
 mod bad_input;
 mod blueprint_kills;

@@ -4,6 +4,11 @@
 
 use super::*;
 
+/// A statement's id in the audit log: unique per process and start time.
+fn statement_id() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
 /// `p1 OR p2 OR …`, for the audit log.
 pub(super) fn join_or(ps: &[policy_engine::predicate::RowExpr]) -> String {
     ps.iter()
@@ -67,7 +72,9 @@ impl FlightProxy {
         rec.decision = "deny".into();
         rec.error = Some(status.message().to_string());
         rec.duration_ms = started.elapsed().as_secs_f64() * 1e3;
-        self.audit.write(rec).await;
+        // A denial stands whether or not its line is written; the writer
+        // has logged and counted a failure.
+        let _ = self.audit.write(rec).await;
         status
     }
 
@@ -85,6 +92,10 @@ impl FlightProxy {
         let started = Instant::now();
         let mut rec = self.audit_base(caller, "plan", Some(sql));
         rec.source = peer;
+        let _running = match self.running.enter(&caller.principal.to_string()) {
+            Ok(guard) => guard,
+            Err(s) => return Err(self.deny(rec, started, s).await),
+        };
         let planned = match prepared {
             Some(prep) => self.prepared_plan(caller, token_exp, prep, sql).await,
             None => self
@@ -130,7 +141,9 @@ impl FlightProxy {
         Ok(info)
     }
 
-    /// DoGet for a sealed statement: run it and stream the result.
+    /// DoGet for a sealed statement: run it and stream the result. The
+    /// decision's audit line is written before the first byte of the
+    /// result is returned; a line that cannot be written denies it.
     pub(super) async fn statement_stream(
         &self,
         caller: Caller,
@@ -140,6 +153,11 @@ impl FlightProxy {
         let started = Instant::now();
         let mut rec = self.audit_base(&caller, "statement", Some(&sealed.sql));
         rec.source = peer;
+        // Held until the stream ends or is dropped.
+        let running = match self.running.enter(&caller.principal.to_string()) {
+            Ok(guard) => guard,
+            Err(s) => return Err(self.deny(rec, started, s).await),
+        };
         let snap = self.snapshot().await?;
         // Opening the seal checked that it names this very caller.
         let plan = match self.cached(&sealed.plan, &sealed.caller, snap.catalog.version) {
@@ -150,8 +168,6 @@ impl FlightProxy {
             },
         };
         Self::describe_plan(&mut rec, &plan.rewritten);
-        rec.decision = "allow".into();
-        let audit = self.audit.clone();
         // The statement's time counts from here; the producer stops at the
         // deadline or as soon as the client goes away.
         let timeout = self.limits.statement_timeout;
@@ -164,34 +180,42 @@ impl FlightProxy {
             Ok(Err(s)) => return Err(self.deny(rec, started, s).await),
             Err(_) => return Err(self.deny(rec, started, deadline_status(timeout)).await),
         };
-        match opened {
+        rec.decision = "allow".into();
+        rec.id = Some(statement_id());
+        rec.duration_ms = started.elapsed().as_secs_f64() * 1e3;
+        let end = stream::end_record(&rec);
+        // Nothing of the result has left yet: dropping `opened` cancels it.
+        self.audit
+            .write(rec)
+            .await
+            .map_err(|e| status(ProxyError::Audit(e)))?;
+        let frames: BoxStream<FlightData> = match opened {
             Opened::Batches(batches) => {
                 let schema = batches.schema();
-                let counted = RowCounter::new(
-                    batches.map_err(|e| {
-                        FlightError::Tonic(Box::new(engine_status(
-                            lakegate_engine::EngineError::from_datafusion(e),
-                        )))
-                    }),
-                    rec,
-                    started,
-                    audit,
-                    (deadline, timeout),
-                );
-                let stream = FlightDataEncoderBuilder::new()
-                    .with_schema(schema)
-                    .build(counted)
-                    .map_err(flight_err);
-                Ok(Box::pin(stream))
+                let batches = batches.map_err(|e| {
+                    FlightError::Tonic(Box::new(engine_status(
+                        lakegate_engine::EngineError::from_datafusion(e),
+                    )))
+                });
+                Box::pin(
+                    FlightDataEncoderBuilder::new()
+                        .with_schema(schema)
+                        .build(batches)
+                        .map_err(flight_err),
+                )
             }
-            Opened::Frames(frames) => Ok(Box::pin(RowCounter::new(
-                frames.map_err(upstream_error),
-                rec,
-                started,
-                audit,
-                (deadline, timeout),
-            ))),
-        }
+            Opened::Frames(frames) => Box::pin(frames.map_err(upstream_error)),
+        };
+        Ok(Box::pin(RowCounter::new(
+            frames,
+            stream::Bounds {
+                deadline,
+                timeout,
+                max_rows: self.limits.max_result_rows,
+                max_bytes: self.limits.max_result_bytes,
+            },
+            stream::Audit::new(end, started, self.audit.clone(), running),
+        )))
     }
 
     pub(super) fn encode_batch(batch: RecordBatch) -> BoxStream<FlightData> {

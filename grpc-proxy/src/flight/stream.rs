@@ -1,36 +1,76 @@
-//! Result streaming of the Flight SQL proxy: counts the rows a stream
-//! carries for the audit log, stops it at the statement's deadline, and
-//! finishes the audit record when the stream ends, fails or is dropped.
+//! Result streaming of the Flight SQL proxy: counts the rows and bytes a
+//! stream carries, stops it at the statement's deadline or at a result
+//! limit, and writes the statement's `end` audit line when the stream ends,
+//! fails or is dropped.
 //!
 //! The counting is a wrapper polled by tonic itself, with no task and no
-//! channel between the producer and the client: each frame costs one poll.
-//! When the client goes away tonic drops the response stream, which drops
-//! the producer (cancelling the engine's work or the upstream call), also
-//! while it computes before its first batch.
+//! channel between the producer and the client: each frame costs one poll,
+//! and a slow client holds back the producer (backpressure), never a
+//! queue. When the client goes away tonic drops the response stream, which
+//! drops the producer (cancelling the engine's work or the upstream call),
+//! also while it computes before its first batch.
 
 use std::future::Future;
 use std::task::{Context, Poll};
 
+use super::limits::RunningGuard;
 use super::*;
 
-/// The audit side of a result stream: rows so far, and the record written
-/// once when the stream ends (completely, with an error, or because the
-/// client went away).
-struct Audit {
+/// The `end` line of a statement whose `decision` line is `rec`: the same
+/// id, caller and statement hash, to be completed with rows, bytes,
+/// duration and error.
+pub(super) fn end_record(rec: &AuditRecord) -> AuditRecord {
+    AuditRecord {
+        event: "end".into(),
+        id: rec.id.clone(),
+        principal: rec.principal.clone(),
+        groups: rec.groups.clone(),
+        source: rec.source.clone(),
+        operation: rec.operation.clone(),
+        decision: rec.decision.clone(),
+        ..AuditRecord::default()
+    }
+}
+
+/// The audit side of a result stream: rows so far, and the `end` record
+/// written once when the stream ends (completely, with an error, or
+/// because the client went away). It also holds the principal's running
+/// statement slot, released with it.
+pub(super) struct Audit {
     rows: u64,
+    bytes: u64,
     rec: Option<AuditRecord>,
     started: Instant,
     audit: AuditLog,
+    _running: RunningGuard,
 }
 
 impl Audit {
+    /// `end` is written through `audit` when the stream is over.
+    pub(super) fn new(
+        end: AuditRecord,
+        started: Instant,
+        audit: AuditLog,
+        running: RunningGuard,
+    ) -> Self {
+        Self {
+            rows: 0,
+            bytes: 0,
+            rec: Some(end),
+            started,
+            audit,
+            _running: running,
+        }
+    }
+
     fn finish(&mut self, error: Option<String>) {
         if let Some(mut rec) = self.rec.take() {
             rec.rows = Some(self.rows);
             rec.duration_ms = self.started.elapsed().as_secs_f64() * 1e3;
             rec.error = error;
-            let audit = self.audit.clone();
-            tokio::spawn(async move { audit.write(rec).await });
+            // Queued in order now, so a shutdown's flush that follows
+            // writes it.
+            self.audit.write_later(rec);
         }
     }
 }
@@ -41,90 +81,77 @@ impl Drop for Audit {
     }
 }
 
-/// What a counted stream carries: how to count an item's rows and how to
-/// report a failure in it.
-pub(super) trait Counted: Sized {
-    /// The error type of the stream.
-    type Error;
-    /// Rows the item carries.
-    fn rows(&self) -> u64;
-    /// The deadline error in the stream's error type.
-    fn deadline(s: Status) -> Self::Error;
-    /// The message the audit log records for `e`.
-    fn message(e: &Self::Error) -> String;
-}
-
-impl Counted for RecordBatch {
-    type Error = FlightError;
-    fn rows(&self) -> u64 {
-        self.num_rows() as u64
-    }
-    fn deadline(s: Status) -> FlightError {
-        FlightError::Tonic(Box::new(s))
-    }
-    fn message(e: &FlightError) -> String {
-        e.to_string()
-    }
-}
-
-impl Counted for FlightData {
-    type Error = Status;
-    fn rows(&self) -> u64 {
-        record_batch_rows(self)
-    }
-    fn deadline(s: Status) -> Status {
-        s
-    }
-    fn message(e: &Status) -> String {
-        e.message().to_string()
-    }
+/// Where a statement's result must stop.
+pub(super) struct Bounds {
+    /// When the statement's time is up.
+    pub deadline: tokio::time::Instant,
+    /// `--statement-timeout`, for the message.
+    pub timeout: Duration,
+    /// `--max-result-rows`.
+    pub max_rows: Option<u64>,
+    /// `--max-result-bytes` (the frames' IPC header and body bytes).
+    pub max_bytes: Option<u64>,
 }
 
 /// A result stream that counts rows for the audit log and ends with
-/// DEADLINE_EXCEEDED at the statement's deadline. It yields nothing after
-/// its first error.
-pub(super) struct RowCounter<S> {
-    inner: Pin<Box<S>>,
+/// DEADLINE_EXCEEDED at the statement's deadline, or RESOURCE_EXHAUSTED
+/// before a frame that would take it past a result limit. It yields
+/// nothing after its first error.
+pub(super) struct RowCounter {
+    inner: BoxStream<FlightData>,
     deadline: Pin<Box<tokio::time::Sleep>>,
-    timeout: Duration,
+    bounds: Bounds,
     audit: Audit,
     done: bool,
 }
 
-impl<S, T> RowCounter<S>
-where
-    S: Stream<Item = Result<T, T::Error>>,
-    T: Counted,
-{
-    /// Wraps `inner`; `rec` is written when the stream ends.
-    pub(super) fn new(
-        inner: S,
-        rec: AuditRecord,
-        started: Instant,
-        audit: AuditLog,
-        (deadline, timeout): (tokio::time::Instant, Duration),
-    ) -> Self {
+impl RowCounter {
+    /// Wraps `inner`.
+    pub(super) fn new(inner: BoxStream<FlightData>, bounds: Bounds, audit: Audit) -> Self {
         Self {
-            inner: Box::pin(inner),
-            deadline: Box::pin(tokio::time::sleep_until(deadline)),
-            timeout,
-            audit: Audit {
-                rows: 0,
-                rec: Some(rec),
-                started,
-                audit,
-            },
+            inner,
+            deadline: Box::pin(tokio::time::sleep_until(bounds.deadline)),
+            bounds,
+            audit,
             done: false,
         }
     }
+
+    /// The limit `frame` would break, if any.
+    fn over_limit(&self, frame: &FlightData) -> Option<Status> {
+        let rows = self.audit.rows.saturating_add(record_batch_rows(frame));
+        if let Some(max) = self.bounds.max_rows
+            && rows > max
+        {
+            return Some(status(ProxyError::Limit {
+                flag: "--max-result-rows",
+                what: format!("the result has more than {max} rows"),
+                todo: "add a LIMIT, a filter or an aggregate",
+            }));
+        }
+        let size = (frame.data_header.len() + frame.data_body.len()) as u64;
+        let bytes = self.audit.bytes.saturating_add(size);
+        if let Some(max) = self.bounds.max_bytes
+            && bytes > max
+        {
+            return Some(status(ProxyError::Limit {
+                flag: "--max-result-bytes",
+                what: format!("the result is larger than {max} bytes"),
+                todo: "select fewer columns or rows",
+            }));
+        }
+        None
+    }
+
+    fn fail(&mut self, s: Status) -> Poll<Option<Result<FlightData, Status>>> {
+        self.done = true;
+        self.audit.finish(Some(s.message().to_string()));
+        Poll::Ready(Some(Err(s)))
+    }
 }
 
-impl<S, T> Stream for RowCounter<S>
-where
-    S: Stream<Item = Result<T, T::Error>>,
-    T: Counted,
-{
-    type Item = Result<T, T::Error>;
+impl Stream for RowCounter {
+    type Item = Result<FlightData, Status>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
@@ -132,10 +159,7 @@ where
             return Poll::Ready(None);
         }
         if this.deadline.as_mut().poll(cx).is_ready() {
-            this.done = true;
-            let s = deadline_status(this.timeout);
-            this.audit.finish(Some(s.message().to_string()));
-            return Poll::Ready(Some(Err(T::deadline(s))));
+            return this.fail(deadline_status(this.bounds.timeout));
         }
         match this.inner.as_mut().poll_next(cx) {
             Poll::Pending => Poll::Pending,
@@ -144,15 +168,18 @@ where
                 this.audit.finish(None);
                 Poll::Ready(None)
             }
-            Poll::Ready(Some(Ok(item))) => {
-                this.audit.rows = this.audit.rows.saturating_add(item.rows());
-                Poll::Ready(Some(Ok(item)))
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(s) = this.over_limit(&frame) {
+                    return this.fail(s);
+                }
+                this.audit.rows = this.audit.rows.saturating_add(record_batch_rows(&frame));
+                this.audit.bytes = this
+                    .audit
+                    .bytes
+                    .saturating_add((frame.data_header.len() + frame.data_body.len()) as u64);
+                Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(Some(Err(e))) => {
-                this.done = true;
-                this.audit.finish(Some(T::message(&e)));
-                Poll::Ready(Some(Err(e)))
-            }
+            Poll::Ready(Some(Err(e))) => this.fail(e),
         }
     }
 }

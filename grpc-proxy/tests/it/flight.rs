@@ -574,7 +574,12 @@ async fn audit_records_every_decision() {
         .iter()
         .find(|r| r["decision"] == "allow" && r["statement"] == "SELECT id FROM sales.orders")
         .unwrap();
-    assert_eq!(ok["rows"], 4);
+    assert_eq!(ok["event"], "decision");
+    let end = recs
+        .iter()
+        .find(|r| r["event"] == "end" && r["id"] == ok["id"])
+        .unwrap();
+    assert_eq!(end["rows"], 4);
     assert_eq!(ok["principal"], "111111111111:user/alice");
     assert!(ok["rewritten"].as_str().unwrap().contains("__lg_t0"));
     // Hashed by the audit writer: SHA-256 of the statement as sent.

@@ -9,7 +9,8 @@
 //! - `jwks`: identity provider tokens (RS256, ES256), key rotation;
 //! - `scale_out`: two nodes on one PostgreSQL store, /metrics and /healthz;
 //! - `upstream_tls`: a grpcs:// upstream verified against its CA;
-//! - `ballista`: a real Ballista cluster as the upstream.
+//! - `ballista`: a real Ballista cluster as the upstream;
+//! - `hardening`: the audit written before data flows, result and concurrency limits.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -21,6 +22,7 @@
 
 mod ballista;
 mod flight;
+mod hardening;
 mod jwks;
 mod leaks;
 mod limits;

@@ -49,7 +49,17 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE meta (k TEXT PRIMARY KEY, v INTEGER 
 /// The embedded default store: one SQLite file in WAL mode.
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    /// Crash tests only: how long a commit waits inside its transaction,
+    /// after its writes and before `COMMIT` (see [`COMMIT_DELAY_VAR`]).
+    commit_delay: Option<std::time::Duration>,
 }
+
+/// Fault injection for crash tests: with `LAKEGATE_FAULT_STORE_COMMIT_DELAY_MS`
+/// set in the server's environment, every commit waits that long inside its
+/// transaction, after its writes and before `COMMIT`, so that a test can
+/// kill the server there and show that the change is whole or absent.
+/// Unset, as in production, commits do not wait.
+pub const COMMIT_DELAY_VAR: &str = "LAKEGATE_FAULT_STORE_COMMIT_DELAY_MS";
 
 impl SqliteStore {
     /// Opens (creating if needed) the store at `path` and runs migrations.
@@ -90,8 +100,14 @@ impl SqliteStore {
             )?;
             tx.commit()?;
         }
+        let commit_delay = std::env::var(COMMIT_DELAY_VAR)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .filter(|ms| *ms > 0)
+            .map(std::time::Duration::from_millis);
         Ok(Self {
             conn: Mutex::new(conn),
+            commit_delay,
         })
     }
 
@@ -175,6 +191,9 @@ impl Store for SqliteStore {
             "UPDATE meta SET v = ?1 WHERE k = 'version'",
             params![next_i],
         )?;
+        if let Some(delay) = self.commit_delay {
+            std::thread::sleep(delay);
+        }
         tx.commit()?;
         Ok(next)
     }

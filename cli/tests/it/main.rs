@@ -20,6 +20,7 @@ mod blueprint_logs;
 mod blueprint_mysql;
 mod blueprint_schedule;
 mod blueprints;
+mod crash;
 mod crawl;
 mod cross_account;
 mod data_filters;

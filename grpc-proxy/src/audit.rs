@@ -88,6 +88,12 @@ impl AuditRecord {
         {
             self.statement_hash = Some(hex::encode(Sha256::digest(sql.as_bytes())));
         }
+        // The hash covers the whole text; the line keeps a bounded part, so
+        // large statements cannot fill the audit disk (and, in strict mode,
+        // deny everyone) at a few megabytes a statement.
+        if let Some(sql) = self.statement.as_mut() {
+            clip_text(sql);
+        }
         if self.rewritten.is_none()
             && let Some(rw) = self.rewritten_from.take()
         {
@@ -97,7 +103,29 @@ impl AuditRecord {
                 rw.sql.clone()
             });
         }
+        if let Some(sql) = self.rewritten.as_mut() {
+            clip_text(sql);
+        }
     }
+}
+
+/// Most bytes of statement text (and of the rewritten SQL) one line keeps.
+pub const MAX_TEXT_BYTES: usize = 16 * 1024;
+
+/// Cuts `text` to [`MAX_TEXT_BYTES`] at a character boundary, saying so.
+fn clip_text(text: &mut String) {
+    if text.len() <= MAX_TEXT_BYTES {
+        return;
+    }
+    let full = text.len();
+    let mut end = MAX_TEXT_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text.push_str(&format!(
+        "… ({full} bytes in all; statement_hash covers them)"
+    ));
 }
 
 /// Current time as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
@@ -227,41 +255,53 @@ impl AuditLog {
         if record.event.is_empty() {
             record.event = "decision".into();
         }
-        if record.event == "decision" {
-            crate::metrics::metrics().decision(
-                &record.operation,
-                &record.decision,
+        let counted = (record.event == "decision").then(|| {
+            (
+                record.operation.clone(),
+                record.decision.clone(),
                 record.duration_ms,
-            );
-        }
+            )
+        });
         let stopped = || AuditUnwritable("the audit writer has stopped".into());
-        if self.best_effort {
-            return self
-                .tx
+        let written = if self.best_effort {
+            self.tx
                 .send(Msg::Record(Box::new(record), None))
                 .await
                 .map_err(|_| {
                     crate::metrics::metrics().audit_failure(1);
                     tracing::error!("audit writer stopped; record lost");
                     stopped()
-                });
+                })
+        } else {
+            let (done, wait) = oneshot::channel();
+            if self
+                .tx
+                .send(Msg::Record(Box::new(record), Some(done)))
+                .await
+                .is_err()
+            {
+                crate::metrics::metrics().audit_failure(1);
+                Err(stopped())
+            } else {
+                wait.await.unwrap_or_else(|_| Err(stopped()))
+            }
+        };
+        if let Some((operation, decision, millis)) = counted {
+            // A decision whose line could not be written was denied.
+            let decision = if written.is_ok() {
+                decision.as_str()
+            } else {
+                "deny"
+            };
+            crate::metrics::metrics().decision(&operation, decision, millis);
         }
-        let (done, wait) = oneshot::channel();
-        if self
-            .tx
-            .send(Msg::Record(Box::new(record), Some(done)))
-            .await
-            .is_err()
-        {
-            crate::metrics::metrics().audit_failure(1);
-            return Err(stopped());
-        }
-        wait.await.unwrap_or_else(|_| Err(stopped()))
+        written
     }
 
     /// Queues a record without waiting: the end of a result stream, whose
-    /// data has already flowed. It keeps its place in the queue, so a
-    /// flush that follows writes it.
+    /// data has already flowed. Queued at once when the queue has room (so
+    /// a flush that follows writes it); otherwise handed to a task that
+    /// waits for room, and a shutdown may not wait for that task.
     pub fn write_later(&self, mut record: AuditRecord) {
         if record.time.is_empty() {
             record.time = now_rfc3339();
@@ -429,6 +469,23 @@ mod tests {
         let log = AuditLog::open_with(&path, options).await.unwrap();
         log.write(record(1)).await.unwrap();
         log.flush().await;
+    }
+
+    #[test]
+    fn long_statements_are_clipped_but_hashed_whole() {
+        let sql = format!("SELECT '{}'", "é".repeat(20_000));
+        let mut r = AuditRecord {
+            statement: Some(sql.clone()),
+            ..Default::default()
+        };
+        r.complete();
+        let kept = r.statement.unwrap();
+        assert!(kept.len() < MAX_TEXT_BYTES + 100, "{}", kept.len());
+        assert!(kept.ends_with("statement_hash covers them)"));
+        assert_eq!(
+            r.statement_hash.unwrap(),
+            hex::encode(Sha256::digest(sql.as_bytes()))
+        );
     }
 
     #[test]

@@ -678,6 +678,7 @@ impl FlightSqlService for FlightProxy {
         request: Request<Action>,
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
         let (caller, exp) = self.authed(&request)?;
+        let _running = self.running.enter(&caller.principal.to_string())?;
         // Plan now so errors surface at prepare time, and report the schema.
         let plan = self.plan_bounded(&caller, &query.query).await?;
         let schema = plan.schema.clone();

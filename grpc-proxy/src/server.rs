@@ -427,6 +427,10 @@ pub async fn serve_on(
         builder = builder.tls_config(cfg)?;
     }
     builder
+        // A peer that vanished without closing (a crashed client, a cut
+        // network) is noticed and its streams are dropped.
+        .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(std::time::Duration::from_secs(20)))
         .add_routes(routes(&state))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;

@@ -72,10 +72,12 @@ impl FlightProxy {
         rec.decision = "deny".into();
         rec.error = Some(status.message().to_string());
         rec.duration_ms = started.elapsed().as_secs_f64() * 1e3;
-        // A denial stands whether or not its line is written; the writer
-        // has logged and counted a failure.
-        let _ = self.audit.write(rec).await;
-        status
+        // A denial's message may say something about the statement; if its
+        // line cannot be written the caller learns only that.
+        match self.audit.write(rec).await {
+            Ok(()) => status,
+            Err(e) => super::status(ProxyError::Audit(e)),
+        }
     }
 
     /// GetFlightInfo for a statement: plan it and return a sealed ticket.
@@ -208,13 +210,14 @@ impl FlightProxy {
         };
         Ok(Box::pin(RowCounter::new(
             frames,
+            running,
             stream::Bounds {
                 deadline,
                 timeout,
                 max_rows: self.limits.max_result_rows,
                 max_bytes: self.limits.max_result_bytes,
             },
-            stream::Audit::new(end, started, self.audit.clone(), running),
+            stream::Audit::new(end, started, self.audit.clone()),
         )))
     }
 

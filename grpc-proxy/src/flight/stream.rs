@@ -13,12 +13,14 @@
 use std::future::Future;
 use std::task::{Context, Poll};
 
+use std::sync::Mutex;
+
 use super::limits::RunningGuard;
 use super::*;
 
 /// The `end` line of a statement whose `decision` line is `rec`: the same
-/// id, caller and statement hash, to be completed with rows, bytes,
-/// duration and error.
+/// id, caller and operation, to be completed with rows, duration and
+/// error.
 pub(super) fn end_record(rec: &AuditRecord) -> AuditRecord {
     AuditRecord {
         event: "end".into(),
@@ -34,32 +36,24 @@ pub(super) fn end_record(rec: &AuditRecord) -> AuditRecord {
 
 /// The audit side of a result stream: rows so far, and the `end` record
 /// written once when the stream ends (completely, with an error, or
-/// because the client went away). It also holds the principal's running
-/// statement slot, released with it.
+/// because the client went away).
 pub(super) struct Audit {
     rows: u64,
     bytes: u64,
     rec: Option<AuditRecord>,
     started: Instant,
     audit: AuditLog,
-    _running: RunningGuard,
 }
 
 impl Audit {
     /// `end` is written through `audit` when the stream is over.
-    pub(super) fn new(
-        end: AuditRecord,
-        started: Instant,
-        audit: AuditLog,
-        running: RunningGuard,
-    ) -> Self {
+    pub(super) fn new(end: AuditRecord, started: Instant, audit: AuditLog) -> Self {
         Self {
             rows: 0,
             bytes: 0,
             rec: Some(end),
             started,
             audit,
-            _running: running,
         }
     }
 
@@ -93,12 +87,24 @@ pub(super) struct Bounds {
     pub max_bytes: Option<u64>,
 }
 
+/// The producer of a result and the principal's running-statement slot.
+/// The statement's deadline takes both away, also from a client that has
+/// stopped reading (tonic then stops polling the stream, so a deadline
+/// checked only in `poll_next` would never fire).
+struct Producer {
+    frames: BoxStream<FlightData>,
+    _running: RunningGuard,
+}
+
+type Shared = Arc<Mutex<Option<Producer>>>;
+
 /// A result stream that counts rows for the audit log and ends with
 /// DEADLINE_EXCEEDED at the statement's deadline, or RESOURCE_EXHAUSTED
 /// before a frame that would take it past a result limit. It yields
 /// nothing after its first error.
 pub(super) struct RowCounter {
-    inner: BoxStream<FlightData>,
+    producer: Shared,
+    watchdog: tokio::task::AbortHandle,
     deadline: Pin<Box<tokio::time::Sleep>>,
     bounds: Bounds,
     audit: Audit,
@@ -106,10 +112,44 @@ pub(super) struct RowCounter {
 }
 
 impl RowCounter {
-    /// Wraps `inner`.
-    pub(super) fn new(inner: BoxStream<FlightData>, bounds: Bounds, audit: Audit) -> Self {
+    /// Wraps `inner`; `running` is held until the stream ends, is dropped
+    /// or runs out of time.
+    pub(super) fn new(
+        inner: BoxStream<FlightData>,
+        running: RunningGuard,
+        bounds: Bounds,
+        audit: Audit,
+    ) -> Self {
+        let producer: Shared = Arc::new(Mutex::new(Some(Producer {
+            frames: inner,
+            _running: running,
+        })));
+        let held = producer.clone();
+        let deadline = bounds.deadline;
+        let watchdog = tokio::spawn(async move {
+            tokio::time::sleep_until(deadline).await;
+            // Dropping the producer cancels the engine's work or the
+            // upstream call and frees the slot. A poll in progress holds
+            // the lock only for that poll.
+            loop {
+                let taken = match held.try_lock() {
+                    Ok(mut p) => Some(p.take()),
+                    Err(std::sync::TryLockError::Poisoned(_)) => return,
+                    Err(std::sync::TryLockError::WouldBlock) => None,
+                };
+                match taken {
+                    Some(producer) => {
+                        drop(producer);
+                        return;
+                    }
+                    None => tokio::time::sleep(Duration::from_millis(1)).await,
+                }
+            }
+        })
+        .abort_handle();
         Self {
-            inner,
+            producer,
+            watchdog,
             deadline: Box::pin(tokio::time::sleep_until(bounds.deadline)),
             bounds,
             audit,
@@ -145,8 +185,31 @@ impl RowCounter {
 
     fn fail(&mut self, s: Status) -> Poll<Option<Result<FlightData, Status>>> {
         self.done = true;
+        self.end();
         self.audit.finish(Some(s.message().to_string()));
         Poll::Ready(Some(Err(s)))
+    }
+
+    /// Drops the producer and the slot now.
+    fn end(&mut self) {
+        self.watchdog.abort();
+        let taken = self.producer.lock().ok().and_then(|mut p| p.take());
+        drop(taken);
+    }
+
+    fn poll_producer(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Option<Poll<Option<Result<FlightData, Status>>>> {
+        let mut guard = self.producer.lock().ok()?;
+        let p = guard.as_mut()?;
+        Some(p.frames.as_mut().poll_next(cx))
+    }
+}
+
+impl Drop for RowCounter {
+    fn drop(&mut self) {
+        self.watchdog.abort();
     }
 }
 
@@ -161,10 +224,15 @@ impl Stream for RowCounter {
         if this.deadline.as_mut().poll(cx).is_ready() {
             return this.fail(deadline_status(this.bounds.timeout));
         }
-        match this.inner.as_mut().poll_next(cx) {
+        // No producer: the deadline's watchdog took it.
+        let Some(polled) = this.poll_producer(cx) else {
+            return this.fail(deadline_status(this.bounds.timeout));
+        };
+        match polled {
             Poll::Pending => Poll::Pending,
             Poll::Ready(None) => {
                 this.done = true;
+                this.end();
                 this.audit.finish(None);
                 Poll::Ready(None)
             }

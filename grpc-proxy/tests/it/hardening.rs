@@ -233,3 +233,50 @@ async fn a_principal_at_its_running_statement_limit_is_refused_one_more() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_loses_its_slot_at_the_deadline() {
+    let limits = Limits {
+        statement_timeout: Duration::from_secs(2),
+        max_concurrent_statements_per_principal: 1,
+        ..Limits::default()
+    };
+    let h = Builder::new().limits(limits).start().await;
+    let alice = h.token(ALICE, &[], &[]);
+    let mut c = h.client(&alice).await;
+    // A million wide rows: far more than the connection's flow-control
+    // window, so once the client stops reading, tonic stops polling.
+    let info = c.execute(rows(6), None).await.unwrap();
+    let ticket = info.endpoint[0].ticket.clone().unwrap();
+    let mut unread = c.do_get(ticket).await.map_err(status).unwrap();
+    let first = unread.next().await.unwrap().unwrap();
+    assert!(first.num_rows() > 0);
+    let started = Instant::now();
+    let e = h.query(&alice, "SELECT 1").await.unwrap_err();
+    assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
+    // The stream stays open and unread, yet its deadline frees the slot.
+    loop {
+        match h.query(&alice, "SELECT 1").await {
+            Ok(_) => break,
+            Err(e) => {
+                assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
+                assert!(
+                    started.elapsed() < Duration::from_secs(15),
+                    "the unread stream kept its slot past its deadline"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    // What the client reads next is the deadline, not more rows.
+    let mut saw_deadline = false;
+    while let Some(item) = unread.next().await {
+        if let Err(e) = item {
+            let s = status(e);
+            assert_eq!(s.code(), Code::DeadlineExceeded, "{s:?}");
+            saw_deadline = true;
+            break;
+        }
+    }
+    assert!(saw_deadline, "the stream ended without its deadline error");
+}

@@ -176,7 +176,15 @@ fn main() {
     test_kit::lake::write_bench(&lake, 1000, 1);
     let data_s = data.to_str().unwrap().to_string();
     let mut child = Command::new(BIN)
-        .args(["serve", "--data-dir", &data_s, "--listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--data-dir",
+            &data_s,
+            "--listen",
+            "127.0.0.1:0",
+            "--admin",
+            ADMIN,
+        ])
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
         .stderr(Stdio::from(

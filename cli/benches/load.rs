@@ -35,7 +35,9 @@ use arrow_flight::sql::client::FlightSqlServiceClient;
 use futures::StreamExt;
 use tonic::transport::{Channel, Endpoint};
 
-const BIN: &str = env!("CARGO_BIN_EXE_lakegate");
+mod support;
+use support::{BIN, lakegate, mem_kib};
+
 const ADMIN: &str = "111111111111:user/admin";
 const GROUP: &str = "111111111111:group/load";
 const PRINCIPALS: usize = 50;
@@ -49,28 +51,6 @@ impl Drop for Serve {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn lakegate(endpoint: Option<&str>, token: Option<&str>, args: &[&str]) -> String {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .env_remove("LAKEGATE_ENDPOINT")
-        .env_remove("LAKEGATE_TOKEN")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null());
-    if let Some(e) = endpoint {
-        cmd.env("LAKEGATE_ENDPOINT", e);
-    }
-    if let Some(t) = token {
-        cmd.env("LAKEGATE_TOKEN", t);
-    }
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "lakegate {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 fn token(data: &str, principal: &str, groups: &[&str]) -> String {
@@ -87,20 +67,6 @@ fn token(data: &str, principal: &str, groups: &[&str]) -> String {
         args.extend(["--group", g]);
     }
     lakegate(None, None, &args).trim().to_string()
-}
-
-/// `VmHWM` and `VmRSS` of `pid`, in KiB.
-fn mem_kib(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|r| r.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmHWM:"), field("VmRSS:"))
 }
 
 fn fds(pid: u32) -> usize {
@@ -280,7 +246,7 @@ fn main() {
         let mut fds_peak = 0;
         while started.elapsed() < Duration::from_secs(seconds) {
             tokio::time::sleep(Duration::from_secs(1)).await;
-            rss.push(mem_kib(pid).1);
+            rss.push(mem_kib(&pid.to_string()).1);
             fds_peak = fds_peak.max(fds(pid));
         }
         stop.store(true, Ordering::Relaxed);
@@ -297,7 +263,7 @@ fn main() {
     drop(rt);
     std::thread::sleep(Duration::from_secs(3));
     let fds_after = fds(pid);
-    let (hwm, _) = mem_kib(pid);
+    let (hwm, _) = mem_kib(&pid.to_string());
     let mut lat = lat;
     lat.sort();
     let third = (rss.len() / 3).max(1);

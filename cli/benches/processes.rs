@@ -49,7 +49,9 @@ use arrow_flight::sql::client::FlightSqlServiceClient;
 use futures::StreamExt;
 use tonic::transport::{Channel, Endpoint};
 
-const BIN: &str = env!("CARGO_BIN_EXE_lakegate");
+mod support;
+use support::{BIN, lakegate, mem_kib};
+
 /// Set (to the upstream URL) when this executable runs as the bare relay.
 const RELAY_ENV: &str = "LAKEGATE_BENCH_RELAY";
 const ACCT: &str = "111111111111";
@@ -195,30 +197,6 @@ fn tail(log: &Path) -> String {
     lines[lines.len().saturating_sub(30)..].join("\n")
 }
 
-/// Runs `lakegate ARGS` to completion; returns stdout, panics with stderr.
-fn lakegate(endpoint: Option<&str>, token: Option<&str>, args: &[&str]) -> String {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .env_remove("LAKEGATE_ENDPOINT")
-        .env_remove("LAKEGATE_TOKEN")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null());
-    if let Some(e) = endpoint {
-        cmd.env("LAKEGATE_ENDPOINT", e);
-    }
-    if let Some(t) = token {
-        cmd.env("LAKEGATE_TOKEN", t);
-    }
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "lakegate {args:?}: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 /// A token for `principal`, signed with the key `key` names: `--data-dir
 /// DIR` or `--store URL`.
 fn token(key: &[&str], principal: &str) -> String {
@@ -282,20 +260,6 @@ fn cpu_us(pid: u32) -> u64 {
         .collect();
     // Fields 14 (utime) and 15 (stime); `after` starts at field 3.
     (f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)) * 10_000
-}
-
-/// `VmHWM` and `VmRSS` of a process, in KiB.
-fn mem_kib(pid: &str) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|r| r.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmHWM:"), field("VmRSS:"))
 }
 
 /// Resets a process's peak RSS (`VmHWM`) to its current RSS (Linux ≥ 4.0).

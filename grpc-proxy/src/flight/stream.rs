@@ -11,9 +11,8 @@
 //! also while it computes before its first batch.
 
 use std::future::Future;
-use std::task::{Context, Poll};
-
 use std::sync::Mutex;
+use std::task::{Context, Poll};
 
 use super::limits::RunningGuard;
 use super::*;
@@ -221,6 +220,8 @@ impl Stream for RowCounter {
         if this.done {
             return Poll::Ready(None);
         }
+        // The watchdog frees the producer when nobody polls; this timer
+        // wakes a stream that is polled but waiting on its producer.
         if this.deadline.as_mut().poll(cx).is_ready() {
             return this.fail(deadline_status(this.bounds.timeout));
         }

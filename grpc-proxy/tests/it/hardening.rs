@@ -35,6 +35,15 @@ fn lines(path: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// A server with `limits` on `deployment`, and no tables.
+async fn start(limits: Limits, deployment: Deployment) -> TestServer {
+    Builder::new()
+        .limits(limits)
+        .deployment(deployment)
+        .start()
+        .await
+}
+
 async fn alive(s: &TestServer, token: &str) {
     let b = s.query(token, "SELECT 41 + 1 AS answer").await.unwrap();
     assert_eq!(b[0].num_rows(), 1);
@@ -132,11 +141,7 @@ async fn results_over_the_row_or_byte_limit_are_cancelled_with_resource_exhauste
             max_result_rows: Some(50),
             ..Limits::default()
         };
-        let h = Builder::new()
-            .limits(limits)
-            .deployment(deployment)
-            .start()
-            .await;
+        let h = start(limits, deployment).await;
         let alice = h.token(ALICE, &[], &[]);
         let e = h.query(&alice, &rows(2)).await.unwrap_err();
         assert_eq!(e.code(), Code::ResourceExhausted, "{deployment:?}: {e:?}");
@@ -153,20 +158,13 @@ async fn results_over_the_row_or_byte_limit_are_cancelled_with_resource_exhauste
             max_result_bytes: Some(4096),
             ..Limits::default()
         };
-        let h = Builder::new()
-            .limits(limits)
-            .deployment(deployment)
-            .start()
-            .await;
-        let e = h.query(&alice_of(&h), &rows(3)).await.unwrap_err();
+        let h = start(limits, deployment).await;
+        let alice = h.token(ALICE, &[], &[]);
+        let e = h.query(&alice, &rows(3)).await.unwrap_err();
         assert_eq!(e.code(), Code::ResourceExhausted, "{deployment:?}: {e:?}");
         assert!(e.message().contains("--max-result-bytes"), "{e:?}");
-        alive(&h, &alice_of(&h)).await;
+        alive(&h, &alice).await;
     }
-}
-
-fn alice_of(h: &TestServer) -> String {
-    h.token(ALICE, &[], &[])
 }
 
 /// Opens a DoGet stream of a long statement and keeps it open (with its
@@ -194,41 +192,35 @@ async fn hold(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_principal_at_its_running_statement_limit_is_refused_one_more() {
-    for deployment in [Deployment::Embedded] {
-        let limits = Limits {
-            max_concurrent_statements_per_principal: 2,
-            ..Limits::default()
-        };
-        let h = Builder::new()
-            .limits(limits)
-            .deployment(deployment)
-            .start()
-            .await;
-        let alice = h.token(ALICE, &[], &[]);
-        let bob = h.token(BOB, &[], &[]);
-        let a1 = hold(&h, &alice).await;
-        let a2 = hold(&h, &alice).await;
-        let e = h.query(&alice, "SELECT 1").await.unwrap_err();
-        assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
-        assert!(
-            e.message()
-                .contains("--max-concurrent-statements-per-principal"),
-            "{e:?}"
-        );
-        // Another principal is not held up by alice's statements.
-        alive(&h, &bob).await;
-        // Alice's slots come back when her streams go away.
-        drop(a1);
-        drop(a2);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            match h.query(&alice, "SELECT 1").await {
-                Ok(_) => break,
-                Err(e) => {
-                    assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
-                    assert!(Instant::now() < deadline, "slots never came back");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
+    let limits = Limits {
+        max_concurrent_statements_per_principal: 2,
+        ..Limits::default()
+    };
+    let h = start(limits, Deployment::Embedded).await;
+    let alice = h.token(ALICE, &[], &[]);
+    let bob = h.token(BOB, &[], &[]);
+    let a1 = hold(&h, &alice).await;
+    let a2 = hold(&h, &alice).await;
+    let e = h.query(&alice, "SELECT 1").await.unwrap_err();
+    assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
+    assert!(
+        e.message()
+            .contains("--max-concurrent-statements-per-principal"),
+        "{e:?}"
+    );
+    // Another principal is not held up by alice's statements.
+    alive(&h, &bob).await;
+    // Alice's slots come back when her streams go away.
+    drop(a1);
+    drop(a2);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match h.query(&alice, "SELECT 1").await {
+            Ok(_) => break,
+            Err(e) => {
+                assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
+                assert!(Instant::now() < deadline, "slots never came back");
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
     }

@@ -1393,3 +1393,19 @@ fn reserialisation_red_team_example_is_harmless() {
     );
     assert_eq!(rw.tables.len(), 1);
 }
+
+/// Found by the `rewrite` fuzz target: a field access on a call, `f(*) . 1`,
+/// prints as `f(*).1`, which the tokenizer reads as `f(*)` then the number
+/// `.1`. Such text never goes upstream; the embedded engine plans the AST,
+/// so there it is the AST, not the text, that has to be right.
+#[test]
+fn fuzz_finding_text_that_does_not_parse_back_is_not_sent_upstream() {
+    let sql = "SELECT region1nt(*) . 1";
+    match inline(sql) {
+        Err(Error::PermissionDenied(m)) => assert!(m.contains("upstream"), "{m}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let secured = rewrite(sql, &opts(Placement::Secured), &Fake::new()).unwrap();
+    assert!(Parser::parse_sql(&GenericDialect {}, &secured.sql).is_err());
+    assert!(secured.tables.is_empty());
+}

@@ -49,6 +49,7 @@ pub mod governance;
 pub mod grants;
 pub mod lftags;
 pub mod model;
+mod parse_budget;
 pub mod policies;
 pub mod predicate;
 pub mod repo;

@@ -11,12 +11,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use sqlparser::ast::{BinaryOperator, Expr, Ident, UnaryOperator, Value, ValueWithSpan};
-use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::Span;
 
 use crate::error::{Error, Result};
 use crate::model::{MAX_TEXT_LEN, Table, clip};
+use crate::parse_budget::{Budgeted, too_complex};
 
 const ATTR_PREFIX: &str = "__lakegate_attr_";
 const MAX_DEPTH: usize = 64;
@@ -134,14 +134,15 @@ fn parse(src: &str) -> Result<Expr> {
         )));
     }
     let encoded = encode_attrs(src)?;
-    let dialect = GenericDialect {};
-    let mut parser = Parser::new(&dialect)
+    let budget = Budgeted::for_len(encoded.len());
+    let mut parser = Parser::new(&budget)
         .with_recursion_limit(MAX_DEPTH)
         .try_with_sql(&encoded)
         .map_err(|e| Error::invalid(format!("row filter `{}` does not parse: {e}", clip(src))))?;
-    let expr = parser
-        .parse_expr()
-        .map_err(|e| Error::invalid(format!("row filter `{}` does not parse: {e}", clip(src))))?;
+    let expr = parser.parse_expr().map_err(|e| match budget.exhausted() {
+        true => too_complex(&format!("row filter `{}`", clip(src))),
+        false => Error::invalid(format!("row filter `{}` does not parse: {e}", clip(src))),
+    })?;
     if parser.peek_token().token != sqlparser::tokenizer::Token::EOF {
         return Err(Error::invalid(format!(
             "row filter `{}` has text after the predicate (`{}`); a filter is one predicate",
@@ -159,8 +160,8 @@ fn parse(src: &str) -> Result<Expr> {
 /// `10.x`, which does not parse).
 fn round_trips(src: &str, expr: &Expr) -> Result<()> {
     let printed = expr.to_string();
-    let dialect = GenericDialect {};
-    let again = Parser::new(&dialect)
+    let budget = Budgeted::for_len(printed.len());
+    let again = Parser::new(&budget)
         .with_recursion_limit(MAX_DEPTH)
         .try_with_sql(&printed)
         .and_then(|mut p| {

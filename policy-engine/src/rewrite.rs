@@ -70,6 +70,7 @@ use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Word};
 use crate::access::TableAccess;
 use crate::error::{Error, Result};
 use crate::model::{AccountId, TableName, clip};
+use crate::parse_budget::{self, Budgeted};
 
 /// Default for [`RewriteOptions::max_sql_bytes`]: 256 KiB.
 pub const DEFAULT_MAX_SQL_BYTES: usize = 256 * 1024;
@@ -228,12 +229,16 @@ pub fn rewrite(
     nesting::check(&tokens, MAX_NESTING)?;
     split_account_prefix(&mut tokens, opts.account.as_str());
     let max_depth = opts.max_depth.min(MAX_PARSER_DEPTH);
-    let mut parser = Parser::new(&dialect)
+    let budget = Budgeted::for_len(sql.len());
+    let mut parser = Parser::new(&budget)
         .with_recursion_limit(max_depth)
         .with_tokens_with_locations(tokens);
     let mut statements = parser
         .parse_statements()
-        .map_err(|e| parse_error(sql, e, max_depth))?;
+        .map_err(|e| match budget.exhausted() {
+            true => parse_budget::too_complex("the statement"),
+            false => parse_error(sql, e, max_depth),
+        })?;
     if statements.len() > 1 {
         return Err(Error::denied(format!(
             "multi-statement batches are not allowed ({} statements in `{}`); send one query \

@@ -281,7 +281,12 @@ impl Server {
     /// Like [`Server::start_with`], with environment variables for the
     /// server (a blueprint's `password_env`).
     pub fn start_env(extra: &[&str], envs: &[(&str, &str)]) -> Server {
-        let tmp = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap(), extra, envs)
+    }
+
+    /// Like [`Server::start_env`], in `tmp`, which the caller may have
+    /// prepared (e.g. a small file system mounted at `tmp/data`).
+    pub fn start_in(tmp: TempDir, extra: &[&str], envs: &[(&str, &str)]) -> Server {
         let data_dir = tmp.path().join("data");
         let lake = tmp.path().join("lake");
         std::fs::create_dir_all(&lake).unwrap();

@@ -35,3 +35,4 @@ mod query_path;
 mod scale_out;
 mod security;
 mod startup;
+mod store_faults;

@@ -18,6 +18,7 @@ use sqlparser::tokenizer::Token;
 use crate::access::{ColumnAccess, RowPredicate, TableAccess};
 use crate::error::{Error, Result};
 use crate::model::{ColumnMask, clip};
+use crate::parse_budget::Budgeted;
 use crate::predicate::RowExpr;
 
 use super::MAX_NESTING;
@@ -198,12 +199,14 @@ pub(crate) fn fragment(text: &str, max_depth: usize) -> std::result::Result<Expr
     let dialect = GenericDialect {};
     let tokens = super::tokenize(&dialect, text)?;
     super::nesting::check(&tokens, MAX_NESTING).map_err(|e| e.to_string())?;
-    let mut parser = Parser::new(&dialect)
+    let budget = Budgeted::for_len(text.len());
+    let mut parser = Parser::new(&budget)
         .with_recursion_limit(max_depth)
         .with_tokens_with_locations(tokens);
-    let expr = parser
-        .parse_expr()
-        .map_err(|e| format!("`{}` is not an expression: {e}", clip(text)))?;
+    let expr = parser.parse_expr().map_err(|e| match budget.exhausted() {
+        true => format!("`{}` is too costly to parse; simplify it", clip(text)),
+        false => format!("`{}` is not an expression: {e}", clip(text)),
+    })?;
     if parser.peek_token().token != Token::EOF {
         return Err(format!("`{}` has text after the expression", clip(text)));
     }

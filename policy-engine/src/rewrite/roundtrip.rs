@@ -20,6 +20,7 @@ use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::{Parser, ParserError};
 
 use crate::error::{Error, Result};
+use crate::parse_budget::{Budgeted, too_complex};
 
 /// How much deeper than the client's statement the rewritten one may be:
 /// derived tables and the policy's predicates add nesting.
@@ -67,11 +68,13 @@ fn parses_back(statement: &Statement, text: String, max_depth: usize) -> Result<
     let dialect = GenericDialect {};
     let tokens = super::tokenize(&dialect, &text).map_err(|_| changed())?;
     let limit = max_depth.saturating_add(EXTRA_DEPTH);
-    let mut parser = Parser::new(&dialect)
+    let budget = Budgeted::for_len(text.len());
+    let mut parser = Parser::new(&budget)
         .with_recursion_limit(limit)
         .with_tokens_with_locations(tokens);
     let again = match parser.parse_statements() {
         Ok(again) => again,
+        Err(_) if budget.exhausted() => return Err(too_complex("the rewritten statement")),
         Err(ParserError::RecursionLimitExceeded) => return Err(super::too_deep(max_depth)),
         Err(_) => return Err(changed()),
     };

@@ -246,6 +246,17 @@ fn upstream_error(s: Status) -> Status {
     status(ProxyError::Upstream(s))
 }
 
+/// [`upstream_error`] for a result that was streaming.
+fn upstream_stream_error(s: Status) -> Status {
+    if matches!(
+        s.code(),
+        tonic::Code::Unknown | tonic::Code::Internal | tonic::Code::Unavailable
+    ) {
+        crate::metrics::metrics().upstream_error();
+    }
+    crate::status::upstream_mid_stream(s)
+}
+
 fn peer<T>(req: &Request<T>) -> Option<String> {
     req.remote_addr().map(|a| a.to_string())
 }

@@ -207,6 +207,31 @@ fn upstream(s: &Status) -> Status {
     }
 }
 
+/// An upstream's status for a result that was streaming: a lost
+/// connection (the engine died, the network broke) says the result is cut
+/// short; anything else is mapped as [`status`] maps it.
+pub fn upstream_mid_stream(s: Status) -> Status {
+    if !lost_connection(&s) {
+        return status(ProxyError::Upstream(s));
+    }
+    tracing::warn!(code = ?s.code(), detail = %s.message(), "lost the upstream query engine mid-statement");
+    Status::unavailable(
+        "lost the connection to the upstream query engine while the result was streaming; \
+         the statement was stopped, and the rows already sent are an incomplete result; retry \
+         once the engine is back (details are in the server log)",
+    )
+}
+
+/// Whether `s` was made here from a failed connection (tonic keeps the
+/// transport error as the source; a status the upstream sent has none),
+/// e.g. the engine died while a result streamed.
+fn lost_connection(s: &Status) -> bool {
+    matches!(
+        s.code(),
+        Code::Unknown | Code::Internal | Code::Unavailable | Code::Cancelled
+    ) && std::error::Error::source(s).is_some()
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::indexing_slicing, reason = "test code")]

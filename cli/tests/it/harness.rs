@@ -182,14 +182,12 @@ impl Drop for Engine {
 
 /// Starts `lakegate engine` over `data_dir` (plus `extra` flags) on a free
 /// port; returns the process and its address.
+/// `extra` may hold `--listen ADDR` (default: a free loopback port).
 pub fn spawn_engine_with(data_dir: &Path, extra: &[&str]) -> (Engine, String) {
-    let mut args = vec![
-        "engine",
-        "--data-dir",
-        data_dir.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-    ];
+    let mut args = vec!["engine", "--data-dir", data_dir.to_str().unwrap()];
+    if !extra.contains(&"--listen") {
+        args.extend(["--listen", "127.0.0.1:0"]);
+    }
     args.extend_from_slice(extra);
     let mut child = Command::new(BIN)
         .args(&args)
@@ -222,6 +220,11 @@ pub fn spawn_engine(data_dir: &Path) -> (Engine, String) {
 }
 
 impl Server {
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Stops the server process (the data directory stays until drop).
     pub fn kill(&mut self) {
         let _ = self.child.kill();

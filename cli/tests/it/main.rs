@@ -36,3 +36,4 @@ mod scale_out;
 mod security;
 mod startup;
 mod store_faults;
+mod stream_faults;

@@ -206,7 +206,7 @@ impl FlightProxy {
                         .map_err(flight_err),
                 )
             }
-            Opened::Frames(frames) => Box::pin(frames.map_err(upstream_error)),
+            Opened::Frames(frames) => Box::pin(frames.map_err(upstream_stream_error)),
         };
         Ok(Box::pin(RowCounter::new(
             frames,

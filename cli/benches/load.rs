@@ -282,6 +282,14 @@ fn main() {
         pct(&lat, 99).as_micros(),
         if ok { "PASS" } else { "FAIL" }
     );
+    // The curve, so a soak shows where RSS levels off: the mean of each
+    // tenth of the run, in MiB.
+    let tenth = (rss.len() / 10).max(1);
+    let curve: Vec<String> = rss
+        .chunks(tenth)
+        .map(|c| format!("{}", avg(c) / 1024))
+        .collect();
+    println!("load rss_mib_by_tenth={}", curve.join(","));
     if let Some(e) = first_error {
         println!("first error: {e}");
     }

@@ -20,6 +20,8 @@
 
 mod writer;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -215,6 +217,33 @@ enum Msg {
 /// down instead of growing memory.
 const QUEUE: usize = 4096;
 
+/// Whether an audit log works, as `/healthz` and `/metrics` report it:
+/// set by its writer after each write and sync.
+#[derive(Debug, Default)]
+pub struct AuditHealth {
+    failing: AtomicBool,
+    denying: AtomicBool,
+}
+
+impl AuditHealth {
+    fn set(&self, failing: bool, best_effort: bool) {
+        self.failing.store(failing, Ordering::Relaxed);
+        self.denying
+            .store(failing && !best_effort, Ordering::Relaxed);
+    }
+
+    /// The last write or sync failed, and none has worked since.
+    pub fn failing(&self) -> bool {
+        self.failing.load(Ordering::Relaxed)
+    }
+
+    /// [`AuditHealth::failing`], and decisions are denied for it (not
+    /// `--audit-best-effort`): the server is not ready.
+    pub fn denying(&self) -> bool {
+        self.denying.load(Ordering::Relaxed)
+    }
+}
+
 /// A handle to the audit writer; cheap to clone.
 #[derive(Clone)]
 pub struct AuditLog {
@@ -234,10 +263,19 @@ impl AuditLog {
     /// that cannot be opened is an error here, whatever the options: a
     /// server that could not audit a single decision should not start.
     pub async fn open_with(path: &Path, options: AuditOptions) -> std::io::Result<Self> {
+        Self::open_reporting(path, options, Arc::default()).await
+    }
+
+    /// Like [`AuditLog::open_with`], keeping `health` up to date.
+    pub async fn open_reporting(
+        path: &Path,
+        options: AuditOptions,
+        health: Arc<AuditHealth>,
+    ) -> std::io::Result<Self> {
         let file = writer::open(path).await?;
         let (tx, rx) = mpsc::channel::<Msg>(QUEUE);
         let best_effort = options.best_effort;
-        tokio::spawn(writer::run(path.to_path_buf(), file, options, rx));
+        tokio::spawn(writer::run(path.to_path_buf(), file, options, health, rx));
         Ok(Self {
             tx,
             path: path.to_path_buf(),

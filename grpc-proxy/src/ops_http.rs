@@ -1,6 +1,6 @@
 //! The operations port (`--metrics-listen`): `GET /metrics` (Prometheus'
 //! text format), `GET /healthz` (ready only while the governance store
-//! answers) and `GET /livez` (the process serves), over plain HTTP/1.1, one
+//! answers and the audit log can be written, unless `--audit-best-effort`) and `GET /livez` (the process serves), over plain HTTP/1.1, one
 //! request per connection.
 //!
 //! Deliberately small, without an HTTP framework: three fixed routes, a
@@ -12,6 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use policy_engine::Governance;
+
+use crate::audit::AuditHealth;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -19,7 +21,11 @@ const MAX_HEAD: usize = 8 * 1024;
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Serves the operations port until the task is dropped.
-pub(crate) async fn serve(listener: TcpListener, governance: Arc<Governance>) {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    governance: Arc<Governance>,
+    audit: Arc<AuditHealth>,
+) {
     loop {
         let Ok((sock, _)) = listener.accept().await else {
             // Out of descriptors, say: wait rather than spin.
@@ -27,8 +33,9 @@ pub(crate) async fn serve(listener: TcpListener, governance: Arc<Governance>) {
             continue;
         };
         let gov = governance.clone();
+        let audit = audit.clone();
         tokio::spawn(async move {
-            let _ = tokio::time::timeout(READ_TIMEOUT * 2, answer(sock, gov)).await;
+            let _ = tokio::time::timeout(READ_TIMEOUT * 2, answer(sock, gov, audit)).await;
         });
     }
 }
@@ -55,7 +62,7 @@ async fn read_head(sock: &mut TcpStream) -> Option<(String, String)> {
     Some((parts.next()?.to_string(), parts.next()?.to_string()))
 }
 
-async fn answer(mut sock: TcpStream, gov: Arc<Governance>) {
+async fn answer(mut sock: TcpStream, gov: Arc<Governance>, audit: Arc<AuditHealth>) {
     let (code, kind, body) = match read_head(&mut sock).await {
         None => (400, "text/plain", "bad request\n".to_string()),
         Some((method, _)) if method != "GET" => (405, "text/plain", "only GET\n".to_string()),
@@ -63,9 +70,14 @@ async fn answer(mut sock: TcpStream, gov: Arc<Governance>) {
             "/metrics" => (
                 200,
                 "text/plain; version=0.0.4",
-                crate::metrics::metrics().render(),
+                format!(
+                    "{}# HELP lakegate_audit_failing 1 while the audit log's last write or sync \
+                     failed.\n# TYPE lakegate_audit_failing gauge\nlakegate_audit_failing {}\n",
+                    crate::metrics::metrics().render(),
+                    u8::from(audit.failing())
+                ),
             ),
-            "/healthz" => health(gov).await,
+            "/healthz" => health(gov, &audit).await,
             "/livez" => (200, "text/plain", "ok\n".to_string()),
             _ => (
                 404,
@@ -91,10 +103,19 @@ async fn answer(mut sock: TcpStream, gov: Arc<Governance>) {
     let _ = sock.shutdown().await;
 }
 
-/// Ready while the store answers (the same read every statement makes).
-async fn health(gov: Arc<Governance>) -> (u16, &'static str, String) {
+/// Ready while the store answers (the same read every statement makes)
+/// and decisions are not being denied for want of an audit log.
+async fn health(gov: Arc<Governance>, audit: &AuditHealth) -> (u16, &'static str, String) {
     let snap = tokio::task::spawn_blocking(move || gov.snapshot()).await;
     match snap {
+        Ok(Ok(snap)) if audit.denying() => (
+            503,
+            "application/json",
+            format!(
+                "{{\"ready\":false,\"store\":\"ok\",\"store_version\":{},\"audit\":\"failing\"}}\n",
+                snap.catalog.version
+            ),
+        ),
         Ok(Ok(snap)) => (
             200,
             "application/json",

@@ -194,6 +194,8 @@ pub struct AppState {
     pub flight: Option<Arc<FlightProxy>>,
     /// Blueprint runs and their records (DATA_DIR/runs.db).
     pub ingest: Arc<crate::ingest::Ingest>,
+    /// Whether the audit log (opened by [`AppState::attach_flight`]) works.
+    pub audit_health: Arc<crate::audit::AuditHealth>,
     /// The key tokens are signed and tickets sealed with: the data
     /// directory's, or the shared store's.
     key: Arc<Vec<u8>>,
@@ -242,6 +244,7 @@ impl AppState {
             auth: Arc::new(auth),
             config: Arc::new(config),
             flight: None,
+            audit_health: Arc::default(),
         })
     }
 
@@ -278,12 +281,16 @@ impl AppState {
             .audit_log
             .clone()
             .unwrap_or_else(|| self.config.data_dir.join(crate::audit::AUDIT_FILE));
-        let audit = AuditLog::open_with(&audit_path, self.config.audit.clone())
-            .await
-            .map_err(|e| Error::Audit {
-                path: audit_path.clone(),
-                message: e.to_string(),
-            })?;
+        let audit = AuditLog::open_reporting(
+            &audit_path,
+            self.config.audit.clone(),
+            self.audit_health.clone(),
+        )
+        .await
+        .map_err(|e| Error::Audit {
+            path: audit_path.clone(),
+            message: e.to_string(),
+        })?;
         let hash_key = {
             use sha2::Digest;
             let mut h = sha2::Sha256::new();
@@ -514,7 +521,11 @@ pub async fn serve(
 /// Serves `/metrics`, `/healthz` and `/livez` (see `--metrics-listen`) on
 /// `listener` in the background.
 pub fn spawn_ops(state: &AppState, listener: TcpListener) {
-    tokio::spawn(crate::ops_http::serve(listener, state.governance.clone()));
+    tokio::spawn(crate::ops_http::serve(
+        listener,
+        state.governance.clone(),
+        state.audit_health.clone(),
+    ));
 }
 
 /// Resolves on Ctrl-C or (on Unix) SIGTERM.

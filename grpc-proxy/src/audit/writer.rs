@@ -4,13 +4,14 @@
 //! notes of [`crate::audit`]).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::fs::File;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{AuditOptions, AuditUnwritable, Msg, now_rfc3339};
+use super::{AuditHealth, AuditOptions, AuditUnwritable, Msg, now_rfc3339};
 
 /// Most bytes written in one batch; more waiting lines go in the next.
 const MAX_BATCH: usize = 1 << 20;
@@ -42,15 +43,28 @@ struct Target {
     /// Lines written since the last sync.
     dirty: bool,
     options: AuditOptions,
+    health: Arc<AuditHealth>,
 }
 
 impl Target {
-    async fn attach(&mut self, file: File) -> std::io::Result<()> {
+    async fn attach(&mut self, mut file: File) -> std::io::Result<()> {
         let meta = file.metadata().await?;
         self.regular = meta.is_file();
         self.len = meta.len();
+        if self.regular && self.len > 0 && !ends_a_line(&self.path, self.len).await? {
+            // A line cut short (the last process was killed in a write):
+            // end it, so the next line is not glued to it.
+            file.write_all(b"\n").await?;
+            file.flush().await?;
+            self.len += 1;
+        }
         self.file = Some(file);
         Ok(())
+    }
+
+    /// Records whether the log works, for `/healthz` and `/metrics`.
+    fn state(&self, failing: bool) {
+        self.health.set(failing, self.options.best_effort);
     }
 
     /// Appends `batch`, which holds whole lines. On failure the file is cut
@@ -78,6 +92,7 @@ impl Target {
         }
         self.len = self.len.saturating_add(batch.len() as u64);
         self.dirty = true;
+        self.state(false);
         if self.regular
             && let Some(max) = self.options.rotate_bytes
             && self.len >= max
@@ -89,6 +104,7 @@ impl Target {
 
     fn failed(&self, e: &std::io::Error) -> AuditUnwritable {
         tracing::error!("audit log {}: {e}", self.shown);
+        self.state(true);
         AuditUnwritable(format!("{}: {e}", self.shown))
     }
 
@@ -98,7 +114,19 @@ impl Target {
         {
             match file.sync_data().await {
                 Ok(()) => self.dirty = false,
-                Err(e) => tracing::error!("audit log {}: sync: {e}", self.shown),
+                Err(e) => {
+                    // The kernel may have dropped the unsynced lines: say
+                    // so, and open the file again before the next write
+                    // (which clears the state if it works).
+                    tracing::error!(
+                        "audit log {}: sync failed, lines written since the last sync may be \
+                         lost: {e}",
+                        self.shown
+                    );
+                    crate::metrics::metrics().audit_failure(0);
+                    self.state(true);
+                    self.file = None;
+                }
             }
         }
     }
@@ -141,6 +169,17 @@ impl Target {
     }
 }
 
+/// Whether the file at `path`, `len` bytes long, ends with a newline.
+async fn ends_a_line(path: &Path, len: u64) -> std::io::Result<bool> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let mut f = File::open(path).await?;
+    f.seek(std::io::SeekFrom::Start(len.saturating_sub(1)))
+        .await?;
+    let mut last = [0u8; 1];
+    f.read_exact(&mut last).await?;
+    Ok(last == [b'\n'])
+}
+
 type Waiter = oneshot::Sender<Result<(), AuditUnwritable>>;
 
 /// Adds one record's line to `batch` (a record that cannot be printed is
@@ -178,6 +217,7 @@ pub(super) async fn run(
     path: PathBuf,
     file: File,
     options: AuditOptions,
+    health: Arc<AuditHealth>,
     mut rx: mpsc::Receiver<Msg>,
 ) {
     let mut tick = tokio::time::interval(options.sync_interval.max(Duration::from_millis(10)));
@@ -190,6 +230,7 @@ pub(super) async fn run(
         regular: false,
         dirty: false,
         options,
+        health,
     };
     if let Err(e) = target.attach(file).await {
         tracing::error!("audit log {}: {e}", target.shown);

@@ -63,6 +63,29 @@ impl FlightProxy {
         rec.rewritten_from = Some(rw.clone());
     }
 
+    /// Audits a metadata answer (the databases or tables `caller` may
+    /// describe, in `shown`) before it is sent; like a statement's, an
+    /// answer whose line cannot be written is not sent.
+    pub(super) async fn audit_listing(
+        &self,
+        caller: &Caller,
+        op: &str,
+        shown: Vec<String>,
+        peer: Option<String>,
+        started: Instant,
+    ) -> Result<(), Status> {
+        let mut rec = self.audit_base(caller, op, None);
+        rec.source = peer;
+        rec.decision = "allow".into();
+        rec.rows = Some(shown.len() as u64);
+        rec.tables = shown;
+        rec.duration_ms = started.elapsed().as_secs_f64() * 1e3;
+        self.audit
+            .write(rec)
+            .await
+            .map_err(|e| super::status(ProxyError::Audit(e)))
+    }
+
     pub(super) async fn deny(
         &self,
         mut rec: AuditRecord,

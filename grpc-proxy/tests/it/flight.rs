@@ -403,6 +403,27 @@ async fn metadata_shows_only_what_the_principal_may_describe() {
         .await
         .unwrap();
     assert!(rows(&s).is_empty());
+    // Each listing is a decision: audited with what it showed (the line
+    // is written before the answer is sent).
+    let log = std::fs::read_to_string(h.data.join("audit.jsonl")).unwrap();
+    let listed: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["operation"] == "get_tables" || v["operation"] == "get_db_schemas")
+        .collect();
+    assert!(
+        listed.iter().any(|v| v["operation"] == "get_tables"
+            && v["principal"] == "111111111111:user/alice"
+            && v["tables"] == serde_json::json!(["111111111111.sales.orders"])
+            && v["decision"] == "allow"),
+        "{listed:?}"
+    );
+    assert!(
+        listed.iter().any(|v| v["operation"] == "get_db_schemas"
+            && v["principal"] == "111111111111:user/nobody"
+            && v["rows"] == 0),
+        "{listed:?}"
+    );
     // Primary keys of a hidden table: not found.
     let e = n
         .get_primary_keys(arrow_flight::sql::CommandGetPrimaryKeys {

@@ -165,6 +165,11 @@ impl Dialect for Budgeted {
 
 #[cfg(test)]
 mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::indexing_slicing,
+        reason = "test code: a panic is a failed test"
+    )]
     use super::*;
 
     /// Statements: the rewriter fuzz corpus (its checked-in seeds, and

@@ -142,7 +142,7 @@ fn usage(pid: u32) -> (u64, u64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     // Fields after the command name (which may hold spaces): utime is the
     // 14th field of the line, the 12th after `) `.
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let rest = stat.rsplit_once(") ").unwrap().1;
     let f: Vec<u64> = rest
         .split_whitespace()
         .map(|v| v.parse().unwrap_or(0))

@@ -36,8 +36,9 @@ pub const AUDIT_FILE: &str = "audit.jsonl";
 pub struct AuditRecord {
     /// RFC 3339-ish UTC time (seconds since the epoch with millis, plus ISO form).
     pub time: String,
-    /// `decision` (the decision, written before any data flows) or `end`
-    /// (a result stream's end: rows, duration and error).
+    /// `decision` (the decision, written before any data flows), `end`
+    /// (a result stream's end: rows, duration and error) or `resumed` (the
+    /// log is writable again after a failure; lines may be missing before).
     pub event: String,
     /// Ties a statement's `end` line to its `decision` line.
     #[serde(skip_serializing_if = "Option::is_none")]

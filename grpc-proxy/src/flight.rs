@@ -509,14 +509,13 @@ impl FlightSqlService for FlightProxy {
             .as_deref()
             .is_none_or(|c| c == caller.account().as_str());
         let mut b = query.into_builder();
-        let mut shown = Vec::new();
         if mine {
             for db in self.gov.list_databases(&caller).map_err(from_error)? {
                 b.append(caller.account().as_str(), &db.name);
-                shown.push(format!("{}.{}", caller.account(), db.name));
             }
         }
         let batch = b.build().map_err(ProxyError::from)?;
+        let shown = metadata::listed(&batch, 2);
         self.audit_listing(&caller, "get_db_schemas", shown, peer(&request), started)
             .await?;
         Ok(Response::new(Self::encode_batch(batch)))
@@ -539,15 +538,14 @@ impl FlightSqlService for FlightProxy {
                 .any(|t| t.eq_ignore_ascii_case("TABLE"));
         let started = Instant::now();
         let mut b = query.into_builder();
-        let mut shown = Vec::new();
         if mine && types_ok {
             for (db, table, schema) in self.visible_tables(&caller, None)? {
                 b.append(caller.account().as_str(), &db, &table, "TABLE", &schema)
                     .map_err(ProxyError::from)?;
-                shown.push(format!("{}.{db}.{table}", caller.account()));
             }
         }
         let batch = b.build().map_err(ProxyError::from)?;
+        let shown = metadata::listed(&batch, 3);
         self.audit_listing(&caller, "get_tables", shown, peer(&request), started)
             .await?;
         Ok(Response::new(Self::encode_batch(batch)))

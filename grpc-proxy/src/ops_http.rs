@@ -1,7 +1,8 @@
 //! The operations port (`--metrics-listen`): `GET /metrics` (Prometheus'
 //! text format), `GET /healthz` (ready only while the governance store
-//! answers and the audit log can be written, unless `--audit-best-effort`) and `GET /livez` (the process serves), over plain HTTP/1.1, one
-//! request per connection.
+//! answers and, unless `--audit-best-effort`, the audit log can be written)
+//! and `GET /livez` (the process serves), over plain HTTP/1.1, one request
+//! per connection.
 //!
 //! Deliberately small, without an HTTP framework: three fixed routes, a
 //! request head of at most 8 KiB read within 5 seconds, and nothing from the
@@ -12,10 +13,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use policy_engine::Governance;
-
-use crate::audit::AuditHealth;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+use crate::audit::AuditHealth;
 
 const MAX_HEAD: usize = 8 * 1024;
 const READ_TIMEOUT: Duration = Duration::from_secs(5);

@@ -226,10 +226,9 @@ pub fn upstream_mid_stream(s: Status) -> Status {
 /// transport error as the source; a status the upstream sent has none),
 /// e.g. the engine died while a result streamed.
 fn lost_connection(s: &Status) -> bool {
-    matches!(
-        s.code(),
-        Code::Unknown | Code::Internal | Code::Unavailable | Code::Cancelled
-    ) && std::error::Error::source(s).is_some()
+    // Not CANCELLED: tonic also makes that from a local timeout.
+    matches!(s.code(), Code::Unknown | Code::Internal | Code::Unavailable)
+        && std::error::Error::source(s).is_some()
 }
 
 #[cfg(test)]
@@ -259,6 +258,22 @@ mod tests {
             assert_eq!(s.code(), code);
             assert!(!s.message().contains("secret"));
         }
+    }
+
+    /// A broken connection mid-stream says the result is incomplete; a
+    /// status the engine sent (no transport source) keeps its meaning.
+    #[test]
+    fn a_lost_connection_mid_stream_is_unavailable_and_incomplete() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by 10.0.0.7");
+        let lost = upstream_mid_stream(Status::from_error(Box::new(io)));
+        assert_eq!(lost.code(), Code::Unavailable);
+        assert!(lost.message().contains("incomplete result"), "{lost:?}");
+        assert!(!lost.message().contains("10.0.0.7"), "{lost:?}");
+        let said = upstream_mid_stream(Status::new(Code::Unknown, "engine bug"));
+        assert_eq!(said.code(), Code::Unknown);
+        assert!(!said.message().contains("incomplete"), "{said:?}");
+        let refused = upstream_mid_stream(Status::invalid_argument("no such column"));
+        assert_eq!(refused.code(), Code::InvalidArgument);
     }
 
     /// Every upstream code but OK is passed on; messages of internal

@@ -1420,20 +1420,10 @@ fn fuzz_finding_a_statement_whose_parse_goes_exponential_is_refused() {
     let found = "SELECT $111111s011.L.o55.sale55salesswm.o111111sa111.L.o55.sale5salses5.\
                  rdez11.sal[~s.o&rda011.L.o55.sale55salesswm.o111111sa111.L.o55.sale5salses5.\
                  rdez11.sal[~s.o&rderswm.ordez11.sal[s.o&rders";
-    for sql in [
-        found.to_string(),
-        format!("SELECT {}", "a.b[~s.o&".repeat(300)),
-    ] {
-        for placement in [Placement::Secured, Placement::Inline] {
-            match rewrite(&sql, &opts(placement), &Fake::new()) {
-                Err(Error::InvalidArgument(m)) => {
-                    assert!(
-                        m.contains("too costly to parse") || m.contains("nested"),
-                        "{m}"
-                    )
-                }
-                other => panic!("expected a refusal, got {other:?}"),
-            }
+    for placement in [Placement::Secured, Placement::Inline] {
+        match rewrite(found, &opts(placement), &Fake::new()) {
+            Err(Error::InvalidArgument(m)) => assert!(m.contains("too costly to parse"), "{m}"),
+            other => panic!("expected a refusal, got {other:?}"),
         }
     }
 }

@@ -100,9 +100,18 @@ fn an_unwritable_audit_log_makes_the_server_not_ready_until_it_works() {
     assert!(body.contains("\"audit\":\"failing\""), "{body}");
     let (_, metrics) = ops_get(&ops, "/metrics");
     assert!(metrics.contains("lakegate_audit_failing 1"), "{metrics}");
-    // The disk clears: ready again once a decision is written.
+    // The disk clears: ready again by itself, with no decision to write
+    // (a load balancer sends none to an unready node), and the log says
+    // where it resumed.
     std::fs::remove_file(&path).unwrap();
     std::os::unix::fs::symlink(&real, &path).unwrap();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while ops_get(&ops, "/healthz").0 != 200 {
+        assert!(std::time::Instant::now() < until, "still not ready");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let log = std::fs::read_to_string(&real).unwrap();
+    assert!(log.contains("\"event\":\"resumed\""), "{log}");
     s.admin(&["query", "SELECT 1 AS n"]).ok();
     assert_eq!(ops_get(&ops, "/healthz").0, 200);
     let (_, metrics) = ops_get(&ops, "/metrics");

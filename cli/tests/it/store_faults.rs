@@ -78,7 +78,7 @@ fn grantees(s: &Server) -> Vec<String> {
 fn a_full_disk_under_the_store_denies_changes_until_space_is_freed() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let Some(_mount) = mount_small_tmpfs(&data) else {
+    let Some(mount) = mount_small_tmpfs(&data) else {
         eprintln!(
             "skipped: cannot mount a tmpfs here (needs root); the full-disk test did not run"
         );
@@ -123,6 +123,10 @@ fn a_full_disk_under_the_store_denies_changes_until_space_is_freed() {
             );
             // The client learns nothing of the server's files.
             assert!(!out.stderr.contains("lakegate.db"), "{out:?}");
+            assert!(
+                !out.stderr.contains(s.data_dir.to_str().unwrap()),
+                "{out:?}"
+            );
             refused.push(p);
         }
         // Reads need no space: the store stays readable, the grants it
@@ -150,4 +154,7 @@ fn a_full_disk_under_the_store_denies_changes_until_space_is_freed() {
     s.restart();
     assert_eq!(grantees(&s), granted);
     read(&s);
+    // Stop the server, then unmount, so the temporary folder can go.
+    s.kill();
+    drop(mount);
 }

@@ -51,7 +51,7 @@ impl Target {
         let meta = file.metadata().await?;
         self.regular = meta.is_file();
         self.len = meta.len();
-        if self.regular && self.len > 0 && !ends_a_line(&self.path, self.len).await? {
+        if self.regular && self.len > 0 && !ends_a_line(&self.path, self.len).await {
             // A line cut short (the last process was killed in a write):
             // end it, so the next line is not glued to it.
             file.write_all(b"\n").await?;
@@ -60,6 +60,25 @@ impl Target {
         }
         self.file = Some(file);
         Ok(())
+    }
+
+    /// While the log is failing: writes a `"event":"resumed"` line if it
+    /// can, which clears the state. A node made unready by its audit log
+    /// gets no decisions to write (callers are sent elsewhere), so without
+    /// this it would stay unready after the disk clears.
+    async fn probe(&mut self) {
+        let rec = super::AuditRecord {
+            time: now_rfc3339(),
+            event: "resumed".into(),
+            ..Default::default()
+        };
+        let Ok(mut line) = serde_json::to_vec(&rec) else {
+            return;
+        };
+        line.push(b'\n');
+        if self.append(&line).await.is_ok() {
+            tracing::info!("audit log {}: writable again", self.shown);
+        }
     }
 
     /// Records whether the log works, for `/healthz` and `/metrics`.
@@ -169,15 +188,29 @@ impl Target {
     }
 }
 
-/// Whether the file at `path`, `len` bytes long, ends with a newline.
-async fn ends_a_line(path: &Path, len: u64) -> std::io::Result<bool> {
+/// Whether the file at `path`, `len` bytes long, ends with a newline. A
+/// file lakegate may append to but not read (an operator's choice) is taken
+/// to end one: the check must not stop the log from being written.
+async fn ends_a_line(path: &Path, len: u64) -> bool {
     use tokio::io::{AsyncReadExt, AsyncSeekExt};
-    let mut f = File::open(path).await?;
-    f.seek(std::io::SeekFrom::Start(len.saturating_sub(1)))
-        .await?;
-    let mut last = [0u8; 1];
-    f.read_exact(&mut last).await?;
-    Ok(last == [b'\n'])
+    let last = async {
+        let mut f = File::open(path).await?;
+        f.seek(std::io::SeekFrom::Start(len.saturating_sub(1)))
+            .await?;
+        let mut last = [0u8; 1];
+        f.read_exact(&mut last).await?;
+        std::io::Result::Ok(last)
+    };
+    match last.await {
+        Ok(last) => last == [b'\n'],
+        Err(e) => {
+            tracing::warn!(
+                "audit log {}: cannot read its last byte: {e}",
+                path.display()
+            );
+            true
+        }
+    }
 }
 
 type Waiter = oneshot::Sender<Result<(), AuditUnwritable>>;
@@ -242,6 +275,9 @@ pub(super) async fn run(
         let first = tokio::select! {
             msg = rx.recv() => msg,
             _ = tick.tick() => {
+                if target.health.failing() {
+                    target.probe().await;
+                }
                 target.sync().await;
                 continue;
             }

@@ -5,6 +5,33 @@
 
 use super::*;
 
+/// `CATALOG.SCHEMA[.TABLE]` of each row of a built listing (its first
+/// `parts` columns, which the Flight SQL builders make strings), for the
+/// audit line: what was sent, after the request's own filters.
+pub(super) fn listed(batch: &RecordBatch, parts: usize) -> Vec<String> {
+    use arrow::array::AsArray;
+    let cols: Vec<_> = batch
+        .columns()
+        .iter()
+        .take(parts)
+        .filter_map(|c| c.as_string_opt::<i32>())
+        .collect();
+    if cols.len() != parts {
+        return vec![format!(
+            "({} rows of an unexpected shape)",
+            batch.num_rows()
+        )];
+    }
+    (0..batch.num_rows())
+        .map(|r| {
+            cols.iter()
+                .map(|c| c.value(r))
+                .collect::<Vec<_>>()
+                .join(".")
+        })
+        .collect()
+}
+
 /// Builds the SQL info the proxy reports.
 pub(super) fn sql_info() -> Result<SqlInfoData, Status> {
     let mut b = SqlInfoDataBuilder::new();

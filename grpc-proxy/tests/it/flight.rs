@@ -377,6 +377,25 @@ async fn metadata_shows_only_what_the_principal_may_describe() {
     let tr = rows(&t);
     assert_eq!(tr.len(), 1, "{tr:?}");
     assert_eq!(tr[0][2], "orders");
+    // A listing the request's own pattern empties is audited as empty.
+    let info = c
+        .get_tables(CommandGetTables {
+            catalog: None,
+            db_schema_filter_pattern: None,
+            table_name_filter_pattern: Some("nothing%".into()),
+            table_types: vec![],
+            include_schema: false,
+        })
+        .await
+        .unwrap();
+    let none: Vec<RecordBatch> = c
+        .do_get(info.endpoint[0].ticket.clone().unwrap())
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert!(rows(&none).is_empty());
     // The schema column holds only the visible columns.
     let schema_col = t[0]
         .column(4)
@@ -416,6 +435,13 @@ async fn metadata_shows_only_what_the_principal_may_describe() {
             && v["principal"] == "111111111111:user/alice"
             && v["tables"] == serde_json::json!(["111111111111.sales.orders"])
             && v["decision"] == "allow"),
+        "{listed:?}"
+    );
+    assert!(
+        listed.iter().any(|v| v["operation"] == "get_tables"
+            && v["principal"] == "111111111111:user/alice"
+            && v["tables"] == serde_json::json!([])
+            && v["rows"] == 0),
         "{listed:?}"
     );
     assert!(

@@ -13,7 +13,7 @@
 use sqlparser::keywords::Keyword;
 use sqlparser::tokenizer::{Token, TokenWithSpan};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 #[derive(Default)]
 struct Level {
@@ -108,6 +108,108 @@ pub(crate) fn check(tokens: &[TokenWithSpan], limit: usize) -> Result<()> {
     });
     if depth > limit {
         return Err(super::too_deep(limit));
+    }
+    Ok(())
+}
+
+/// Fails when parenthesised joins whose first table is itself in
+/// parentheses nest more than `limit` deep.
+///
+/// After `FROM`, `JOIN` or a comma of a FROM list, sqlparser reads a `(` first
+/// as a derived table and, when that fails, again as a nested join. In
+/// `((SELECT * FROM L) AS a CROSS JOIN b)` the first reading fails only at
+/// `AS`, after parsing `L` whole, so both readings parse `L`: each such level
+/// doubles the work (15 levels, 576 bytes, took 0.65 s in a debug build),
+/// and none of it passes through the expression parser that the parse
+/// budget counts. We count, on the tokens, how many table-position `(` that
+/// open with another `(` enclose each point, across subqueries. The count
+/// may be too high (refusing a statement that would have parsed fast), never
+/// too low.
+pub(crate) fn check_parenthesised_joins(tokens: &[TokenWithSpan], limit: usize) -> Result<()> {
+    /// One open bracket: the table-position `((` levels around it, and
+    /// whether its own text is in a FROM list.
+    struct Open {
+        depth: usize,
+        in_from: bool,
+    }
+    let mut stack = vec![Open {
+        depth: 0,
+        in_from: false,
+    }];
+    let mut prev: Option<&Token> = None;
+    // Whether the previous token is a `(` in table position.
+    let mut prev_table_paren = false;
+    for t in tokens {
+        let token = &t.token;
+        if matches!(token, Token::Whitespace(_)) {
+            continue;
+        }
+        let Some(top) = stack.last_mut() else {
+            return Ok(());
+        };
+        let mut table_paren = false;
+        match token {
+            Token::LParen | Token::LBracket | Token::LBrace => {
+                table_paren = matches!(token, Token::LParen)
+                    && match prev {
+                        Some(Token::Word(w)) => matches!(
+                            w.keyword,
+                            Keyword::FROM
+                                | Keyword::JOIN
+                                | Keyword::LATERAL
+                                | Keyword::APPLY
+                                | Keyword::USING
+                                | Keyword::UPDATE
+                                | Keyword::INTO
+                                | Keyword::TABLE
+                        ),
+                        Some(Token::Comma) => top.in_from,
+                        Some(Token::LParen) => prev_table_paren,
+                        _ => false,
+                    };
+                let mut depth = top.depth;
+                if table_paren && prev_table_paren {
+                    depth = depth.saturating_add(1);
+                    if depth > limit {
+                        return Err(Error::invalid(format!(
+                            "the statement nests joins in parentheses more than {limit} deep \
+                             with a parenthesised first table (`((… ) AS a JOIN …)`); such \
+                             nesting is parsed twice per level, so it is refused: drop the \
+                             extra parentheses, or name the inner joins in a WITH clause"
+                        )));
+                    }
+                }
+                stack.push(Open {
+                    depth,
+                    // A nested join's text is a table position too.
+                    in_from: table_paren,
+                });
+            }
+            Token::RParen | Token::RBracket | Token::RBrace => {
+                if stack.len() > 1 {
+                    stack.pop();
+                }
+            }
+            Token::Word(w) => match w.keyword {
+                Keyword::FROM | Keyword::JOIN | Keyword::APPLY => top.in_from = true,
+                Keyword::WHERE
+                | Keyword::GROUP
+                | Keyword::HAVING
+                | Keyword::ORDER
+                | Keyword::LIMIT
+                | Keyword::OFFSET
+                | Keyword::QUALIFY
+                | Keyword::WINDOW
+                | Keyword::UNION
+                | Keyword::EXCEPT
+                | Keyword::INTERSECT
+                | Keyword::SELECT => top.in_from = false,
+                _ => {}
+            },
+            _ => {}
+        }
+        prev = Some(token);
+        prev_table_paren = table_paren;
     }
     Ok(())
 }

@@ -144,6 +144,7 @@ pub(crate) fn check_parenthesised_joins(tokens: &[TokenWithSpan], limit: usize) 
         if matches!(token, Token::Whitespace(_)) {
             continue;
         }
+        let open = stack.len();
         let Some(top) = stack.last_mut() else {
             return Ok(());
         };
@@ -185,10 +186,8 @@ pub(crate) fn check_parenthesised_joins(tokens: &[TokenWithSpan], limit: usize) 
                     in_from: table_paren,
                 });
             }
-            Token::RParen | Token::RBracket | Token::RBrace => {
-                if stack.len() > 1 {
-                    stack.pop();
-                }
+            Token::RParen | Token::RBracket | Token::RBrace if open > 1 => {
+                stack.pop();
             }
             Token::Word(w) => match w.keyword {
                 Keyword::FROM | Keyword::JOIN | Keyword::APPLY => top.in_from = true,

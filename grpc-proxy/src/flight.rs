@@ -246,15 +246,16 @@ fn upstream_error(s: Status) -> Status {
     status(ProxyError::Upstream(s))
 }
 
-/// [`upstream_error`] for a result that was streaming.
+/// [`upstream_error`] for a result that was streaming, where a lost
+/// connection means the client holds an incomplete result.
 fn upstream_stream_error(s: Status) -> Status {
-    if matches!(
-        s.code(),
-        tonic::Code::Unknown | tonic::Code::Internal | tonic::Code::Unavailable
-    ) {
-        crate::metrics::metrics().upstream_error();
+    match crate::status::lost_mid_stream(&s) {
+        Some(lost) => {
+            crate::metrics::metrics().upstream_error();
+            lost
+        }
+        None => upstream_error(s),
     }
-    crate::status::upstream_mid_stream(s)
 }
 
 fn peer<T>(req: &Request<T>) -> Option<String> {

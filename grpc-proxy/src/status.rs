@@ -207,19 +207,20 @@ fn upstream(s: &Status) -> Status {
     }
 }
 
-/// An upstream's status for a result that was streaming: a lost
-/// connection (the engine died, the network broke) says the result is cut
-/// short; anything else is mapped as [`status`] maps it.
-pub fn upstream_mid_stream(s: Status) -> Status {
-    if !lost_connection(&s) {
-        return status(ProxyError::Upstream(s));
+/// The status for an upstream's `s` that broke a result while it was
+/// streaming, if `s` says the connection was lost (the engine died, the
+/// network broke): the result is cut short. `None` for a status the
+/// engine sent, which maps as any other upstream status.
+pub fn lost_mid_stream(s: &Status) -> Option<Status> {
+    if !lost_connection(s) {
+        return None;
     }
     tracing::warn!(code = ?s.code(), detail = %s.message(), "lost the upstream query engine mid-statement");
-    Status::unavailable(
+    Some(Status::unavailable(
         "lost the connection to the upstream query engine while the result was streaming; \
          the statement was stopped, and the rows already sent are an incomplete result; retry \
          once the engine is back (details are in the server log)",
-    )
+    ))
 }
 
 /// Whether `s` was made here from a failed connection (tonic keeps the
@@ -265,14 +266,15 @@ mod tests {
     #[test]
     fn a_lost_connection_mid_stream_is_unavailable_and_incomplete() {
         let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by 10.0.0.7");
-        let lost = upstream_mid_stream(Status::from_error(Box::new(io)));
+        let mid_stream = |s: Status| lost_mid_stream(&s).unwrap_or_else(|| upstream(&s));
+        let lost = mid_stream(Status::from_error(Box::new(io)));
         assert_eq!(lost.code(), Code::Unavailable);
         assert!(lost.message().contains("incomplete result"), "{lost:?}");
         assert!(!lost.message().contains("10.0.0.7"), "{lost:?}");
-        let said = upstream_mid_stream(Status::new(Code::Unknown, "engine bug"));
+        let said = mid_stream(Status::new(Code::Unknown, "engine bug"));
         assert_eq!(said.code(), Code::Unknown);
         assert!(!said.message().contains("incomplete"), "{said:?}");
-        let refused = upstream_mid_stream(Status::invalid_argument("no such column"));
+        let refused = mid_stream(Status::invalid_argument("no such column"));
         assert_eq!(refused.code(), Code::InvalidArgument);
     }
 

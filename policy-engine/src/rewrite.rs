@@ -88,7 +88,7 @@ pub const MAX_PARSER_DEPTH: usize = 100;
 pub const MAX_NESTING: usize = 2000;
 /// How deep joins in parentheses whose first table is itself in parentheses
 /// may nest (`((…) AS a JOIN b)`): sqlparser parses each such level twice,
-/// so the cost is 2 to this power (see `nesting::check_parenthesised_joins`).
+/// so the cost is 2 to this power (see `nesting::parenthesised_joins`).
 pub const MAX_PARENTHESISED_JOINS: usize = 3;
 /// Prefix of the physical table names of [`Placement::Secured`]
 /// (`__lg_t0`, `__lg_t1`, ...). CTE names starting with `__lg_` are refused.
@@ -231,7 +231,6 @@ pub fn rewrite(
     let dialect = GenericDialect {};
     let mut tokens = tokenize(&dialect, sql).map_err(|e| syntax(sql, &e))?;
     nesting::check(&tokens, MAX_NESTING)?;
-    nesting::check_parenthesised_joins(&tokens, MAX_PARENTHESISED_JOINS)?;
     split_account_prefix(&mut tokens, opts.account.as_str());
     let max_depth = opts.max_depth.min(MAX_PARSER_DEPTH);
     let budget = Budgeted::for_len(sql.len());

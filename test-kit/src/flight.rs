@@ -1,5 +1,5 @@
-//! Flight SQL client helpers: fetching a FlightInfo's batches, and reading
-//! them as strings for comparisons.
+//! Flight SQL client helpers: connecting with a bearer token, fetching a
+//! FlightInfo's batches, and reading them as strings for comparisons.
 
 use arrow::array::Array;
 use arrow::record_batch::RecordBatch;
@@ -7,6 +7,19 @@ use arrow_flight::error::FlightError;
 use arrow_flight::sql::client::FlightSqlServiceClient;
 use futures::TryStreamExt;
 use tonic::transport::Channel;
+
+/// A Flight SQL client of the server at `url` (`http://HOST:PORT`) that
+/// sends `token` as its bearer token.
+pub async fn connect(url: &str, token: &str) -> FlightSqlServiceClient<Channel> {
+    let ch = Channel::from_shared(url.to_string())
+        .expect("endpoint")
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
+    let mut c = FlightSqlServiceClient::new(ch);
+    c.set_header("authorization", format!("Bearer {token}"));
+    c
+}
 
 /// Every endpoint's batches of a FlightInfo, in order (DoGet on each ticket).
 pub async fn fetch(

@@ -33,9 +33,18 @@ pub mod postgres;
 pub mod server;
 
 pub use engine::EngineServer;
-pub use flight::{fetch, names, r, rows, status};
+pub use flight::{connect, fetch, names, r, rows, status};
 pub use mariadb::MariaServer;
 pub use postgres::PgServer;
 pub use server::{
     ADMIN, BOTH, Builder, Deployment, Staged, TestServer, admin, grant_select, table,
 };
+
+/// A loopback port that was free a moment ago (another process may take it
+/// before the caller binds it).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap()
+}

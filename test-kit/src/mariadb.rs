@@ -26,13 +26,6 @@ fn program(name: &str) -> PathBuf {
         })
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap()
-}
-
 impl MariaServer {
     /// Initialises and starts a server.
     pub fn start() -> MariaServer {
@@ -57,7 +50,7 @@ impl MariaServer {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        let port = free_port();
+        let port = crate::free_port();
         let log = std::fs::File::create(dir.path().join("log")).unwrap();
         let child = Command::new(program("mariadbd"))
             .arg("--no-defaults")

@@ -58,13 +58,6 @@ fn pg_command(bin: &Path, program: &str) -> Command {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap()
-}
-
 fn run(mut c: Command, what: &str) -> String {
     let out = c.output().unwrap_or_else(|e| panic!("{what}: {e}"));
     assert!(
@@ -108,7 +101,7 @@ impl PgServer {
         ])
         .arg(&data);
         run(init, "initdb");
-        let port = free_port();
+        let port = crate::free_port();
         let server = PgServer { dir, bin, port };
         server.start_again();
         server

@@ -506,14 +506,7 @@ impl TestServer {
 
     /// A connected Flight SQL client sending `token`.
     pub async fn client(&self, token: &str) -> FlightSqlServiceClient<Channel> {
-        let ch = Channel::from_shared(self.addr.clone())
-            .expect("endpoint")
-            .connect()
-            .await
-            .expect("connect to the proxy");
-        let mut c = FlightSqlServiceClient::new(ch);
-        c.set_header("authorization", format!("Bearer {token}"));
-        c
+        crate::flight::connect(&self.addr, token).await
     }
 
     /// Runs `sql` with `token` and collects every endpoint's batches.

@@ -71,11 +71,6 @@ fn ops_get(addr: &str, path: &str) -> (u16, String) {
     (code, body)
 }
 
-fn free_port() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().to_string()
-}
-
 #[test]
 fn an_unwritable_audit_log_makes_the_server_not_ready_until_it_works() {
     let tmp = tempfile::tempdir().unwrap();
@@ -83,7 +78,7 @@ fn an_unwritable_audit_log_makes_the_server_not_ready_until_it_works() {
     let real = tmp.path().join("real.jsonl");
     // Every write to the log fails with ENOSPC, as on a full disk.
     std::os::unix::fs::symlink("/dev/full", &path).unwrap();
-    let ops = free_port();
+    let ops = format!("127.0.0.1:{}", test_kit::free_port());
     let s = Server::start_with(&[
         "--audit-log",
         path.to_str().unwrap(),

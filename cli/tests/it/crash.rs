@@ -10,7 +10,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::{ACCOUNT, BIN, Server};
+use crate::harness::{ACCOUNT, BIN, Server, grant_orders_args};
 
 /// How long a commit waits inside its transaction.
 const DELAY_MS: &str = "300";
@@ -60,22 +60,6 @@ fn columns_of(s: &Server, principal: &str) -> Option<Vec<String>> {
     Some(cols)
 }
 
-fn grant(principal: &str, columns: &str) -> Vec<String> {
-    [
-        "grant",
-        "--principal",
-        principal,
-        "--permissions",
-        "SELECT",
-        "--table",
-        "sales.orders",
-        "--columns",
-        columns,
-    ]
-    .map(String::from)
-    .to_vec()
-}
-
 /// Whether the plan of `dir` against the server changes nothing.
 fn plan_is_empty(s: &Server, dir: &std::path::Path) -> bool {
     let out = s.admin(&["policy", "plan", dir.to_str().unwrap(), "--json"]);
@@ -93,7 +77,7 @@ fn kill_9_during_grant_revoke_and_apply_leaves_each_change_whole_or_absent() {
     // A grant of two columns: both or neither.
     for (i, at) in KILL_AT_MS.iter().enumerate() {
         let p = format!("{ACCOUNT}:user/g{i}");
-        let args = grant(&p, "id,amount");
+        let args = grant_orders_args(&p, "id,amount");
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         kill_during(&mut s, &args, Duration::from_millis(*at));
         let outcome = match columns_of(&s, &p) {
@@ -107,13 +91,7 @@ fn kill_9_during_grant_revoke_and_apply_leaves_each_change_whole_or_absent() {
     // A revoke of one of two granted columns: before or after, never between.
     for (i, at) in KILL_AT_MS.iter().enumerate() {
         let p = format!("{ACCOUNT}:user/r{i}");
-        s.admin(
-            &grant(&p, "id,amount")
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>(),
-        )
-        .ok();
+        s.grant_orders(&p, "id,amount").ok();
         kill_during(
             &mut s,
             &[

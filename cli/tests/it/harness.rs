@@ -47,6 +47,24 @@ impl Out {
     }
 }
 
+/// The `grant` arguments for SELECT on `columns` (comma-separated) of
+/// `sales.orders` to `principal`.
+pub fn grant_orders_args(principal: &str, columns: &str) -> Vec<String> {
+    [
+        "grant",
+        "--principal",
+        principal,
+        "--permissions",
+        "SELECT",
+        "--table",
+        "sales.orders",
+        "--columns",
+        columns,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 /// Runs `lakegate ARGS` with the given endpoint and token.
 pub fn run_cli(endpoint: Option<&str>, token: Option<&str>, args: &[&str]) -> Out {
     let mut cmd = Command::new(BIN);
@@ -349,6 +367,13 @@ impl Server {
     /// Runs the CLI as the bootstrap admin.
     pub fn admin(&self, args: &[&str]) -> Out {
         self.cli(&self.admin_token, args)
+    }
+
+    /// Grants SELECT on `columns` of `sales.orders` to `principal` as the
+    /// admin (see [`grant_orders_args`]); the caller checks the outcome.
+    pub fn grant_orders(&self, principal: &str, columns: &str) -> Out {
+        let args = grant_orders_args(principal, columns);
+        self.admin(&args.iter().map(String::as_str).collect::<Vec<_>>())
     }
 
     /// Writes blueprint file `NAME.toml` beside the lake; returns its path.

@@ -42,22 +42,6 @@ fn fill(path: &Path) {
     while f.write_all(&[0u8]).is_ok() {}
 }
 
-fn grant_args(principal: &str) -> Vec<String> {
-    [
-        "grant",
-        "--principal",
-        principal,
-        "--permissions",
-        "SELECT",
-        "--table",
-        "sales.orders",
-        "--columns",
-        "id,amount",
-    ]
-    .map(String::from)
-    .to_vec()
-}
-
 /// The principals with a grant, from `permissions list`.
 fn grantees(s: &Server) -> Vec<String> {
     let out = s.admin(&["permissions", "list", "--json"]);
@@ -89,13 +73,7 @@ fn a_full_disk_under_the_store_denies_changes_until_space_is_freed() {
     let mut s = Server::start_in(tmp, &["--audit-log", &audit_arg], &[]);
     s.setup_sales();
     let reader = format!("{ACCOUNT}:user/reader");
-    s.admin(
-        &grant_args(&reader)
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-    )
-    .ok();
+    s.grant_orders(&reader, "id,amount").ok();
     let reader_token = s.token(&reader, &[]);
     let read = |s: &Server| {
         let rows = s.query_json(&reader_token, "SELECT count(*) AS n FROM sales.orders");
@@ -107,12 +85,7 @@ fn a_full_disk_under_the_store_denies_changes_until_space_is_freed() {
     let (mut granted, mut refused) = (Vec::new(), Vec::new());
     for i in 0..40 {
         let p = format!("{ACCOUNT}:user/f{i:02}");
-        let out = s.admin(
-            &grant_args(&p)
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>(),
-        );
+        let out = s.grant_orders(&p, "id,amount");
         if out.code == 0 {
             granted.push(p);
         } else {
@@ -140,13 +113,7 @@ fn a_full_disk_under_the_store_denies_changes_until_space_is_freed() {
     // Space is freed: changes work again, with no restart.
     std::fs::remove_file(s.data_dir.join("filler")).unwrap();
     let after = format!("{ACCOUNT}:user/f99");
-    s.admin(
-        &grant_args(&after)
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-    )
-    .ok();
+    s.grant_orders(&after, "id,amount").ok();
     granted.push(after);
     assert_eq!(grantees(&s), granted);
     read(&s);

@@ -7,11 +7,8 @@ use std::time::{Duration, Instant};
 
 use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::error::FlightError;
-use arrow_flight::flight_service_client::FlightServiceClient;
-use arrow_flight::sql::client::FlightSqlServiceClient;
 use futures::StreamExt;
 use tonic::Code;
-use tonic::transport::{Channel, Endpoint};
 
 use crate::harness::{ACCOUNT, Server, spawn_engine_with, spawn_serve};
 
@@ -27,35 +24,13 @@ fn big_query() -> String {
 
 fn reader(s: &Server) -> String {
     let p = format!("{ACCOUNT}:user/reader");
-    s.admin(&[
-        "grant",
-        "--principal",
-        &p,
-        "--permissions",
-        "SELECT",
-        "--table",
-        "sales.orders",
-        "--columns",
-        "id,amount,ssn,region",
-    ])
-    .ok();
+    s.grant_orders(&p, "id,amount,ssn,region").ok();
     s.token(&p, &[])
-}
-
-async fn connect(url: &str, token: &str) -> FlightSqlServiceClient<Channel> {
-    let ch = Endpoint::from_shared(url.to_string())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
-    let mut c = FlightSqlServiceClient::new_from_inner(FlightServiceClient::new(ch));
-    c.set_header("authorization", format!("Bearer {token}"));
-    c
 }
 
 /// Runs `sql` and returns its result stream after the first batch.
 async fn started(url: &str, token: &str, sql: &str) -> FlightRecordBatchStream {
-    let mut c = connect(url, token).await;
+    let mut c = test_kit::connect(url, token).await;
     let info = c.execute(sql.to_string(), None).await.unwrap();
     let ticket = info.endpoint[0].ticket.clone().unwrap();
     let mut stream = c.do_get(ticket).await.unwrap();

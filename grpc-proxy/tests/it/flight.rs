@@ -347,55 +347,21 @@ async fn metadata_shows_only_what_the_principal_may_describe() {
     let alice = h.token("111111111111:user/alice", &[], &[]);
     let nobody = h.token("111111111111:user/nobody", &[], &[]);
     let mut c = h.client(&alice).await;
-    let cat: Vec<RecordBatch> = {
-        let info = c.get_catalogs().await.unwrap();
-        c.do_get(info.endpoint[0].ticket.clone().unwrap())
-            .await
-            .unwrap()
-            .try_collect()
-            .await
-            .unwrap()
-    };
+    let info = c.get_catalogs().await.unwrap();
+    let cat = fetch(&mut c, info).await.unwrap();
     assert_eq!(rows(&cat), [r(&["111111111111"])]);
-    let info = c
-        .get_tables(CommandGetTables {
-            catalog: None,
-            db_schema_filter_pattern: None,
-            table_name_filter_pattern: None,
-            table_types: vec![],
-            include_schema: true,
-        })
-        .await
-        .unwrap();
-    let t: Vec<RecordBatch> = c
-        .do_get(info.endpoint[0].ticket.clone().unwrap())
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
+    let tables = |pattern: Option<&str>| CommandGetTables {
+        catalog: None,
+        db_schema_filter_pattern: None,
+        table_name_filter_pattern: pattern.map(String::from),
+        table_types: vec![],
+        include_schema: true,
+    };
+    let info = c.get_tables(tables(None)).await.unwrap();
+    let t = fetch(&mut c, info).await.unwrap();
     let tr = rows(&t);
     assert_eq!(tr.len(), 1, "{tr:?}");
     assert_eq!(tr[0][2], "orders");
-    // A listing the request's own pattern empties is audited as empty.
-    let info = c
-        .get_tables(CommandGetTables {
-            catalog: None,
-            db_schema_filter_pattern: None,
-            table_name_filter_pattern: Some("nothing%".into()),
-            table_types: vec![],
-            include_schema: false,
-        })
-        .await
-        .unwrap();
-    let none: Vec<RecordBatch> = c
-        .do_get(info.endpoint[0].ticket.clone().unwrap())
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
-    assert!(rows(&none).is_empty());
     // The schema column holds only the visible columns.
     let schema_col = t[0]
         .column(4)
@@ -405,6 +371,9 @@ async fn metadata_shows_only_what_the_principal_may_describe() {
     let schema = arrow::ipc::convert::try_schema_from_ipc_buffer(schema_col.value(0)).unwrap();
     let cols: Vec<_> = schema.fields().iter().map(|f| f.name().clone()).collect();
     assert_eq!(cols, ["id", "region"]);
+    // A listing the request's own pattern empties is audited as empty.
+    let info = c.get_tables(tables(Some("nothing%"))).await.unwrap();
+    assert!(rows(&fetch(&mut c, info).await.unwrap()).is_empty());
     // Someone with no grants sees no schemas and no tables.
     let mut n = h.client(&nobody).await;
     let info = n
@@ -414,14 +383,7 @@ async fn metadata_shows_only_what_the_principal_may_describe() {
         })
         .await
         .unwrap();
-    let s: Vec<RecordBatch> = n
-        .do_get(info.endpoint[0].ticket.clone().unwrap())
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
-    assert!(rows(&s).is_empty());
+    assert!(rows(&fetch(&mut n, info).await.unwrap()).is_empty());
     // Each listing is a decision: audited with what it showed (the line
     // is written before the answer is sent).
     let log = std::fs::read_to_string(h.data.join("audit.jsonl")).unwrap();

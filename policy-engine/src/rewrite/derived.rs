@@ -199,8 +199,6 @@ pub(crate) fn fragment(text: &str, max_depth: usize) -> std::result::Result<Expr
     let dialect = GenericDialect {};
     let tokens = super::tokenize(&dialect, text)?;
     super::nesting::check(&tokens, MAX_NESTING).map_err(|e| e.to_string())?;
-    super::nesting::check_parenthesised_joins(&tokens, super::MAX_PARENTHESISED_JOINS)
-        .map_err(|e| e.to_string())?;
     let budget = Budgeted::for_len(text.len());
     let mut parser = Parser::new(&budget)
         .with_recursion_limit(max_depth)

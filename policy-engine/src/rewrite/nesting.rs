@@ -9,6 +9,10 @@
 //! comma starts a new sibling (whose depth is a maximum, not a sum), and a
 //! bracketed group adds one level plus its own depth to the enclosing element.
 //! The estimate is an upper bound for the chains above and costs one pass.
+//!
+//! A second pass bounds a shape that is shallow but costly to parse: joins
+//! in parentheses whose first table is itself parenthesised, which sqlparser
+//! reads twice per level (see [`parenthesised_joins`]).
 
 use sqlparser::keywords::Keyword;
 use sqlparser::tokenizer::{Token, TokenWithSpan};
@@ -36,8 +40,17 @@ impl Level {
     }
 }
 
-/// Fails with [`super::too_deep`] when the estimated nesting exceeds `limit`.
+/// Fails with [`super::too_deep`] when the estimated nesting exceeds `limit`,
+/// or when parenthesised joins nest more than
+/// [`super::MAX_PARENTHESISED_JOINS`] deep (see [`parenthesised_joins`]):
+/// the bounds every parse of policy-relevant SQL takes first.
 pub(crate) fn check(tokens: &[TokenWithSpan], limit: usize) -> Result<()> {
+    depth(tokens, limit)?;
+    parenthesised_joins(tokens, super::MAX_PARENTHESISED_JOINS)
+}
+
+/// The nesting estimate of the module notes.
+fn depth(tokens: &[TokenWithSpan], limit: usize) -> Result<()> {
     let mut stack: Vec<Level> = vec![Level::default()];
     for t in tokens {
         match &t.token {
@@ -125,7 +138,7 @@ pub(crate) fn check(tokens: &[TokenWithSpan], limit: usize) -> Result<()> {
 /// open with another `(` enclose each point, across subqueries. The count
 /// may be too high (refusing a statement that would have parsed fast), never
 /// too low.
-pub(crate) fn check_parenthesised_joins(tokens: &[TokenWithSpan], limit: usize) -> Result<()> {
+fn parenthesised_joins(tokens: &[TokenWithSpan], limit: usize) -> Result<()> {
     /// One open bracket: the table-position `((` levels around it, and
     /// whether its own text is in a FROM list.
     struct Open {
